@@ -1,0 +1,146 @@
+package io.sluice;
+
+import io.sluice.codec.Codecs;
+import io.sluice.codec.TypedHandler;
+import io.sluice.config.ConfigException;
+import io.sluice.config.ConsumerOptions;
+import io.sluice.config.SluiceConfig;
+import io.sluice.internal.engine.ConsumerEngine;
+import io.sluice.internal.engine.EngineObserver;
+import io.sluice.internal.publish.BoundedPublisher;
+import io.sluice.spi.Transport;
+import io.sluice.spi.TransportProvider;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.ServiceLoader;
+import java.util.TreeSet;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * A Sluice client: one transport, one shared {@link Publisher}, and the subscriptions started from it. Thread-safe;
+ * create one per application and close it on shutdown (it closes its subscriptions gracefully, then the publisher,
+ * then the transport).
+ *
+ * <pre>{@code
+ * try (Sluice sluice = Sluice.fromYaml(Path.of("sluice.yaml"))) {
+ *     sluice.subscribe("orders", "billing", message -> bill(message.payloadAsString()));
+ *     sluice.publisher().publish("orders", Message.of("customer-42", "{\"total\": 12}")).join();
+ * }
+ * }</pre>
+ */
+public final class Sluice implements Subscriber, AutoCloseable {
+    private final Transport transport;
+    private final SluiceConfig config;
+    private final BoundedPublisher publisher;
+    private final Codecs codecs;
+    private final List<Subscription> subscriptions = new CopyOnWriteArrayList<>();
+    private final AtomicInteger members = new AtomicInteger();
+
+    private Sluice(Transport transport, SluiceConfig config, Codecs codecs) {
+        this.transport = transport;
+        this.config = config;
+        this.codecs = codecs;
+        this.publisher = new BoundedPublisher(transport.producer(), config.publisher());
+    }
+
+    /** A client configured by {@code config}, on the transport it names (found with {@link ServiceLoader}). */
+    public static Sluice create(SluiceConfig config) {
+        return new Sluice(createTransport(config), config, Codecs.defaults());
+    }
+
+    /** A client from a {@code sluice.yaml} file. */
+    public static Sluice fromYaml(Path file) throws IOException {
+        return create(SluiceConfig.load(file));
+    }
+
+    /** A client over an already built transport (tests, embedding); {@code config}'s transport name is ignored. */
+    public static Sluice create(Transport transport, SluiceConfig config) {
+        return new Sluice(transport, config, Codecs.defaults());
+    }
+
+    /** Instantiates the transport {@code config} names, validating its settings section. */
+    public static Transport createTransport(SluiceConfig config) {
+        List<String> known = new ArrayList<>();
+        for (TransportProvider provider : ServiceLoader.load(TransportProvider.class)) {
+            if (provider.name().equals(config.transport())) {
+                return provider.create(config.transportSettings(provider.name()));
+            }
+            known.add(provider.name());
+        }
+        throw new ConfigException("transport", config.transport(), "no such transport on the class path; available: "
+                + String.join(", ", new TreeSet<>(known)));
+    }
+
+    /** The shared publisher. */
+    public Publisher publisher() {
+        return publisher;
+    }
+
+    public Codecs codecs() {
+        return codecs;
+    }
+
+    public Transport transport() {
+        return transport;
+    }
+
+    public SluiceConfig config() {
+        return config;
+    }
+
+    /** Subscribes with the configuration's default consumer options. */
+    public Subscription subscribe(String topic, String group, Handler handler) {
+        return subscribe(topic, group, handler, config.consumer());
+    }
+
+    @Override
+    public Subscription subscribe(String topic, String group, Handler handler, ConsumerOptions options) {
+        return subscribe(topic, group, handler, options, EngineObserver.NONE);
+    }
+
+    /** Subscribes with payloads decoded as {@code type} by the codec their content type names. */
+    public <T> Subscription subscribe(String topic, String group, Class<T> type, TypedHandler<T> handler) {
+        return subscribe(topic, group, codecs.handler(type, handler), config.consumer());
+    }
+
+    /** Subscribes with an observer of the engine, for metrics and benchmarks. */
+    public Subscription subscribe(String topic, String group, Handler handler, ConsumerOptions options,
+                                  EngineObserver observer) {
+        checkName("topic", topic);
+        checkName("group", group);
+        String member = group + "-" + members.incrementAndGet();
+        ConsumerEngine engine = new ConsumerEngine(transport, topic, group, member, handler, options, publisher,
+                observer);
+        subscriptions.add(engine);
+        return engine;
+    }
+
+    private static void checkName(String what, String value) {
+        if (value == null || value.isBlank()) {
+            throw new IllegalArgumentException("subscribe needs a " + what + ", got '" + value + "'");
+        }
+    }
+
+    /** Closes subscriptions (gracefully, in parallel), then the publisher, then the transport. */
+    @Override
+    public void close() {
+        List<Thread> closers = new ArrayList<>();
+        for (Subscription s : subscriptions) {
+            closers.add(Thread.ofVirtual().start(s::close));
+        }
+        for (Thread t : closers) {
+            try {
+                t.join(config.consumer().shutdownTimeout().plus(Duration.ofSeconds(30)));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        publisher.close();
+        transport.close();
+    }
+}

@@ -1,0 +1,41 @@
+package io.sluice;
+
+import java.time.Duration;
+
+/**
+ * A running subscription of a consumer group member to a topic. Thread-safe.
+ *
+ * <p>Closing is graceful: fetching stops, handler attempts already running get until the deadline to finish,
+ * the positions of finished messages are committed (or acknowledged), and every unfinished message stays with the
+ * broker to be delivered again. Nothing is dropped.
+ */
+public interface Subscription extends AutoCloseable {
+    String topic();
+
+    String group();
+
+    /** Stops fetching new messages; messages already fetched keep being handled. Group membership is kept. */
+    void pause();
+
+    /** Resumes fetching after {@link #pause()}. */
+    void resume();
+
+    boolean isPaused();
+
+    /** The partitions this member holds now (for transports without partitions, {@code [0]} once joined). */
+    java.util.Set<Integer> assignedPartitions();
+
+    /** Counters of this subscription so far. */
+    SubscriptionStats stats();
+
+    /**
+     * Closes gracefully, waiting up to {@code deadline} for running handlers.
+     *
+     * @return true if every running handler finished within the deadline
+     */
+    boolean close(Duration deadline);
+
+    /** Closes gracefully with the subscription's configured {@code consumer.shutdownTimeout}. */
+    @Override
+    void close();
+}

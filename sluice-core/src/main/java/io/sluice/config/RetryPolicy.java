@@ -1,0 +1,171 @@
+package io.sluice.config;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ThreadLocalRandom;
+
+/**
+ * How failed handler attempts are retried: exponential backoff with full jitter. The delay before attempt
+ * {@code n + 1} (after {@code n} failures) is uniformly random in {@code [0, min(maxDelay, initialDelay *
+ * multiplier^(n-1))]}; full jitter spreads retries of many keys so they do not hit a recovering dependency together.
+ *
+ * <p>Immutable and thread-safe. Keys under {@code consumer.retry}: {@code initialDelay}, {@code multiplier},
+ * {@code maxDelay}, {@code maxAttempts}, {@code nonRetryable} (exception class names).
+ */
+public final class RetryPolicy {
+    static final String PREFIX = "consumer.retry.";
+    private static final Duration MAX = Duration.ofDays(1);
+
+    private final Duration initialDelay;
+    private final double multiplier;
+    private final Duration maxDelay;
+    private final int maxAttempts;
+    private final List<Class<? extends Throwable>> nonRetryable;
+
+    private RetryPolicy(Builder b) {
+        this.initialDelay = b.initialDelay;
+        this.multiplier = b.multiplier;
+        this.maxDelay = b.maxDelay;
+        this.maxAttempts = b.maxAttempts;
+        this.nonRetryable = List.copyOf(b.nonRetryable);
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** Defaults: 100ms initial delay, multiplier 2, 10s max delay, 5 attempts. */
+    public static RetryPolicy defaults() {
+        return builder().build();
+    }
+
+    /** Binds the {@code consumer.retry} section. */
+    public static RetryPolicy from(ConfigSection s) {
+        Builder b = builder();
+        RetryPolicy d = defaults();
+        b.initialDelay(s.duration("initialDelay", d.initialDelay))
+                .multiplier(s.decimal("multiplier", d.multiplier))
+                .maxDelay(s.duration("maxDelay", d.maxDelay))
+                .maxAttempts(s.integer("maxAttempts", d.maxAttempts));
+        for (String name : s.strings("nonRetryable")) {
+            b.nonRetryable(loadThrowable(s.key("nonRetryable"), name));
+        }
+        s.rejectUnknownKeys();
+        return b.build();
+    }
+
+    public Duration initialDelay() {
+        return initialDelay;
+    }
+
+    public double multiplier() {
+        return multiplier;
+    }
+
+    public Duration maxDelay() {
+        return maxDelay;
+    }
+
+    /** Attempts in all, the first included; 1 means no retry. */
+    public int maxAttempts() {
+        return maxAttempts;
+    }
+
+    public List<Class<? extends Throwable>> nonRetryable() {
+        return nonRetryable;
+    }
+
+    /** True if {@code error} is an instance of a class configured as non-retryable. */
+    public boolean isNonRetryable(Throwable error) {
+        for (Class<? extends Throwable> c : nonRetryable) {
+            if (c.isInstance(error)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** The ceiling of the delay after {@code failures} failed attempts ({@code failures >= 1}), before jitter. */
+    public long delayCeilingNanos(int failures) {
+        double ceiling = initialDelay.toNanos() * Math.pow(multiplier, Math.max(0, failures - 1));
+        return (long) Math.min(ceiling, (double) maxDelay.toNanos());
+    }
+
+    /** A random delay with full jitter after {@code failures} failed attempts. */
+    public long delayNanos(int failures) {
+        long ceiling = delayCeilingNanos(failures);
+        return ceiling <= 0 ? 0 : ThreadLocalRandom.current().nextLong(ceiling + 1);
+    }
+
+    @Override
+    public String toString() {
+        return "RetryPolicy{initialDelay=" + Durations.format(initialDelay) + ", multiplier=" + multiplier
+                + ", maxDelay=" + Durations.format(maxDelay) + ", maxAttempts=" + maxAttempts + ", nonRetryable="
+                + nonRetryable.stream().map(Class::getName).toList() + '}';
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Class<? extends Throwable> loadThrowable(String key, String name) {
+        Class<?> c;
+        try {
+            c = Class.forName(name, false, Thread.currentThread().getContextClassLoader());
+        } catch (ClassNotFoundException | LinkageError e) {
+            throw new ConfigException(key, name, "must name an exception class on the class path");
+        }
+        if (!Throwable.class.isAssignableFrom(c)) {
+            throw new ConfigException(key, name, "must name a subclass of java.lang.Throwable");
+        }
+        return (Class<? extends Throwable>) c;
+    }
+
+    /** Builds a {@link RetryPolicy}; {@link #build()} validates every field. Not thread-safe. */
+    public static final class Builder {
+        private Duration initialDelay = Duration.ofMillis(100);
+        private double multiplier = 2.0;
+        private Duration maxDelay = Duration.ofSeconds(10);
+        private int maxAttempts = 5;
+        private final List<Class<? extends Throwable>> nonRetryable = new ArrayList<>();
+
+        private Builder() {
+        }
+
+        public Builder initialDelay(Duration initialDelay) {
+            this.initialDelay = initialDelay;
+            return this;
+        }
+
+        public Builder multiplier(double multiplier) {
+            this.multiplier = multiplier;
+            return this;
+        }
+
+        public Builder maxDelay(Duration maxDelay) {
+            this.maxDelay = maxDelay;
+            return this;
+        }
+
+        public Builder maxAttempts(int maxAttempts) {
+            this.maxAttempts = maxAttempts;
+            return this;
+        }
+
+        /** Failures of this class (or a subclass) go to the dead-letter topic at once. */
+        public Builder nonRetryable(Class<? extends Throwable> type) {
+            nonRetryable.add(type);
+            return this;
+        }
+
+        public RetryPolicy build() {
+            Checks.durationBetween(PREFIX + "initialDelay", initialDelay, Duration.ZERO, MAX);
+            Checks.doubleBetween(PREFIX + "multiplier", multiplier, 1.0, 100.0);
+            Checks.durationBetween(PREFIX + "maxDelay", maxDelay, Duration.ZERO, MAX);
+            Checks.intBetween(PREFIX + "maxAttempts", maxAttempts, 1, 1000);
+            if (maxDelay.compareTo(initialDelay) < 0) {
+                throw new ConfigException(PREFIX + "maxDelay", Durations.format(maxDelay),
+                        "must not be less than " + PREFIX + "initialDelay (" + Durations.format(initialDelay) + ")");
+            }
+            return new RetryPolicy(this);
+        }
+    }
+}

@@ -1,0 +1,143 @@
+package io.sluice.config;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.type.TypeReference;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * A whole client configuration: which transport, its settings, publisher options and the default consumer options.
+ * Immutable and thread-safe. Read from {@code sluice.yaml}:
+ *
+ * <pre>{@code
+ * transport: memory        # or log, kafka, nats, ...: the one line that changes between backends
+ * memory:
+ *   partitions: 6
+ * publisher:
+ *   maxPendingPublishes: 10000
+ * consumer:
+ *   maxInFlight: 1000
+ *   retry:
+ *     maxAttempts: 5
+ * }</pre>
+ *
+ * Every value is validated when the configuration is read; a bad one fails with {@link ConfigException} naming the
+ * key, echoing the value and saying what is allowed. A section named after another transport may stay in the file,
+ * so switching transports is one line.
+ */
+public final class SluiceConfig {
+    /** The transport used when {@code transport} is not set. */
+    public static final String DEFAULT_TRANSPORT = "memory";
+    private static final Set<String> TOP_LEVEL = Set.of("transport", "publisher", "consumer");
+
+    private final String transport;
+    private final Map<String, Map<String, Object>> transportSections;
+    private final PublisherOptions publisher;
+    private final ConsumerOptions consumer;
+
+    private SluiceConfig(String transport, Map<String, Map<String, Object>> transportSections,
+                         PublisherOptions publisher, ConsumerOptions consumer) {
+        this.transport = transport;
+        this.transportSections = Map.copyOf(transportSections);
+        this.publisher = publisher;
+        this.consumer = consumer;
+    }
+
+    /** Defaults throughout, on {@code transport}. */
+    public static SluiceConfig of(String transport) {
+        return new SluiceConfig(Checks.notBlank("transport", transport), Map.of(), PublisherOptions.defaults(),
+                ConsumerOptions.defaults());
+    }
+
+    /** Reads and validates a YAML file. */
+    public static SluiceConfig load(Path file) throws IOException {
+        return parse(Files.readString(file), file.toString());
+    }
+
+    /** Parses and validates YAML text; {@code source} names it in errors. */
+    public static SluiceConfig parse(String yaml, String source) {
+        Map<String, Object> tree;
+        try {
+            tree = new ObjectMapper(new YAMLFactory()).readValue(yaml, new TypeReference<LinkedHashMap<String, Object>>() {
+            });
+        } catch (JsonProcessingException e) {
+            throw new ConfigException("", "Configuration " + source + " is not valid YAML: " + e.getOriginalMessage()
+                    + (e.getLocation() == null ? "" : " at line " + e.getLocation().getLineNr()));
+        }
+        return fromTree(tree == null ? Map.of() : tree);
+    }
+
+    /**
+     * Binds a parsed tree. Sections other than {@code publisher} and {@code consumer} are transport settings,
+     * checked by that transport when it is created.
+     */
+    @SuppressWarnings("unchecked")
+    public static SluiceConfig fromTree(Map<String, ?> tree) {
+        ConfigSection root = new ConfigSection("", tree);
+        String transport = Checks.notBlank("transport", root.string("transport", DEFAULT_TRANSPORT));
+        PublisherOptions publisher = PublisherOptions.from(root.section("publisher"));
+        ConsumerOptions consumer = ConsumerOptions.from(root.section("consumer"));
+        Map<String, Map<String, Object>> sections = new LinkedHashMap<>();
+        for (Map.Entry<String, ?> e : tree.entrySet()) {
+            if (TOP_LEVEL.contains(e.getKey())) {
+                continue;
+            }
+            if (!(e.getValue() instanceof Map)) {
+                throw new ConfigException(e.getKey(), e.getValue(), "must be a section of transport settings (known "
+                        + "top-level keys: consumer, publisher, transport, and one section per transport)");
+            }
+            sections.put(e.getKey(), (Map<String, Object>) e.getValue());
+        }
+        return new SluiceConfig(transport, sections, publisher, consumer);
+    }
+
+    public String transport() {
+        return transport;
+    }
+
+    /** The settings section of transport {@code name}; empty when the file has none. */
+    public ConfigSection transportSettings(String name) {
+        return new ConfigSection(name, transportSections.getOrDefault(name, Map.of()));
+    }
+
+    /** Names of all sections that are not {@code publisher} or {@code consumer}. */
+    public Set<String> transportSectionNames() {
+        return transportSections.keySet();
+    }
+
+    public PublisherOptions publisher() {
+        return publisher;
+    }
+
+    public ConsumerOptions consumer() {
+        return consumer;
+    }
+
+    /** This configuration with another transport and its settings. */
+    public SluiceConfig withTransport(String name, Map<String, Object> settings) {
+        Map<String, Map<String, Object>> sections = new LinkedHashMap<>(transportSections);
+        sections.put(name, settings);
+        return new SluiceConfig(Checks.notBlank("transport", name), sections, publisher, consumer);
+    }
+
+    public SluiceConfig withPublisher(PublisherOptions options) {
+        return new SluiceConfig(transport, transportSections, options, consumer);
+    }
+
+    public SluiceConfig withConsumer(ConsumerOptions options) {
+        return new SluiceConfig(transport, transportSections, publisher, options);
+    }
+
+    @Override
+    public String toString() {
+        return "SluiceConfig{transport=" + transport + ", sections=" + transportSections.keySet() + ", " + publisher
+                + ", " + consumer + '}';
+    }
+}

@@ -1,0 +1,738 @@
+package io.sluice.internal.engine;
+
+import io.sluice.DeadLetterException;
+import io.sluice.DeadLetters;
+import io.sluice.Handler;
+import io.sluice.HandlerTimeoutException;
+import io.sluice.Message;
+import io.sluice.Middleware;
+import io.sluice.Publisher;
+import io.sluice.RetryLaterException;
+import io.sluice.Subscription;
+import io.sluice.SubscriptionStats;
+import io.sluice.UndecodableMessageException;
+import io.sluice.config.ConsumerOptions;
+import io.sluice.config.RetryPolicy;
+import io.sluice.spi.Acknowledgement;
+import io.sluice.spi.ConsumerSpec;
+import io.sluice.spi.PartitionListener;
+import io.sluice.spi.RecordSink;
+import io.sluice.spi.Transport;
+import io.sluice.spi.TransportConsumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.locks.LockSupport;
+import java.util.function.Predicate;
+
+/**
+ * The consumer engine of one subscription: fetches from a {@link TransportConsumer}, runs the handler with
+ * key-ordered parallelism on virtual threads, retries with backoff, dead-letters, and commits only the contiguous
+ * finished watermark of each partition (or acknowledges each finished message, on per-message transports).
+ *
+ * <p>Threads. One platform thread, the owner, holds all dispatch state (lanes, trackers, the delivery pool) and
+ * makes every call on the transport consumer, so none of that state has a lock. Handler attempts run on virtual
+ * threads and hand their outcome back through a lock-free inbox; the owner drains it between fetches. Public methods
+ * ({@link #pause}, {@link #close}, {@link #stats}) may be called from any thread: they set flags and wake the owner.
+ *
+ * <p>Bounds. At most {@code maxInFlight} messages and {@code maxInFlightBytes} are fetched and unfinished; at the
+ * bound the owner stops fetching (it still polls with a zero budget so the transport keeps its membership). Finished
+ * offsets above a stuck one cost a bit each, up to {@code maxUncommittedPerPartition} per partition.
+ *
+ * <p>Outcomes. Every fetched message ends handled (committed/acked), dead-lettered (acked only after the dead-letter
+ * publish is confirmed), or released unfinished on shutdown or rebalance, to be delivered again. Nothing is dropped.
+ */
+public final class ConsumerEngine implements Subscription, PartitionListener {
+    private static final Logger log = LoggerFactory.getLogger(ConsumerEngine.class);
+
+    private static final int RUNNING = 0;
+    private static final int POLLING = 1;
+    private static final int PARKED = 2;
+    /** Longest the owner sleeps between housekeeping rounds, and the keep-alive poll period when full. */
+    private static final long TICK_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
+    private static final long DEAD_LETTER_PUBLISH_TIMEOUT_SECONDS = 60;
+
+    private final String topic;
+    private final String group;
+    private final ConsumerOptions options;
+    private final RetryPolicy retry;
+    private final Handler handler;
+    private final Publisher deadLetterPublisher;
+    private final String deadLetterTopic;
+    private final EngineObserver observer;
+    private final boolean perMessageAck;
+    private final TransportConsumer consumer;
+    private final Thread owner;
+    private final ThreadFactory attemptThreads = Thread.ofVirtual().name("sluice-handler").factory();
+    private final CompletionInbox inbox = new CompletionInbox();
+    private final DeliveryPool pool = new DeliveryPool(this);
+    private final KeyLanes lanes;
+    private final RecordSink sink = this::accept;
+    private final long handlerTimeoutNanos;
+    private final int maxUncommitted;
+    private final CountDownLatch terminated = new CountDownLatch(1);
+
+    // Owner-only state.
+    private PartitionTracker[] trackers = new PartitionTracker[16];
+    private int inFlight;
+    private long inFlightBytes;
+    private int saturatedPartitions;
+    private boolean stopping;
+    private long nextCommitNanos;
+    private long nextWatchdogNanos;
+    private long lastPollNanos;
+    private long pollFailures;
+
+    // Written by the owner, read by anyone.
+    private volatile int ownerState = RUNNING;
+    private volatile long received;
+    private volatile long handled;
+    private volatile long retried;
+    private volatile long deadLettered;
+    private volatile int inFlightSnapshot;
+    private volatile boolean drainedInTime = true;
+    private volatile Set<Integer> assignment = Set.of();
+
+    // Written by any thread, read by the owner.
+    private volatile boolean pauseRequested;
+    private volatile boolean closeRequested;
+    private volatile boolean abandonRequested;
+    private volatile long closeDeadlineNanos;
+
+    /**
+     * Starts a subscription: joins the group through {@code transport} and starts the owner thread.
+     *
+     * @param deadLetterPublisher where dead letters are published; its confirmation gates the source's ack
+     */
+    public ConsumerEngine(Transport transport, String topic, String group, String memberId, Handler handler,
+                          ConsumerOptions options, Publisher deadLetterPublisher, EngineObserver observer) {
+        this.topic = topic;
+        this.group = group;
+        this.options = options;
+        this.retry = options.retry();
+        this.handler = wrap(handler, options.middleware());
+        this.deadLetterPublisher = deadLetterPublisher;
+        this.deadLetterTopic = options.deadLetter().topicFor(topic);
+        this.observer = observer;
+        this.perMessageAck = transport.capabilities().acknowledgement() == Acknowledgement.PER_MESSAGE;
+        this.handlerTimeoutNanos = options.handlerTimeout().toNanos();
+        this.maxUncommitted = options.maxUncommittedPerPartition();
+        this.lanes = new KeyLanes(Math.min(options.maxInFlight(), 1 << 16));
+        this.consumer = transport.consumer(new ConsumerSpec(topic, group, memberId, options.startFrom()), this);
+        this.owner = Thread.ofPlatform().daemon(true).name("sluice-consumer-" + topic + "-" + memberId)
+                .unstarted(this::runOwner);
+        owner.start();
+    }
+
+    private static Handler wrap(Handler handler, List<Middleware> middleware) {
+        Handler h = handler;
+        for (int i = middleware.size() - 1; i >= 0; i--) {
+            h = middleware.get(i).apply(h);
+        }
+        return h;
+    }
+
+    // ---------------------------------------------------------------- owner loop
+
+    private void runOwner() {
+        long now = System.nanoTime();
+        nextCommitNanos = now + options.commitInterval().toNanos();
+        nextWatchdogNanos = now + watchdogPeriod();
+        lastPollNanos = now;
+        try {
+            while (!closeRequested && !abandonRequested) {
+                drainInbox();
+                now = System.nanoTime();
+                housekeeping(now);
+                int room = room();
+                long bytesRoom = options.maxInFlightBytes() - inFlightBytes;
+                if (room > 0 && bytesRoom > 0) {
+                    ownerState = POLLING;
+                    long timeout = inbox.isEmpty() ? untilHousekeeping(now) : 0;
+                    poll(room, bytesRoom, inFlight == 0, timeout);
+                    ownerState = RUNNING;
+                    lastPollNanos = now;
+                } else {
+                    if (now - lastPollNanos >= TICK_NANOS) {
+                        poll(0, 0, false, 0); // keeps the membership alive and runs rebalance callbacks
+                        lastPollNanos = now;
+                    }
+                    parkUntil(now + untilHousekeeping(now));
+                }
+            }
+            stopping = true;
+            if (abandonRequested) {
+                abandonAll();
+            } else {
+                drainedInTime = drainAndCommit(d -> true, closeDeadlineNanos);
+            }
+        } catch (Throwable t) {
+            log.error("Consumer engine of topic {} group {} failed; unfinished messages stay uncommitted", topic,
+                    group, t);
+            stopping = true;
+            abandonAll();
+        } finally {
+            try {
+                consumer.close();
+            } catch (RuntimeException e) {
+                log.warn("Closing the transport consumer of topic {} group {} failed", topic, group, e);
+            }
+            inFlightSnapshot = inFlight;
+            terminated.countDown();
+        }
+    }
+
+    private void poll(int room, long bytesRoom, boolean oversizedFirst, long timeoutNanos)
+            throws InterruptedException {
+        try {
+            consumer.poll(room, bytesRoom, oversizedFirst, timeoutNanos, sink);
+            pollFailures = 0;
+        } catch (InterruptedException e) {
+            throw e;
+        } catch (RuntimeException e) {
+            // The transport reconnects by itself; keep the subscription alive and back off.
+            long backoff = Math.min(TimeUnit.SECONDS.toNanos(5), TimeUnit.MILLISECONDS.toNanos(50) << Math.min(pollFailures++, 6));
+            log.warn("Fetching from topic {} group {} failed; retrying in {} ms", topic, group, backoff / 1_000_000, e);
+            parkUntil(System.nanoTime() + backoff);
+        }
+    }
+
+    private int room() {
+        if (pauseRequested || stopping || saturatedPartitions > 0) {
+            return 0;
+        }
+        return options.maxInFlight() - inFlight;
+    }
+
+    private long watchdogPeriod() {
+        return Math.max(TimeUnit.MILLISECONDS.toNanos(1), Math.min(TICK_NANOS, handlerTimeoutNanos / 4));
+    }
+
+    private long untilHousekeeping(long now) {
+        long next = Math.min(nextWatchdogNanos, perMessageAck ? Long.MAX_VALUE : nextCommitNanos);
+        return Math.max(0, Math.min(TICK_NANOS, next - now));
+    }
+
+    private void housekeeping(long now) {
+        if (now >= nextWatchdogNanos) {
+            timeOutHungAttempts(now);
+            nextWatchdogNanos = now + watchdogPeriod();
+        }
+        if (!perMessageAck && now >= nextCommitNanos) {
+            commit(null, false);
+            nextCommitNanos = now + options.commitInterval().toNanos();
+        }
+        inFlightSnapshot = inFlight;
+    }
+
+    /** Parks the owner until a completion arrives or {@code deadline} passes. */
+    private void parkUntil(long deadlineNanos) {
+        ownerState = PARKED;
+        if (inbox.isEmpty() && !closeRequested && !abandonRequested) {
+            LockSupport.parkNanos(this, Math.max(0, deadlineNanos - System.nanoTime()));
+        }
+        ownerState = RUNNING;
+    }
+
+    private void wakeOwner() {
+        int state = ownerState;
+        if (state == PARKED) {
+            LockSupport.unpark(owner);
+        } else if (state == POLLING) {
+            consumer.wakeup();
+        }
+    }
+
+    // ---------------------------------------------------------------- dispatch
+
+    /** Called by the transport, on the owner thread, for each fetched record. */
+    private void accept(Message message, int partition, long offset, int sizeBytes, Object ackHandle) {
+        PartitionTracker tracker = tracker(partition);
+        Delivery d = pool.take();
+        d.message = message;
+        d.key = message.key();
+        d.partition = partition;
+        d.offset = offset;
+        d.size = sizeBytes;
+        d.ackHandle = ackHandle;
+        d.fetchedNanos = System.nanoTime();
+        d.seq = tracker.track(offset);
+        if (tracker.span() == maxUncommitted) {
+            saturatedPartitions++;
+        }
+        inFlight++;
+        inFlightBytes += sizeBytes;
+        received++;
+        if (d.key == null || lanes.enqueue(d)) {
+            startAttempt(d, 0);
+        }
+    }
+
+    private void startAttempt(Delivery d, long delayNanos) {
+        if (d.stage == Delivery.STAGE_HANDLE) {
+            d.attempts++;
+        }
+        d.delayNanos = delayNanos;
+        d.arm();
+        attemptThreads.newThread(d).start();
+    }
+
+    /** Runs the handler chain; called on the attempt's virtual thread. */
+    void invokeHandler(Message message) throws Exception {
+        handler.handle(message);
+    }
+
+    /** Publishes a dead letter and waits for its confirmation; called on the attempt's virtual thread. */
+    void publishDeadLetter(Message letter) throws Exception {
+        try {
+            deadLetterPublisher.publish(deadLetterTopic, letter).get(DEAD_LETTER_PUBLISH_TIMEOUT_SECONDS,
+                    TimeUnit.SECONDS);
+        } catch (ExecutionException e) {
+            throw e.getCause() instanceof Exception cause ? cause : e;
+        } catch (TimeoutException e) {
+            throw new TimeoutException("dead-letter publish to " + deadLetterTopic + " not confirmed within "
+                    + DEAD_LETTER_PUBLISH_TIMEOUT_SECONDS + "s");
+        }
+    }
+
+    /** Called by an attempt's thread when it has claimed its outcome. */
+    void completed(Delivery d) {
+        if (inbox.push(d)) {
+            wakeOwner();
+        }
+    }
+
+    private void drainInbox() {
+        Delivery d = inbox.drain();
+        while (d != null) {
+            Delivery next = d.nextCompleted;
+            d.nextCompleted = null;
+            onOutcome(d);
+            d = next;
+        }
+    }
+
+    private void onOutcome(Delivery d) {
+        Throwable error = d.error;
+        boolean mayContinue = !stopping && !tracker(d.partition).revoking;
+        if (d.stage == Delivery.STAGE_DEAD_LETTER) {
+            if (error == null) {
+                deadLettered++;
+                finish(d, true);
+            } else if (mayContinue) {
+                d.deadLetterFailures++;
+                long delay = retry.delayNanos(d.deadLetterFailures);
+                log.warn("Dead-letter publish of message {} (topic {} partition {} offset {}) to {} failed; "
+                                + "the message stays unacknowledged and the publish is retried in {} ms",
+                        d.message.id(), topic, d.partition, d.offset, deadLetterTopic, delay / 1_000_000, error);
+                startAttempt(d, delay);
+            } else {
+                release(d, true);
+                pool.recycle(d);
+            }
+            return;
+        }
+        if (error == null) {
+            handled++;
+            finish(d, false);
+            return;
+        }
+        if (!mayContinue) {
+            release(d, true);
+            pool.recycle(d);
+            return;
+        }
+        if (d.firstFailureMillis == 0) {
+            d.firstFailureMillis = System.currentTimeMillis();
+        }
+        Throwable cause = unwrap(error);
+        String reason = deadLetterReason(cause, d.attempts);
+        if (reason == null) {
+            long delay = cause instanceof RetryLaterException later ? later.delay().toNanos()
+                    : retry.delayNanos(d.attempts);
+            retried++;
+            observer.retried(delay);
+            startAttempt(d, delay);
+        } else {
+            d.stage = Delivery.STAGE_DEAD_LETTER;
+            d.deadLetterReason = reason;
+            d.deadLetter = DeadLetterRecords.build(d.message, reason, cause, d.attempts, topic, d.partition,
+                    d.offset, group, d.firstFailureMillis, options.deadLetter().maxErrorMessageLength());
+            startAttempt(d, 0);
+        }
+    }
+
+    /** Null to retry, else why the message goes to the dead-letter topic now. */
+    private String deadLetterReason(Throwable cause, int attempts) {
+        if (cause instanceof UndecodableMessageException) {
+            return DeadLetters.REASON_UNDECODABLE;
+        }
+        if (cause instanceof DeadLetterException) {
+            return DeadLetters.REASON_REJECTED;
+        }
+        if (retry.isNonRetryable(cause)) {
+            return DeadLetters.REASON_NON_RETRYABLE;
+        }
+        if (attempts >= retry.maxAttempts()) {
+            return DeadLetters.REASON_RETRIES_EXHAUSTED;
+        }
+        return null;
+    }
+
+    private static Throwable unwrap(Throwable error) {
+        Throwable e = error;
+        while ((e instanceof ExecutionException || e instanceof java.util.concurrent.CompletionException)
+                && e.getCause() != null) {
+            e = e.getCause();
+        }
+        return e;
+    }
+
+    /** The outcome is final: commit or ack it, and start the next message of its key. */
+    private void finish(Delivery d, boolean wasDeadLettered) {
+        PartitionTracker tracker = tracker(d.partition);
+        if (perMessageAck) {
+            consumer.ack(d.ackHandle);
+        }
+        boolean wasSaturated = tracker.span() >= maxUncommitted;
+        tracker.complete(d.seq);
+        if (wasSaturated && tracker.span() < maxUncommitted) {
+            saturatedPartitions--;
+        }
+        observer.finished(System.nanoTime() - d.fetchedNanos, wasDeadLettered);
+        leave(d, true);
+        pool.recycle(d);
+    }
+
+    /** Gives an unfinished delivery back: not committed or acked, so the transport delivers it again. */
+    private void release(Delivery d, boolean isLaneHead) {
+        tracker(d.partition).abandon();
+        if (perMessageAck) {
+            consumer.release(d.ackHandle);
+        }
+        leave(d, isLaneHead);
+    }
+
+    /** Takes {@code d} out of the in-flight count and, if it heads a lane, moves the lane on. */
+    private void leave(Delivery d, boolean isLaneHead) {
+        inFlight--;
+        inFlightBytes -= d.size;
+        if (isLaneHead && d.key != null) {
+            Delivery next = lanes.advance(d);
+            if (next != null) {
+                if (!stopping && !tracker(next.partition).revoking) {
+                    startAttempt(next, 0);
+                } else {
+                    releaseLane(next);
+                }
+            }
+        }
+    }
+
+    private void releaseLane(Delivery head) {
+        Delivery d = head;
+        while (d != null) {
+            Delivery next = d.nextInLane;
+            d.nextInLane = null;
+            d.laneTail = null;
+            release(d, false);
+            pool.recycle(d);
+            d = next;
+        }
+    }
+
+    // ---------------------------------------------------------------- watchdog, drain, commit
+
+    private void timeOutHungAttempts(long now) {
+        List<Delivery> hung = pool.activeWhere(d -> d.stage == Delivery.STAGE_HANDLE && d.isRunning()
+                && d.attemptStartNanos != 0 && now - d.attemptStartNanos > handlerTimeoutNanos);
+        for (Delivery d : hung) {
+            if (d.claimAndInterrupt()) {
+                d.error = new HandlerTimeoutException(options.handlerTimeout());
+                onOutcome(d);
+            }
+        }
+    }
+
+    /**
+     * Stops work in {@code scope}: releases messages waiting behind their key and attempts waiting for a retry,
+     * lets running attempts finish until {@code deadlineNanos}, cancels the rest, then commits synchronously.
+     *
+     * @return true if every running attempt finished in time
+     */
+    private boolean drainAndCommit(Predicate<Delivery> scope, long deadlineNanos) {
+        lanes.removeWaiting(scope, d -> {
+            release(d, false);
+            pool.recycle(d);
+        });
+        // Attempts still sleeping before a retry have not started: release them now rather than wait.
+        cancel(pool.activeWhere(d -> scope.test(d) && d.isRunning() && d.delayNanos > 0
+                && d.attemptStartNanos == 0));
+        drainInbox();
+        while (!pool.activeWhere(scope).isEmpty() && System.nanoTime() - deadlineNanos < 0) {
+            drainInbox();
+            if (!pool.activeWhere(scope).isEmpty()) {
+                parkUntil(Math.min(deadlineNanos, System.nanoTime() + TICK_NANOS));
+            }
+        }
+        drainInbox();
+        int late = cancelAll(scope);
+        if (late > 0) {
+            log.warn("{} handler attempts of topic {} group {} did not finish by the deadline; they were "
+                    + "interrupted and will be delivered again", late, topic, group);
+        }
+        if (!perMessageAck) {
+            commit(scope, true);
+        }
+        return late == 0;
+    }
+
+    /**
+     * Cancels every active delivery in {@code scope} and processes outcomes that raced in, until none is left.
+     * Ends because nothing in scope may start again (stopping, or its partitions are revoking).
+     *
+     * @return how many running attempts were cancelled
+     */
+    private int cancelAll(Predicate<Delivery> scope) {
+        int cancelled = 0;
+        List<Delivery> active = pool.activeWhere(scope);
+        while (!active.isEmpty()) {
+            cancelled += cancel(active);
+            drainInbox();
+            active = pool.activeWhere(scope);
+        }
+        return cancelled;
+    }
+
+    /**
+     * Cancels running attempts and releases their messages; the deliveries are discarded, not reused. A delivery
+     * whose attempt already claimed its outcome is left to the inbox.
+     *
+     * @return how many were cancelled
+     */
+    private int cancel(List<Delivery> deliveries) {
+        int cancelled = 0;
+        for (Delivery d : deliveries) {
+            if (d.active && d.claimAndInterrupt()) {
+                release(d, true);
+                pool.discard(d);
+                cancelled++;
+            }
+        }
+        return cancelled;
+    }
+
+    private void abandonAll() {
+        lanes.removeWaiting(d -> true, d -> {
+            release(d, false);
+            pool.recycle(d);
+        });
+        cancelAll(d -> true);
+    }
+
+    /** Commits the watermark of every tracked partition matching {@code scope} (null: all) that moved. */
+    private void commit(Predicate<Delivery> scope, boolean sync) {
+        Map<Integer, Long> offsets = null;
+        for (PartitionTracker t : trackers) {
+            if (t != null && t.hasUncommitted() && (scope == null || scopeCovers(scope, t.partition))) {
+                if (offsets == null) {
+                    offsets = new HashMap<>();
+                }
+                offsets.put(t.partition, t.watermark());
+            }
+        }
+        if (offsets == null) {
+            return;
+        }
+        try {
+            consumer.commit(offsets, sync);
+            for (Map.Entry<Integer, Long> e : offsets.entrySet()) {
+                trackers[e.getKey()].markCommitted(e.getValue());
+            }
+        } catch (RuntimeException e) {
+            log.warn("Committing {} of topic {} group {} failed; it will be tried again", offsets, topic, group, e);
+        }
+    }
+
+    private static boolean scopeCovers(Predicate<Delivery> scope, int partition) {
+        return scope instanceof PartitionScope p ? p.partitions.contains(partition) : true;
+    }
+
+    /** A scope of whole partitions, so commits can be limited to them. */
+    private record PartitionScope(Set<Integer> partitions) implements Predicate<Delivery> {
+        @Override
+        public boolean test(Delivery d) {
+            return partitions.contains(d.partition);
+        }
+    }
+
+    private PartitionTracker tracker(int partition) {
+        if (partition >= trackers.length) {
+            trackers = Arrays.copyOf(trackers, Math.max(partition + 1, trackers.length * 2));
+        }
+        PartitionTracker t = trackers[partition];
+        if (t == null) {
+            t = new PartitionTracker(partition, options.maxInFlight());
+            trackers[partition] = t;
+        }
+        return t;
+    }
+
+    // ---------------------------------------------------------------- rebalance callbacks (owner thread)
+
+    @Override
+    public void assigned(Collection<Integer> partitions) {
+        for (int p : partitions) {
+            if (p < trackers.length && trackers[p] != null && trackers[p].inFlight == 0) {
+                trackers[p] = null; // a fresh assignment starts from the committed position
+            }
+            tracker(p).revoking = false;
+        }
+        Set<Integer> now = new java.util.TreeSet<>(assignment);
+        now.addAll(partitions);
+        assignment = java.util.Collections.unmodifiableSet(now);
+        log.debug("Topic {} group {}: assigned partitions {}", topic, group, partitions);
+    }
+
+    @Override
+    public void revoked(Collection<Integer> partitions) {
+        if (abandonRequested || partitions.isEmpty()) {
+            return;
+        }
+        Set<Integer> set = new HashSet<>(partitions);
+        for (int p : set) {
+            tracker(p).revoking = true;
+        }
+        long deadline = System.nanoTime() + options.shutdownTimeout().toNanos();
+        drainAndCommit(new PartitionScope(set), deadline);
+        forget(set);
+        log.debug("Topic {} group {}: revoked partitions {}", topic, group, partitions);
+    }
+
+    @Override
+    public void lost(Collection<Integer> partitions) {
+        Set<Integer> set = new HashSet<>(partitions);
+        for (int p : set) {
+            tracker(p).revoking = true;
+        }
+        PartitionScope scope = new PartitionScope(set);
+        lanes.removeWaiting(scope, d -> {
+            release(d, false);
+            pool.recycle(d);
+        });
+        cancelAll(scope);
+        forget(set);
+        log.warn("Topic {} group {}: lost partitions {} without commit; their unfinished messages will be "
+                + "delivered again", topic, group, partitions);
+    }
+
+    private void forget(Set<Integer> partitions) {
+        Set<Integer> now = new java.util.TreeSet<>(assignment);
+        now.removeAll(partitions);
+        assignment = java.util.Collections.unmodifiableSet(now);
+        for (int p : partitions) {
+            PartitionTracker t = trackers[p];
+            if (t != null && t.span() >= maxUncommitted) {
+                saturatedPartitions--;
+            }
+            trackers[p] = null;
+        }
+    }
+
+    // ---------------------------------------------------------------- Subscription
+
+    @Override
+    public String topic() {
+        return topic;
+    }
+
+    @Override
+    public String group() {
+        return group;
+    }
+
+    @Override
+    public void pause() {
+        pauseRequested = true;
+    }
+
+    @Override
+    public void resume() {
+        pauseRequested = false;
+        LockSupport.unpark(owner);
+    }
+
+    @Override
+    public boolean isPaused() {
+        return pauseRequested;
+    }
+
+    @Override
+    public Set<Integer> assignedPartitions() {
+        return assignment;
+    }
+
+    @Override
+    public SubscriptionStats stats() {
+        return new SubscriptionStats(received, handled, retried, deadLettered, inFlightSnapshot);
+    }
+
+    @Override
+    public boolean close(Duration deadline) {
+        if (Thread.currentThread() == owner) {
+            throw new IllegalStateException("close() called on the subscription's own consumer thread");
+        }
+        if (!closeRequested && !abandonRequested) {
+            closeDeadlineNanos = System.nanoTime() + deadline.toNanos();
+            closeRequested = true;
+            LockSupport.unpark(owner);
+            consumer.wakeup();
+        }
+        awaitTermination(deadline.plusSeconds(30));
+        return drainedInTime;
+    }
+
+    @Override
+    public void close() {
+        close(options.shutdownTimeout());
+    }
+
+    /**
+     * Stops at once as if the process died: running attempts are interrupted, nothing is committed, and the
+     * membership is dropped so the group redelivers everything unfinished. For tests of at-least-once delivery.
+     */
+    public void abandon() {
+        abandonRequested = true;
+        LockSupport.unpark(owner);
+        consumer.wakeup();
+        awaitTermination(Duration.ofSeconds(30));
+    }
+
+    private void awaitTermination(Duration timeout) {
+        try {
+            if (!terminated.await(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+                log.warn("Consumer engine of topic {} group {} did not stop within {}", topic, group, timeout);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "Subscription{topic=" + topic + ", group=" + group + ", " + stats() + '}';
+    }
+}

@@ -1,0 +1,169 @@
+package io.sluice.internal.publish;
+
+import io.sluice.Message;
+import io.sluice.PublishException;
+import io.sluice.Publisher;
+import io.sluice.Receipt;
+import io.sluice.config.Durations;
+import io.sluice.config.PublisherOptions;
+import io.sluice.spi.TransportProducer;
+
+import java.time.Duration;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * The {@link Publisher} over a transport producer: assigns ids, bounds unacknowledged publishes with a semaphore,
+ * and retries transient failures with exponential backoff and full jitter on a timer thread.
+ *
+ * <p>Thread-safe. Threads: the caller's (waits for room), the transport's completion threads (complete the
+ * returned futures: callbacks attached to them run there and must not block), and one daemon platform thread that
+ * schedules retries.
+ */
+public final class BoundedPublisher implements Publisher {
+    private final TransportProducer producer;
+    private final PublisherOptions options;
+    private final Semaphore room;
+    private final Set<CompletableFuture<Receipt>> pending = ConcurrentHashMap.newKeySet();
+    private final ScheduledExecutorService retryTimer;
+    private volatile boolean closed;
+
+    public BoundedPublisher(TransportProducer producer, PublisherOptions options) {
+        this.producer = producer;
+        this.options = options;
+        this.room = new Semaphore(options.maxPendingPublishes());
+        ScheduledThreadPoolExecutor timer = new ScheduledThreadPoolExecutor(1,
+                Thread.ofPlatform().daemon(true).name("sluice-publish-retry").factory());
+        timer.setRemoveOnCancelPolicy(true);
+        this.retryTimer = timer;
+    }
+
+    @Override
+    public CompletableFuture<Receipt> publish(String topic, Message message) {
+        if (topic == null || topic.isBlank()) {
+            return CompletableFuture.failedFuture(new PublishException("publish needs a topic, got '" + topic + "'"));
+        }
+        if (message == null) {
+            return CompletableFuture.failedFuture(new PublishException("publish to " + topic + " needs a message, got null"));
+        }
+        if (closed) {
+            return CompletableFuture.failedFuture(new PublishException("publisher is closed; message not published to " + topic));
+        }
+        Message m = message.withDefaults(System.currentTimeMillis());
+        try {
+            if (!room.tryAcquire() && !room.tryAcquire(options.publishTimeout().toNanos(), TimeUnit.NANOSECONDS)) {
+                return CompletableFuture.failedFuture(new PublishException("publish of message " + m.id()
+                        + " to topic " + topic + " gave up after waiting " + Durations.format(options.publishTimeout())
+                        + " for room: " + options.maxPendingPublishes() + " publishes are unacknowledged"
+                        + " (publisher.maxPendingPublishes=" + options.maxPendingPublishes()
+                        + ", publisher.publishTimeout=" + Durations.format(options.publishTimeout()) + ")"));
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return CompletableFuture.failedFuture(new PublishException("interrupted while waiting for room to publish to " + topic, e));
+        }
+        CompletableFuture<Receipt> result = new CompletableFuture<>();
+        pending.add(result);
+        attempt(topic, m, result, 0);
+        return result;
+    }
+
+    private void attempt(String topic, Message m, CompletableFuture<Receipt> result, int retries) {
+        CompletableFuture<Receipt> sent;
+        try {
+            sent = producer.send(topic, m);
+        } catch (RuntimeException e) {
+            sent = CompletableFuture.failedFuture(e);
+        }
+        sent.whenComplete((receipt, error) -> {
+            if (error == null) {
+                settle(result, receipt, null);
+                return;
+            }
+            Throwable cause = unwrap(error);
+            if (!closed && retries < options.maxRetries() && producer.isTransient(cause)) {
+                long delay = backoffNanos(retries + 1);
+                retryTimer.schedule(() -> attempt(topic, m, result, retries + 1), delay, TimeUnit.NANOSECONDS);
+            } else {
+                settle(result, null, cause instanceof PublishException pe ? pe
+                        : new PublishException("publish of message " + m.id() + " to topic " + topic + " failed"
+                        + (retries > 0 ? " after " + retries + " retries" : "") + ": " + cause.getMessage(), cause));
+            }
+        });
+    }
+
+    private void settle(CompletableFuture<Receipt> result, Receipt receipt, Throwable error) {
+        if (pending.remove(result)) {
+            room.release();
+        }
+        if (error == null) {
+            result.complete(receipt);
+        } else {
+            result.completeExceptionally(error);
+        }
+    }
+
+    private long backoffNanos(int retry) {
+        long base = options.retryBackoff().toNanos();
+        long ceiling = (long) Math.min((double) options.retryMaxBackoff().toNanos(), base * Math.pow(2, retry - 1));
+        return ceiling <= 0 ? 0 : ThreadLocalRandom.current().nextLong(ceiling + 1);
+    }
+
+    private static Throwable unwrap(Throwable e) {
+        Throwable t = e;
+        while ((t instanceof CompletionException || t instanceof ExecutionException) && t.getCause() != null) {
+            t = t.getCause();
+        }
+        return t;
+    }
+
+    /** Publishes not yet confirmed or failed. */
+    public int pendingCount() {
+        return pending.size();
+    }
+
+    @Override
+    public boolean flush(Duration timeout) throws InterruptedException {
+        producer.flush();
+        CompletableFuture<?>[] snapshot = pending.toArray(new CompletableFuture<?>[0]);
+        try {
+            CompletableFuture.allOf(snapshot).get(timeout.toNanos(), TimeUnit.NANOSECONDS);
+        } catch (ExecutionException e) {
+            // a failed publish is completed; its caller sees the failure
+        } catch (TimeoutException e) {
+            return false;
+        }
+        return true;
+    }
+
+    /**
+     * Stops accepting publishes, waits up to the publish timeout for pending ones, then fails any still pending:
+     * the broker may or may not have stored them, and the error says so.
+     */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        try {
+            flush(options.publishTimeout());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        retryTimer.shutdownNow();
+        for (CompletableFuture<Receipt> f : pending.toArray(new CompletableFuture[0])) {
+            settle(f, null, new PublishException("publisher closed before the broker confirmed this message; "
+                    + "it may or may not have been stored"));
+        }
+    }
+}

@@ -1,0 +1,53 @@
+package io.sluice.spi;
+
+import java.util.Map;
+
+/**
+ * One group member's connection to a topic: the seam a backend implements for consuming. Kept narrow so that a
+ * transport is a thin adapter and everything about ordering, retries and dead letters lives once in the engine.
+ *
+ * <p>Not thread-safe: owned by the subscription's poll thread, which makes every call except {@link #wakeup()}.
+ */
+public interface TransportConsumer extends AutoCloseable {
+    /**
+     * Hands fetched records to {@code sink}: at most {@code maxRecords} of them, totalling at most {@code maxBytes}
+     * (by the sizes given to the sink), waiting up to {@code timeoutNanos} for the first. A record that does not fit
+     * is kept for a later poll, except that with {@code oversizedFirst} a first record larger than {@code maxBytes}
+     * is delivered alone, so one huge message cannot stall a subscription with nothing else in flight. Records of a
+     * partition come in offset order and each once per assignment. With {@code maxRecords == 0} it delivers nothing
+     * but keeps the membership alive and runs pending rebalance callbacks. Returns early on {@link #wakeup()}.
+     */
+    void poll(int maxRecords, long maxBytes, boolean oversizedFirst, long timeoutNanos, RecordSink sink)
+            throws InterruptedException;
+
+    /** Makes a running or the next {@link #poll} return promptly. Any thread. */
+    void wakeup();
+
+    /**
+     * Records for each partition the offset of the next message the group should receive (the watermark). Only for
+     * {@link Acknowledgement#OFFSETS} transports. With {@code sync} the call returns once the commit is durable;
+     * otherwise it may complete in the background.
+     */
+    void commit(Map<Integer, Long> nextOffsets, boolean sync);
+
+    /** Acknowledges one finished message. Only for {@link Acknowledgement#PER_MESSAGE} transports. */
+    default void ack(Object ackHandle) {
+        throw new UnsupportedOperationException("this transport commits offsets; it has no per-message ack");
+    }
+
+    /**
+     * Hands an unfinished message back for redelivery (shutdown, revoked partition). Offset transports need nothing:
+     * the message is simply not committed.
+     */
+    default void release(Object ackHandle) {
+    }
+
+    /** Messages published but not yet delivered to this member, per assigned partition; empty when unknown. */
+    default Map<Integer, Long> lag() {
+        return Map.of();
+    }
+
+    /** Leaves the group without committing anything. */
+    @Override
+    void close();
+}
