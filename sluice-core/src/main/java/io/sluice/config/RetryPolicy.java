@@ -11,7 +11,11 @@ import java.util.concurrent.ThreadLocalRandom;
  * multiplier^(n-1))]}; full jitter spreads retries of many keys so they do not hit a recovering dependency together.
  *
  * <p>Immutable and thread-safe. Keys under {@code consumer.retry}: {@code initialDelay}, {@code multiplier},
- * {@code maxDelay}, {@code maxAttempts}, {@code nonRetryable} (exception class names).
+ * {@code maxDelay}, {@code maxAttempts}, {@code nonRetryable} (exception class names) and
+ * {@code nativeDelayThreshold}: a retry delay at least this long is handed to the broker's own delayed redelivery
+ * when the transport has one (JetStream {@code nakWithDelay}, Kafka delay-tier topics) instead of holding the message
+ * in memory. Unset by default. A handed-off message no longer holds back later messages of its key, so per-key order
+ * is traded for not tying up in-flight capacity during long waits.
  */
 public final class RetryPolicy {
     static final String PREFIX = "consumer.retry.";
@@ -22,8 +26,10 @@ public final class RetryPolicy {
     private final Duration maxDelay;
     private final int maxAttempts;
     private final List<Class<? extends Throwable>> nonRetryable;
+    private final Duration nativeDelayThreshold;
 
     private RetryPolicy(Builder b) {
+        this.nativeDelayThreshold = b.nativeDelayThreshold;
         this.initialDelay = b.initialDelay;
         this.multiplier = b.multiplier;
         this.maxDelay = b.maxDelay;
@@ -47,7 +53,8 @@ public final class RetryPolicy {
         b.initialDelay(s.duration("initialDelay", d.initialDelay))
                 .multiplier(s.decimal("multiplier", d.multiplier))
                 .maxDelay(s.duration("maxDelay", d.maxDelay))
-                .maxAttempts(s.integer("maxAttempts", d.maxAttempts));
+                .maxAttempts(s.integer("maxAttempts", d.maxAttempts))
+                .nativeDelayThreshold(s.duration("nativeDelayThreshold", null));
         for (String name : s.strings("nonRetryable")) {
             b.nonRetryable(loadThrowable(s.key("nonRetryable"), name));
         }
@@ -76,6 +83,11 @@ public final class RetryPolicy {
         return nonRetryable;
     }
 
+    /** Delays at least this long go to the broker's native delayed redelivery; null: never. */
+    public Duration nativeDelayThreshold() {
+        return nativeDelayThreshold;
+    }
+
     /** True if {@code error} is an instance of a class configured as non-retryable. */
     public boolean isNonRetryable(Throwable error) {
         for (Class<? extends Throwable> c : nonRetryable) {
@@ -101,7 +113,9 @@ public final class RetryPolicy {
     @Override
     public String toString() {
         return "RetryPolicy{initialDelay=" + Durations.format(initialDelay) + ", multiplier=" + multiplier
-                + ", maxDelay=" + Durations.format(maxDelay) + ", maxAttempts=" + maxAttempts + ", nonRetryable="
+                + ", maxDelay=" + Durations.format(maxDelay) + ", maxAttempts=" + maxAttempts
+                + (nativeDelayThreshold == null ? "" : ", nativeDelayThreshold=" + Durations.format(nativeDelayThreshold))
+                + ", nonRetryable="
                 + nonRetryable.stream().map(Class::getName).toList() + '}';
     }
 
@@ -126,8 +140,15 @@ public final class RetryPolicy {
         private Duration maxDelay = Duration.ofSeconds(10);
         private int maxAttempts = 5;
         private final List<Class<? extends Throwable>> nonRetryable = new ArrayList<>();
+        private Duration nativeDelayThreshold;
 
         private Builder() {
+        }
+
+        /** Hands retry delays at least this long to the broker (see the class comment); null to never. */
+        public Builder nativeDelayThreshold(Duration threshold) {
+            this.nativeDelayThreshold = threshold;
+            return this;
         }
 
         public Builder initialDelay(Duration initialDelay) {
@@ -161,6 +182,9 @@ public final class RetryPolicy {
             Checks.doubleBetween(PREFIX + "multiplier", multiplier, 1.0, 100.0);
             Checks.durationBetween(PREFIX + "maxDelay", maxDelay, Duration.ZERO, MAX);
             Checks.intBetween(PREFIX + "maxAttempts", maxAttempts, 1, 1000);
+            if (nativeDelayThreshold != null) {
+                Checks.durationBetween(PREFIX + "nativeDelayThreshold", nativeDelayThreshold, Duration.ofMillis(1), MAX);
+            }
             if (maxDelay.compareTo(initialDelay) < 0) {
                 throw new ConfigException(PREFIX + "maxDelay", Durations.format(maxDelay),
                         "must not be less than " + PREFIX + "initialDelay (" + Durations.format(initialDelay) + ")");

@@ -103,7 +103,7 @@ final class MemoryConsumer implements TransportConsumer {
                     nextPartition = (p + 1) % n;
                     return delivered;
                 }
-                sink.accept(m, p, position, size, null);
+                sink.accept(m, p, position, size, 1, null);
                 bytes += size;
                 delivered++;
                 position++;

@@ -36,6 +36,25 @@ public interface TransportConsumer extends AutoCloseable {
     }
 
     /**
+     * Acknowledges a message whose outcome is final because its dead letter was confirmed. Per-message transports
+     * may tell the broker to stop redelivering it (JetStream {@code term}); the default is {@link #ack}.
+     */
+    default void deadLettered(Object ackHandle) {
+        ack(ackHandle);
+    }
+
+    /**
+     * Hands a failed message to the broker to deliver again after {@code r.delayNanos()}, for transports with
+     * {@link TransportCapabilities#nativeDelay()}. When the returned future completes, the broker owns the retry and
+     * the engine treats the original delivery as finished (commits past it or considers it acked); if it fails, the
+     * engine keeps the message and retries in memory. Later messages of the same key are no longer held back by it.
+     */
+    default java.util.concurrent.CompletableFuture<Void> redeliverLater(Redelivery r) {
+        return java.util.concurrent.CompletableFuture.failedFuture(
+                new UnsupportedOperationException("this transport has no native delayed redelivery"));
+    }
+
+    /**
      * Hands an unfinished message back for redelivery (shutdown, revoked partition). Offset transports need nothing:
      * the message is simply not committed.
      */

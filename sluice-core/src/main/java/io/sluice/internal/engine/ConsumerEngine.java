@@ -17,6 +17,7 @@ import io.sluice.spi.Acknowledgement;
 import io.sluice.spi.ConsumerSpec;
 import io.sluice.spi.PartitionListener;
 import io.sluice.spi.RecordSink;
+import io.sluice.spi.Redelivery;
 import io.sluice.spi.Transport;
 import io.sluice.spi.TransportConsumer;
 import org.slf4j.Logger;
@@ -30,6 +31,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ThreadFactory;
@@ -74,6 +76,7 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
     private final String deadLetterTopic;
     private final EngineObserver observer;
     private final boolean perMessageAck;
+    private final long nativeDelayThresholdNanos;
     private final TransportConsumer consumer;
     private final Thread owner;
     private final ThreadFactory attemptThreads = Thread.ofVirtual().name("sluice-handler").factory();
@@ -128,6 +131,8 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
         this.deadLetterTopic = options.deadLetter().topicFor(topic);
         this.observer = observer;
         this.perMessageAck = transport.capabilities().acknowledgement() == Acknowledgement.PER_MESSAGE;
+        this.nativeDelayThresholdNanos = transport.capabilities().nativeDelay() && retry.nativeDelayThreshold() != null
+                ? retry.nativeDelayThreshold().toNanos() : Long.MAX_VALUE;
         this.handlerTimeoutNanos = options.handlerTimeout().toNanos();
         this.maxUncommitted = options.maxUncommittedPerPartition();
         this.lanes = new KeyLanes(Math.min(options.maxInFlight(), 1 << 16));
@@ -259,7 +264,8 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
     // ---------------------------------------------------------------- dispatch
 
     /** Called by the transport, on the owner thread, for each fetched record. */
-    private void accept(Message message, int partition, long offset, int sizeBytes, Object ackHandle) {
+    private void accept(Message message, int partition, long offset, int sizeBytes, int deliveryAttempt,
+                        Object ackHandle) {
         PartitionTracker tracker = tracker(partition);
         Delivery d = pool.take();
         d.message = message;
@@ -268,6 +274,7 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
         d.offset = offset;
         d.size = sizeBytes;
         d.ackHandle = ackHandle;
+        d.attempts = Math.max(0, deliveryAttempt - 1);
         d.fetchedNanos = System.nanoTime();
         d.seq = tracker.track(offset);
         if (tracker.span() == maxUncommitted) {
@@ -288,6 +295,26 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
         d.delayNanos = delayNanos;
         d.arm();
         attemptThreads.newThread(d).start();
+    }
+
+    /** Gives the message to the transport's delayed redelivery; its confirmation comes back through the inbox. */
+    private void handOff(Delivery d, long delayNanos) {
+        d.stage = Delivery.STAGE_HAND_OFF;
+        d.delayNanos = delayNanos;
+        long token = d.arm();
+        CompletableFuture<Void> handedOff;
+        try {
+            handedOff = consumer.redeliverLater(new Redelivery(d.message, d.partition, d.offset, d.ackHandle,
+                    d.attempts, delayNanos));
+        } catch (RuntimeException e) {
+            handedOff = CompletableFuture.failedFuture(e);
+        }
+        handedOff.whenComplete((ok, e) -> {
+            if (d.claim(token)) {
+                d.error = e;
+                completed(d);
+            }
+        });
     }
 
     /** Runs the handler chain; called on the attempt's virtual thread. */
@@ -328,10 +355,24 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
     private void onOutcome(Delivery d) {
         Throwable error = d.error;
         boolean mayContinue = !stopping && !tracker(d.partition).revoking;
+        if (d.stage == Delivery.STAGE_HAND_OFF) {
+            if (error == null) {
+                finish(d, OUTCOME_HANDED_OFF);
+            } else if (mayContinue) {
+                log.warn("Handing message {} (topic {} partition {} offset {}) to the transport for delayed "
+                        + "redelivery failed; retrying it in memory", d.message.id(), topic, d.partition, d.offset, error);
+                d.stage = Delivery.STAGE_HANDLE;
+                startAttempt(d, d.delayNanos);
+            } else {
+                release(d, true);
+                pool.recycle(d);
+            }
+            return;
+        }
         if (d.stage == Delivery.STAGE_DEAD_LETTER) {
             if (error == null) {
                 deadLettered++;
-                finish(d, true);
+                finish(d, OUTCOME_DEAD_LETTERED);
             } else if (mayContinue) {
                 d.deadLetterFailures++;
                 long delay = retry.delayNanos(d.deadLetterFailures);
@@ -347,7 +388,7 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
         }
         if (error == null) {
             handled++;
-            finish(d, false);
+            finish(d, OUTCOME_HANDLED);
             return;
         }
         if (!mayContinue) {
@@ -365,7 +406,11 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
                     : retry.delayNanos(d.attempts);
             retried++;
             observer.retried(delay);
-            startAttempt(d, delay);
+            if (delay >= nativeDelayThresholdNanos) {
+                handOff(d, delay);
+            } else {
+                startAttempt(d, delay);
+            }
         } else {
             d.stage = Delivery.STAGE_DEAD_LETTER;
             d.deadLetterReason = reason;
@@ -401,18 +446,28 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
         return e;
     }
 
-    /** The outcome is final: commit or ack it, and start the next message of its key. */
-    private void finish(Delivery d, boolean wasDeadLettered) {
+    private static final int OUTCOME_HANDLED = 0;
+    private static final int OUTCOME_DEAD_LETTERED = 1;
+    private static final int OUTCOME_HANDED_OFF = 2;
+
+    /** The outcome is final for this delivery: commit or ack it, and start the next message of its key. */
+    private void finish(Delivery d, int outcome) {
         PartitionTracker tracker = tracker(d.partition);
         if (perMessageAck) {
-            consumer.ack(d.ackHandle);
+            if (outcome == OUTCOME_HANDLED) {
+                consumer.ack(d.ackHandle);
+            } else if (outcome == OUTCOME_DEAD_LETTERED) {
+                consumer.deadLettered(d.ackHandle);
+            }
         }
         boolean wasSaturated = tracker.span() >= maxUncommitted;
         tracker.complete(d.seq);
         if (wasSaturated && tracker.span() < maxUncommitted) {
             saturatedPartitions--;
         }
-        observer.finished(System.nanoTime() - d.fetchedNanos, wasDeadLettered);
+        if (outcome != OUTCOME_HANDED_OFF) {
+            observer.finished(System.nanoTime() - d.fetchedNanos, outcome == OUTCOME_DEAD_LETTERED);
+        }
         leave(d, true);
         pool.recycle(d);
     }

@@ -19,6 +19,8 @@ import java.util.concurrent.TimeUnit;
 final class Delivery implements Runnable {
     static final int STAGE_HANDLE = 0;
     static final int STAGE_DEAD_LETTER = 1;
+    /** Handed to the transport's native delayed redelivery; the outcome is the hand-off's confirmation. */
+    static final int STAGE_HAND_OFF = 2;
 
     private static final VarHandle TOKEN;
 
