@@ -1,0 +1,132 @@
+package io.sluice.internal.engine;
+
+import io.sluice.DeadLetters;
+import io.sluice.Handler;
+import io.sluice.Message;
+import io.sluice.RetryLaterException;
+import io.sluice.config.ConsumerOptions;
+import io.sluice.config.PublisherOptions;
+import io.sluice.config.RetryPolicy;
+import io.sluice.internal.publish.BoundedPublisher;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+/** Engine behaviour on per-message-ack transports and with native delayed redelivery. */
+class ConsumerEngineTest {
+    private ConsumerEngine engine;
+
+    @AfterEach
+    void close() {
+        if (engine != null) {
+            engine.close(Duration.ofSeconds(5));
+        }
+    }
+
+    private ConsumerEngine start(ScriptedTransport transport, Handler handler, ConsumerOptions options) {
+        BoundedPublisher publisher = new BoundedPublisher(transport.producer(), PublisherOptions.defaults());
+        engine = new ConsumerEngine(transport, "orders", "g", "m-1", handler, options, publisher, EngineObserver.NONE);
+        return engine;
+    }
+
+    private static ConsumerOptions.Builder options() {
+        return ConsumerOptions.builder().retry(RetryPolicy.builder().initialDelay(Duration.ofMillis(5))
+                .maxDelay(Duration.ofMillis(10)).maxAttempts(3).build());
+    }
+
+    @Test
+    void shouldAckHandledAndReportDeadLetteredSeparately() {
+        ScriptedTransport t = new ScriptedTransport(false);
+        start(t, m -> {
+            if (m.payloadAsString().equals("bad")) {
+                throw new IllegalStateException("nope");
+            }
+        }, options().build());
+        long good = t.offer(Message.of("a", "good"));
+        long bad = t.offer(Message.of("b", "bad"));
+        await().until(() -> t.acked.contains(good) && t.deadLettered.contains(bad));
+        assertThat(t.acked).containsExactly(good);
+        assertThat(t.published).singleElement()
+                .satisfies(m -> assertThat(m.header(DeadLetters.REASON)).isEqualTo(DeadLetters.REASON_RETRIES_EXHAUSTED));
+    }
+
+    @Test
+    void shouldHandLongRetriesToTheTransportAndCountEarlierDeliveries() {
+        ScriptedTransport t = new ScriptedTransport(true);
+        Map<String, AtomicInteger> calls = new ConcurrentHashMap<>();
+        start(t, m -> {
+            calls.computeIfAbsent(m.id(), k -> new AtomicInteger()).incrementAndGet();
+            throw new RetryLaterException(Duration.ofMillis(5), "still down"); // at or above the threshold
+        }, options().retry(RetryPolicy.builder().initialDelay(Duration.ofMillis(5)).maxDelay(Duration.ofMillis(10))
+                .maxAttempts(3).nativeDelayThreshold(Duration.ofNanos(1_000_000)).build()).build());
+        Message m = Message.builder().id("m-1").key("k").payload("x").build();
+        long offset = t.offer(m);
+
+        await().until(() -> t.deadLettered.contains(offset));
+        assertThat(t.handedOff).extracting(r -> r.attemptsMade()).containsExactly(1, 2);
+        assertThat(calls.get("m-1").get()).as("three attempts across native redeliveries").isEqualTo(3);
+        assertThat(t.published).singleElement()
+                .satisfies(l -> assertThat(l.header(DeadLetters.ATTEMPTS)).isEqualTo("3"));
+        assertThat(t.acked).as("a hand-off is not an ack").isEmpty();
+    }
+
+    @Test
+    void shouldRetryInMemoryWhenTheHandOffFails() {
+        ScriptedTransport t = new ScriptedTransport(true);
+        t.failHandOff = true;
+        AtomicInteger attempts = new AtomicInteger();
+        start(t, m -> {
+            if (attempts.incrementAndGet() < 2) {
+                throw new RetryLaterException(Duration.ofMillis(5), "once");
+            }
+        }, options().retry(RetryPolicy.builder().initialDelay(Duration.ofMillis(5)).maxDelay(Duration.ofMillis(10))
+                .maxAttempts(3).nativeDelayThreshold(Duration.ofMillis(1)).build()).build());
+        long offset = t.offer(Message.of("k", "x"));
+        await().until(() -> t.acked.contains(offset));
+        assertThat(t.handedOff).hasSize(1);
+        assertThat(attempts.get()).isEqualTo(2);
+    }
+
+    @Test
+    void shouldReleaseRunningAndWaitingMessagesWhenCloseDeadlinePasses() throws Exception {
+        ScriptedTransport t = new ScriptedTransport(false);
+        CountDownLatch running = new CountDownLatch(1);
+        ConsumerEngine e = start(t, m -> {
+            running.countDown();
+            Thread.sleep(Duration.ofMinutes(5));
+        }, options().build());
+        long first = t.offer(Message.of("same", "1"));
+        long second = t.offer(Message.of("same", "2"));
+        running.await();
+        await().until(() -> e.stats().received() == 2);
+        boolean drained = e.close(Duration.ofMillis(50));
+        engine = null;
+        assertThat(drained).isFalse();
+        assertThat(t.released).containsExactlyInAnyOrder(first, second);
+        assertThat(t.acked).isEmpty();
+    }
+
+    @Test
+    void shouldStartAtTheTransportsDeliveryAttempt() {
+        ScriptedTransport t = new ScriptedTransport(false);
+        AtomicInteger attempts = new AtomicInteger();
+        start(t, m -> {
+            attempts.incrementAndGet();
+            throw new IllegalStateException("fails");
+        }, options().build());
+        t.inbound.add(new ScriptedTransport.Inbound(Message.builder().id("r").key("k").payload("x").build(), 7, 3));
+        await().until(() -> t.deadLettered.contains(7L));
+        assertThat(attempts.get()).as("the 3rd delivery of a 3-attempt policy gets one last try").isEqualTo(1);
+        assertThat(List.copyOf(t.published)).singleElement()
+                .satisfies(l -> assertThat(l.header(DeadLetters.ATTEMPTS)).isEqualTo("3"));
+    }
+}
