@@ -129,4 +129,25 @@ class ConsumerEngineTest {
         assertThat(List.copyOf(t.published)).singleElement()
                 .satisfies(l -> assertThat(l.header(DeadLetters.ATTEMPTS)).isEqualTo("3"));
     }
+
+    @Test
+    void shouldKeepOwningTheMessageUntilItsDeadLetterIsConfirmed() {
+        ScriptedTransport t = new ScriptedTransport(false);
+        t.publishFailures.set(2);
+        List<String> order = new java.util.concurrent.CopyOnWriteArrayList<>();
+        start(t, m -> {
+            order.add(m.payloadAsString());
+            if (m.payloadAsString().equals("poison")) {
+                throw new io.sluice.DeadLetterException("rejected");
+            }
+        }, options().build());
+        long poison = t.offer(Message.of("k", "poison"));
+        long next = t.offer(Message.of("k", "next"));
+        await().until(() -> t.acked.contains(next));
+        assertThat(t.publishFailures.get()).as("both failing publishes were tried").isZero();
+        assertThat(t.published).hasSize(1);
+        assertThat(t.deadLettered).containsExactly(poison);
+        assertThat(order).as("the key's next message waited for the confirmed dead letter")
+                .containsExactly("poison", "next");
+    }
 }

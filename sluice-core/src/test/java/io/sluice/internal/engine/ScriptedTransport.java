@@ -35,6 +35,8 @@ final class ScriptedTransport implements Transport {
     final List<Redelivery> handedOff = new CopyOnWriteArrayList<>();
     final List<Message> published = new CopyOnWriteArrayList<>();
     volatile boolean failHandOff;
+    /** Publishes to fail (not transiently) before they start to succeed. */
+    final java.util.concurrent.atomic.AtomicInteger publishFailures = new java.util.concurrent.atomic.AtomicInteger();
     private final boolean nativeDelay;
     private final AtomicLong nextOffset = new AtomicLong();
 
@@ -61,6 +63,9 @@ final class ScriptedTransport implements Transport {
     @Override
     public TransportProducer producer() {
         return (topic, m) -> {
+            if (publishFailures.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
+                return CompletableFuture.failedFuture(new IllegalStateException("dead-letter topic unavailable"));
+            }
             published.add(m);
             return CompletableFuture.completedFuture(new Receipt(topic, 0, published.size() - 1, m.id()));
         };

@@ -1,0 +1,87 @@
+package io.sluice.memory;
+
+import io.sluice.Message;
+import io.sluice.Receipt;
+import io.sluice.Sluice;
+import io.sluice.Subscription;
+import io.sluice.config.ConsumerOptions;
+import io.sluice.config.SluiceConfig;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+class MemoryGroupRebalanceTest {
+
+    @Test
+    void shouldLoseNothingAndDuplicateLittleWhileMembersJoinAndLeave() throws Exception {
+        MemoryTransport transport = new MemoryTransport(6, 1 << 20);
+        try (Sluice sluice = Sluice.create(transport, SluiceConfig.of("memory"))) {
+            Map<String, AtomicInteger> handled = new ConcurrentHashMap<>();
+            ConsumerOptions options = ConsumerOptions.builder().maxInFlight(50)
+                    .commitInterval(Duration.ofMillis(10)).build();
+            List<CompletableFuture<Receipt>> sent = new ArrayList<>();
+            for (int i = 0; i < 20_000; i++) {
+                sent.add(sluice.publisher().publish("t", Message.of("k" + (i % 500), Integer.toString(i))));
+            }
+            CompletableFuture.allOf(sent.toArray(new CompletableFuture[0])).join();
+            io.sluice.Handler handler = m -> {
+                Thread.sleep(0, 200_000);
+                handled.computeIfAbsent(m.id(), id -> new AtomicInteger()).incrementAndGet();
+            };
+            Subscription a = sluice.subscribe("t", "g", handler, options);
+            await().until(() -> handled.size() > 2_000);
+            Subscription b = sluice.subscribe("t", "g", handler, options);
+            Subscription c = sluice.subscribe("t", "g", handler, options);
+            await().until(() -> handled.size() > 8_000);
+            assertThat(a.close(Duration.ofSeconds(5))).isTrue();
+            await().until(() -> handled.size() > 14_000);
+            b.close(Duration.ofSeconds(5));
+            await().until(() -> handled.size() == 20_000);
+
+            long duplicates = handled.values().stream().filter(n -> n.get() > 1).count();
+            assertThat(duplicates).as("members drain and commit before a partition moves").isZero();
+            assertThat(c.assignedPartitions()).containsExactly(0, 1, 2, 3, 4, 5);
+            for (int p = 0; p < 6; p++) {
+                assertThat(transport.committedOffset("t", "g", p)).isPresent();
+            }
+        }
+    }
+
+    @Test
+    void shouldFenceCommitsFromAMemberThatNoLongerOwnsThePartition() {
+        MemoryTransport transport = new MemoryTransport(1, 1 << 20);
+        MemoryTopic topic = new MemoryTopic("t", 1);
+        MemoryGroup group = topic.group("g");
+        MemoryConsumer owner = new MemoryConsumer(topic, new io.sluice.spi.ConsumerSpec("t", "g", "m1",
+                io.sluice.config.StartPosition.EARLIEST), new NoopListener());
+        assertThat(group.tryAcquire(owner, 0)).isTrue();
+        assertThat(group.commit(owner, 0, 5)).isTrue();
+        group.release(owner, 0);
+        assertThat(group.commit(owner, 0, 9)).isFalse();
+        assertThat(group.committed(0)).isEqualTo(5);
+        transport.close();
+    }
+
+    private static final class NoopListener implements io.sluice.spi.PartitionListener {
+        @Override
+        public void assigned(java.util.Collection<Integer> partitions) {
+        }
+
+        @Override
+        public void revoked(java.util.Collection<Integer> partitions) {
+        }
+
+        @Override
+        public void lost(java.util.Collection<Integer> partitions) {
+        }
+    }
+}
