@@ -22,7 +22,7 @@ import static org.awaitility.Awaitility.await;
 class MemoryGroupRebalanceTest {
 
     @Test
-    void shouldLoseNothingAndDuplicateLittleWhileMembersJoinAndLeave() throws Exception {
+    void shouldLoseNothingAndBoundDuplicatesByInFlightWhileMembersJoinAndLeave() throws Exception {
         MemoryTransport transport = new MemoryTransport(6, 1 << 20);
         try (Sluice sluice = Sluice.create(transport, SluiceConfig.of("memory"))) {
             Map<String, AtomicInteger> handled = new ConcurrentHashMap<>();
@@ -47,8 +47,11 @@ class MemoryGroupRebalanceTest {
             b.close(Duration.ofSeconds(5));
             await().until(() -> handled.size() == 20_000);
 
+            // A revoked partition's running messages finish and are committed; messages waiting behind their key
+            // are released, so finished ones above them come again. Four hand-overs (two joins, two leaves) can
+            // each repeat at most the in-flight bound.
             long duplicates = handled.values().stream().filter(n -> n.get() > 1).count();
-            assertThat(duplicates).as("members drain and commit before a partition moves").isZero();
+            assertThat(duplicates).as("duplicates after four hand-overs with maxInFlight 50").isLessThanOrEqualTo(4 * 50);
             assertThat(c.assignedPartitions()).containsExactly(0, 1, 2, 3, 4, 5);
             for (int p = 0; p < 6; p++) {
                 assertThat(transport.committedOffset("t", "g", p)).isPresent();
