@@ -16,6 +16,7 @@ import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.consumer.RetriableCommitFailedException;
 import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.RebalanceInProgressException;
 import org.apache.kafka.common.errors.RetriableException;
 import org.apache.kafka.common.errors.WakeupException;
 import org.slf4j.Logger;
@@ -74,6 +75,9 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
     private final Map<TopicPartition, Backlog> backlogs = new HashMap<>();
     private final Set<TopicPartition> pausedForBacklog = new HashSet<>();
     private final Map<TopicPartition, OffsetAndMetadata> failedCommits = new HashMap<>();
+    /** Per partition, the last offset the engine asked to commit, and the last the broker confirmed. */
+    private final Map<TopicPartition, Long> requestedCommits = new HashMap<>();
+    private final Map<TopicPartition, Long> confirmedCommits = new HashMap<>();
     private final Map<Integer, TopicPartition> byId = new HashMap<>();
     private boolean allPaused;
     private boolean closing;
@@ -345,6 +349,7 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
         if (allPaused) {
             consumer.pause(partitions);
         }
+        log.info("Topic {} group {}: assigned {}", topic, group, partitions);
         listener.assigned(ids(partitions));
     }
 
@@ -354,7 +359,9 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
             return;
         }
         // The engine drains and commits these partitions (commit(sync = true) re-enters this consumer here).
+        log.info("Topic {} group {}: revoking {}", topic, group, partitions);
         listener.revoked(ids(partitions));
+        commitUnconfirmed(partitions);
         forget(partitions);
     }
 
@@ -363,12 +370,15 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
         if (partitions.isEmpty() || closing) {
             return;
         }
+        log.warn("Topic {} group {}: lost {} without a chance to commit", topic, group, partitions);
         listener.lost(ids(partitions));
         forget(partitions);
     }
 
     private void forget(Collection<TopicPartition> partitions) {
         for (TopicPartition tp : partitions) {
+            requestedCommits.remove(tp);
+            confirmedCommits.remove(tp);
             backlogs.remove(tp);
             pausedForBacklog.remove(tp);
             failedCommits.remove(tp);
@@ -390,12 +400,9 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
         if (offsets.isEmpty()) {
             return;
         }
+        offsets.forEach((tp, o) -> requestedCommits.merge(tp, o.offset(), Math::max));
         if (!sync) {
-            consumer.commitAsync(offsets, (committed, error) -> {
-                if (error != null) {
-                    onAsyncCommitFailed(committed == null ? offsets : committed, error);
-                }
-            });
+            commitAsync(offsets);
             return;
         }
         try {
@@ -406,9 +413,53 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
         }
     }
 
+    private void commitAsync(Map<TopicPartition, OffsetAndMetadata> offsets) {
+        consumer.commitAsync(offsets, (committed, error) -> {
+            if (error != null) {
+                onAsyncCommitFailed(offsets, error);
+            } else {
+                confirmed(offsets);
+            }
+        });
+    }
+
+    private void confirmed(Map<TopicPartition, OffsetAndMetadata> offsets) {
+        offsets.forEach((tp, o) -> confirmedCommits.merge(tp, o.offset(), Math::max));
+    }
+
+    /**
+     * Commits synchronously what the engine asked to commit on {@code partitions} and the broker has not confirmed:
+     * an asynchronous commit fails while the group rebalances, and the engine, which counts it as done, would not
+     * ask again before the partitions move.
+     */
+    private void commitUnconfirmed(Collection<TopicPartition> partitions) {
+        Map<TopicPartition, OffsetAndMetadata> unconfirmed = new HashMap<>();
+        for (TopicPartition tp : partitions) {
+            Long requested = requestedCommits.get(tp);
+            if (requested != null && requested > confirmedCommits.getOrDefault(tp, -1L)) {
+                unconfirmed.put(tp, new OffsetAndMetadata(requested));
+            }
+        }
+        if (unconfirmed.isEmpty()) {
+            return;
+        }
+        try {
+            try {
+                commitSync(unconfirmed);
+            } catch (WakeupException e) {
+                wakeupRequested = true;
+                commitSync(unconfirmed);
+            }
+        } catch (KafkaException e) {
+            log.warn("Committing {} of group {} before giving the partitions up failed: {}; the next owner may see "
+                    + "their finished records again", unconfirmed, group, e.toString());
+        }
+    }
+
     private void commitSync(Map<TopicPartition, OffsetAndMetadata> offsets) {
         try {
             consumer.commitSync(offsets, SYNC_COMMIT_TIMEOUT);
+            confirmed(offsets);
             for (TopicPartition tp : offsets.keySet()) {
                 failedCommits.remove(tp);
             }
@@ -419,7 +470,8 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
     }
 
     private void onAsyncCommitFailed(Map<TopicPartition, OffsetAndMetadata> offsets, Exception error) {
-        if (error instanceof RetriableCommitFailedException || error instanceof RetriableException) {
+        if (error instanceof RetriableCommitFailedException || error instanceof RetriableException
+                || error instanceof RebalanceInProgressException) {
             log.debug("Async commit of {} for group {} failed; retrying on the next poll", offsets, group, error);
             offsets.forEach((tp, o) -> failedCommits.merge(tp, o, (a, b) -> a.offset() >= b.offset() ? a : b));
         } else {
@@ -435,12 +487,9 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
         Map<TopicPartition, OffsetAndMetadata> retry = new HashMap<>(failedCommits);
         failedCommits.clear();
         retry.keySet().retainAll(consumer.assignment());
+        retry.entrySet().removeIf(e -> e.getValue().offset() <= confirmedCommits.getOrDefault(e.getKey(), -1L));
         if (!retry.isEmpty()) {
-            consumer.commitAsync(retry, (committed, error) -> {
-                if (error != null) {
-                    onAsyncCommitFailed(retry, error);
-                }
-            });
+            commitAsync(retry);
         }
     }
 
@@ -499,7 +548,12 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
             return;
         }
         closed = true;
-        closing = true; // leave without handing rebalance callbacks to the engine: nothing is committed
+        try {
+            commitUnconfirmed(consumer.assignment());
+        } catch (RuntimeException e) {
+            log.debug("Final commit of topic {} group {} failed", topic, group, e);
+        }
+        closing = true; // leave without handing rebalance callbacks to the engine: nothing new is committed
         try {
             consumer.close(CLOSE_TIMEOUT);
         } catch (WakeupException e) {
