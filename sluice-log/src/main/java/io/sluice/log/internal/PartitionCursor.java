@@ -1,0 +1,199 @@
+package io.sluice.log.internal;
+
+import io.sluice.Message;
+import io.sluice.log.CorruptLogException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+
+/**
+ * A reader's position in one partition: the segment and byte position it reads from, the next offset to hand out,
+ * and the records of the current batch not yet handed out. Reads take no lock: the reader never goes past
+ * {@link Segment#readLimit()}, and it checks every batch (both CRCs, dense offsets) before decoding it.
+ *
+ * <p>A batch that fails a check stops the cursor: {@link #fill} throws {@link CorruptLogException} naming the file,
+ * byte position and offset, now and on every later call, and nothing after it is returned. The log does not guess
+ * where good data starts again; an operator restores the segment or moves the group past the damage explicitly.
+ *
+ * <p>Not thread-safe: owned by one reading thread.
+ */
+public final class PartitionCursor {
+    private static final Logger log = LoggerFactory.getLogger(PartitionCursor.class);
+
+    private final PartitionLog partition;
+    private final BatchScanner scan = new BatchScanner();
+    private Segment segment;
+    private long nextOffset;
+    private Message[] pending = new Message[64];
+    private long pendingFirstOffset;
+    private int pendingIndex;
+    private int pendingCount;
+    private CorruptLogException corrupt;
+
+    public PartitionCursor(PartitionLog partition, long offset) throws IOException {
+        this.partition = partition;
+        seek(offset);
+    }
+
+    public PartitionLog partition() {
+        return partition;
+    }
+
+    /** Positions the cursor before {@code offset}, clamped to the records the partition holds. */
+    public void seek(long offset) throws IOException {
+        long start = partition.logStartOffset();
+        long target = offset;
+        if (target < start) {
+            log.warn("{}/{}: offset {} was deleted by retention; reading from the log start {}", partition.topic,
+                    partition.partition, offset, start);
+            target = start;
+        }
+        pendingIndex = 0;
+        pendingCount = 0;
+        corrupt = null;
+        nextOffset = target;
+        Segment s = partition.segmentFor(target);
+        long position = target == s.baseOffset() ? 0 : OffsetIndex.position(s.index.lookup(target));
+        segment = s;
+        scan.reset(s, position, s.readLimit(), true);
+    }
+
+    /** The offset of the next record {@link #next()} returns. */
+    public long nextOffset() {
+        return nextOffset;
+    }
+
+    /** True if decoded records wait to be taken. */
+    public boolean hasPending() {
+        return pendingIndex < pendingCount;
+    }
+
+    /** The next decoded record; only when {@link #hasPending()}. */
+    public Message peek() {
+        return pending[pendingIndex];
+    }
+
+    /** Takes the record {@link #peek()} showed. */
+    public Message next() {
+        Message m = pending[pendingIndex];
+        pending[pendingIndex++] = null;
+        nextOffset++;
+        return m;
+    }
+
+    /** True if the partition holds records past what this cursor has handed out. */
+    public boolean behind() {
+        return corrupt == null && (hasPending() || nextOffset < partition.highWatermark());
+    }
+
+    /** The corruption that stopped this cursor, or null. */
+    public CorruptLogException corruption() {
+        return corrupt;
+    }
+
+    /**
+     * Decodes the next batch into the pending records if none are pending.
+     *
+     * @return true if records are pending; false if the cursor has caught up with what readers may see
+     * @throws CorruptLogException if the next batch is corrupt (again on every call)
+     */
+    public boolean fill(BatchDecoder decoder) throws IOException {
+        if (corrupt != null) {
+            throw corrupt;
+        }
+        if (hasPending()) {
+            return true;
+        }
+        while (true) {
+            if (segment.isDeleted()) {
+                seek(Math.max(nextOffset, partition.logStartOffset()));
+                continue;
+            }
+            scan.extendLimit(segment.readLimit());
+            boolean found;
+            try {
+                found = scan.next();
+            } catch (SegmentDeletedException e) {
+                continue;
+            }
+            if (found) {
+                if (scan.nextOffset() <= nextOffset) {
+                    continue; // a batch before the target, after positioning through the sparse index
+                }
+                if (scan.baseOffset() > nextOffset) {
+                    throw stop(scan.position(), "batch starts at offset " + scan.baseOffset() + " but offset "
+                            + nextOffset + " was expected");
+                }
+                decode(decoder);
+                if (hasPending()) {
+                    return true;
+                }
+                continue;
+            }
+            if (scan.problem() != null) {
+                throw stop(scan.position(), scan.problem());
+            }
+            // Clean end of what may be read. The writer sets the final read limit before marking a segment sealed,
+            // so after seeing the seal, the limit read next is final.
+            boolean sealed = segment.isSealed();
+            long limit = segment.readLimit();
+            if (limit > scan.end()) {
+                continue;
+            }
+            if (!sealed) {
+                return false;
+            }
+            Segment next = partition.segmentAfter(segment);
+            if (next == null) {
+                if (segment.isDeleted()) {
+                    continue;
+                }
+                return false;
+            }
+            if (next.baseOffset() != nextOffset) {
+                throw stop(scan.end(), "segment ends before offset " + nextOffset + " but the next segment "
+                        + next.logFile + " starts at " + next.baseOffset());
+            }
+            segment = next;
+            scan.reset(next, 0, next.readLimit(), true);
+        }
+    }
+
+    private void decode(BatchDecoder decoder) {
+        try {
+            decoder.open(scan);
+            int count = scan.count();
+            if (pending.length < count) {
+                pending = new Message[Math.max(count, pending.length * 2)];
+            }
+            pendingIndex = 0;
+            pendingCount = 0;
+            while (decoder.hasNext()) {
+                if (decoder.nextOffset() < nextOffset) {
+                    decoder.skip();
+                } else {
+                    if (pendingCount == 0) {
+                        pendingFirstOffset = decoder.nextOffset();
+                    }
+                    pending[pendingCount++] = decoder.next();
+                }
+            }
+        } catch (MalformedBatchException e) {
+            pendingCount = 0;
+            throw stop(scan.position(), "records do not decode: " + e.getMessage());
+        }
+    }
+
+    private CorruptLogException stop(long position, String why) {
+        corrupt = new CorruptLogException(segment.logFile, position, nextOffset, why + "; reading of "
+                + partition.topic + "/" + partition.partition + " stops before offset " + nextOffset
+                + " (run 'sluice log verify " + partition.dir.getParent().getParent() + "')");
+        return corrupt;
+    }
+
+    @Override
+    public String toString() {
+        return "PartitionCursor{" + partition.topic + "/" + partition.partition + " at " + nextOffset + '}';
+    }
+}

@@ -1,0 +1,296 @@
+package io.sluice.log.internal;
+
+import io.sluice.PublishException;
+import io.sluice.Receipt;
+import io.sluice.log.FsyncPolicy;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+
+/**
+ * The single writer of one partition, with group commit. Publishers push appends onto a lock-free inbox and, if the
+ * writer is idle, schedule it on the shared pool of writer threads. A run takes everything in the inbox at once,
+ * encodes it into as few batches as fit, writes them, and (under {@link FsyncPolicy#ALWAYS}) forces the file once for
+ * all of them before completing any future. While one run forces the file, the next publishes gather in the inbox, so
+ * the number of fsyncs adapts to the load instead of to the number of publishers.
+ *
+ * <p>Only one pool thread runs a given writer at a time (the {@code scheduled} flag), which makes it the owner of
+ * the partition's {@link PartitionLog} write side. Writer threads are platform threads: fsync never blocks a
+ * virtual-thread carrier. Futures complete on the writer thread: callbacks attached to them must not block.
+ *
+ * <p>A failed write or fsync fails the partition: the futures of the run fail (the records may or may not be on disk,
+ * which the message says), and every later append fails at once until the log is reopened and recovered. After an
+ * fsync error the state of the page cache is unknown, so carrying on could acknowledge records that are not durable.
+ *
+ * <p>Thread-safe: {@link #submit}, {@link #requestFlush}, {@link #requestMaintenance} and {@link #close} may be called
+ * by any thread.
+ */
+public final class PartitionWriter implements Runnable {
+    private static final Logger log = LoggerFactory.getLogger(PartitionWriter.class);
+    private static final int FLUSH = 1;
+    private static final int MAINTAIN = 2;
+    private static final int CLOSE = 4;
+
+    private final PartitionLog partition;
+    private final Executor executor;
+    private final FsyncPolicy policy;
+    private final ThreadLocal<BatchBuilder> builders;
+    private final Runnable onPublish;
+    private final AtomicReference<PendingAppend> inbox = new AtomicReference<>();
+    private final AtomicInteger requests = new AtomicInteger();
+    private final AtomicBoolean scheduled = new AtomicBoolean();
+    private final CompletableFuture<Void> closed = new CompletableFuture<>();
+    private final ArrayList<PendingAppend> written = new ArrayList<>();
+    private final java.util.concurrent.ConcurrentLinkedQueue<CompletableFuture<Void>> barriers =
+            new java.util.concurrent.ConcurrentLinkedQueue<>();
+
+    // Owned by the thread running the writer.
+    private boolean dirty;
+    private boolean closedDone;
+    private volatile Throwable failure;
+
+    /**
+     * @param builders  batch buffers of the pool threads (one per thread, not per partition, to bound memory)
+     * @param onPublish told after newly appended records became visible to readers
+     */
+    public PartitionWriter(PartitionLog partition, Executor executor, FsyncPolicy policy,
+                           ThreadLocal<BatchBuilder> builders, Runnable onPublish) {
+        this.partition = partition;
+        this.executor = executor;
+        this.policy = policy;
+        this.builders = builders;
+        this.onPublish = onPublish;
+    }
+
+    public PartitionLog partition() {
+        return partition;
+    }
+
+    /** Queues an append; its future completes when the record is stored (and forced, under {@code always}). */
+    public void submit(PendingAppend a) {
+        PendingAppend head;
+        do {
+            head = inbox.get();
+            a.next = head;
+        } while (!inbox.compareAndSet(head, a));
+        schedule();
+    }
+
+    /** Asks for an fsync of anything written and not yet forced ({@code interval} policy). */
+    public void requestFlush() {
+        request(FLUSH);
+    }
+
+    /** Asks for an age roll and retention check. */
+    public void requestMaintenance() {
+        request(MAINTAIN);
+    }
+
+    /** Writes what is queued, forces and closes the partition's files; completes when done. */
+    public CompletableFuture<Void> close() {
+        request(CLOSE);
+        return closed;
+    }
+
+    /** Completes {@code done} once everything requested before this call has been processed. */
+    public void submitBarrier(CompletableFuture<Void> done) {
+        barriers.add(done);
+        schedule();
+    }
+
+    /** The failure that stopped this partition's appends, or null. */
+    public Throwable failure() {
+        return failure;
+    }
+
+    private void request(int flag) {
+        requests.getAndUpdate(r -> r | flag);
+        schedule();
+    }
+
+    private void schedule() {
+        if (scheduled.compareAndSet(false, true)) {
+            try {
+                executor.execute(this);
+            } catch (RejectedExecutionException e) {
+                scheduled.set(false);
+                failChain(takeInbox(), new PublishException("the log is closed; nothing was appended to "
+                        + partition.topic + "/" + partition.partition));
+                closed.complete(null);
+            }
+        }
+    }
+
+    @Override
+    public void run() {
+        try {
+            process();
+        } catch (Throwable t) {
+            log.error("Writer of {}/{} failed unexpectedly", partition.topic, partition.partition, t);
+        } finally {
+            scheduled.set(false);
+            if (inbox.get() != null || requests.get() != 0 || !barriers.isEmpty()) {
+                schedule();
+            }
+        }
+    }
+
+    private void process() {
+        // Barriers first: a barrier seen here was queued after the requests it waits for, so those are seen below.
+        ArrayList<CompletableFuture<Void>> due = new ArrayList<>(0);
+        for (CompletableFuture<Void> b; (b = barriers.poll()) != null; ) {
+            due.add(b);
+        }
+        int req = requests.getAndSet(0);
+        PendingAppend chain = takeInbox();
+        try {
+            processRequests(req, chain);
+        } finally {
+            due.forEach(b -> b.complete(null));
+        }
+    }
+
+    private void processRequests(int req, PendingAppend chain) {
+        if (closedDone) {
+            failChain(chain, new PublishException("the log is closed; nothing was appended to " + partition.topic
+                    + "/" + partition.partition));
+            return;
+        }
+        Throwable failed = failure;
+        if (failed != null) {
+            failChain(chain, stopped(failed));
+        } else {
+            try {
+                if (chain != null) {
+                    appendAll(chain);
+                }
+                if ((req & FLUSH) != 0 && dirty) {
+                    partition.force();
+                    dirty = false;
+                }
+                if ((req & MAINTAIN) != 0) {
+                    partition.maintain(System.currentTimeMillis());
+                }
+            } catch (Exception | Error e) {
+                fail(e);
+            }
+        }
+        if ((req & CLOSE) != 0) {
+            closeNow();
+        }
+    }
+
+    private void appendAll(PendingAppend chain) throws java.io.IOException {
+        BatchBuilder b = builders.get();
+        long now = System.currentTimeMillis();
+        long next = partition.nextOffset();
+        PendingAppend a = chain;
+        try {
+            while (a != null) {
+                if (b.count() == 0) {
+                    b.start(next, a.message.timestampMillis());
+                }
+                int size = b.sizeOf(a);
+                if (!b.fits(size)) {
+                    write(b, now);
+                    b.start(next, a.message.timestampMillis());
+                    size = b.sizeOf(a);
+                }
+                b.add(a, size);
+                a.offset = next++;
+                PendingAppend following = a.next;
+                a.next = null;
+                written.add(a);
+                a = following;
+            }
+            if (b.count() > 0) {
+                write(b, now);
+            }
+            if (policy == FsyncPolicy.ALWAYS) {
+                partition.force();
+            } else {
+                dirty = true;
+            }
+        } catch (java.io.IOException | RuntimeException | Error e) {
+            b.start(0, 0);
+            failChain(a, stopped(e));
+            throw e;
+        }
+        partition.publish();
+        onPublish.run();
+        for (int i = 0, n = written.size(); i < n; i++) {
+            PendingAppend done = written.get(i);
+            done.complete(new Receipt(done.topic, done.partition, done.offset, done.message.id()));
+        }
+        written.clear();
+    }
+
+    private void write(BatchBuilder b, long now) throws java.io.IOException {
+        ByteBuffer batch = b.finish();
+        partition.append(batch, b.baseOffset(), b.nextOffset(), b.maxTimestamp(), now);
+        b.start(b.nextOffset(), 0);
+    }
+
+    private void fail(Throwable e) {
+        failure = e;
+        log.error("Partition {}/{} stopped taking appends: a write or fsync failed. Records not acknowledged may or "
+                + "may not be on disk; reopen the log to recover it", partition.topic, partition.partition, e);
+        PublishException error = stopped(e);
+        for (PendingAppend p : written) {
+            p.completeExceptionally(error);
+        }
+        written.clear();
+    }
+
+    private PublishException stopped(Throwable cause) {
+        return new PublishException("append to " + partition.topic + "/" + partition.partition + " failed: "
+                + cause + "; the record may or may not be stored, and the partition takes no appends until the log "
+                + "is reopened", cause);
+    }
+
+    private void closeNow() {
+        try {
+            if (failure == null) {
+                partition.close();
+            } else {
+                partition.closeQuietly();
+            }
+        } catch (Exception e) {
+            log.error("Closing {}/{} failed", partition.topic, partition.partition, e);
+            partition.closeQuietly();
+        }
+        closedDone = true;
+        closed.complete(null);
+    }
+
+    /** Takes everything queued, oldest first. */
+    private PendingAppend takeInbox() {
+        PendingAppend newest = inbox.getAndSet(null);
+        PendingAppend oldest = null;
+        while (newest != null) {
+            PendingAppend older = newest.next;
+            newest.next = oldest;
+            oldest = newest;
+            newest = older;
+        }
+        return oldest;
+    }
+
+    private static void failChain(PendingAppend chain, Throwable error) {
+        PendingAppend a = chain;
+        while (a != null) {
+            PendingAppend following = a.next;
+            a.next = null;
+            a.completeExceptionally(error);
+            a = following;
+        }
+    }
+}

@@ -1,0 +1,330 @@
+package io.sluice.log.internal;
+
+import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.ClosedByInterruptException;
+import java.nio.channels.ClosedChannelException;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.concurrent.atomic.AtomicReference;
+
+/**
+ * One segment of a partition: the batches from {@link #baseOffset} on, in {@code <base>.log}, with its
+ * {@link OffsetIndex} ({@code <base>.index}) and {@link TimeIndex} ({@code <base>.timeindex}). File names are the base
+ * offset in 20 digits, so a directory listing sorts them in offset order.
+ *
+ * <p>Writing goes through a channel only the partition's writer thread uses; reading goes through a separate channel
+ * shared by readers, so that an interrupted reader (which makes the JDK close the channel it was reading) cannot close
+ * the writer's channel; a reader that finds the shared channel closed opens a fresh one.
+ *
+ * <p>Threads: fields without {@code volatile} and every method that writes are owned by the partition's writer thread;
+ * {@link #read}, {@link #readLimit()}, {@link #isSealed()}, {@link #isDeleted()} and the getters of volatile fields may
+ * be called by any thread.
+ */
+public final class Segment implements ByteSource {
+    public static final String LOG_SUFFIX = ".log";
+    public static final String INDEX_SUFFIX = ".index";
+    public static final String TIME_INDEX_SUFFIX = ".timeindex";
+
+    final long baseOffset;
+    final Path logFile;
+    final OffsetIndex index;
+    final TimeIndex timeIndex;
+    private FileChannel writeChannel;
+    private final AtomicReference<FileChannel> readChannel = new AtomicReference<>();
+
+    /** Bytes readers may read: everything written, or everything forced under fsync {@code always}. */
+    private volatile long readLimit;
+    private volatile boolean sealed;
+    private volatile boolean deleted;
+    /** The offset after this segment's last record. */
+    private volatile long nextOffset;
+    /** The largest record timestamp in the segment, or {@link Long#MIN_VALUE} while empty. */
+    private volatile long maxTimestamp = Long.MIN_VALUE;
+
+    // Writer state.
+    long size;
+    long createdMillis;
+    long bytesSinceIndexEntry;
+    long lastTimeEntryTimestamp = Long.MIN_VALUE;
+
+    private Segment(Path dir, long baseOffset, boolean writable) throws IOException {
+        this.baseOffset = baseOffset;
+        this.logFile = dir.resolve(fileName(baseOffset, LOG_SUFFIX));
+        this.index = new OffsetIndex(dir.resolve(fileName(baseOffset, INDEX_SUFFIX)), baseOffset, writable);
+        this.timeIndex = new TimeIndex(dir.resolve(fileName(baseOffset, TIME_INDEX_SUFFIX)), baseOffset, writable);
+        if (writable) {
+            this.writeChannel = FileChannel.open(logFile, StandardOpenOption.CREATE, StandardOpenOption.READ,
+                    StandardOpenOption.WRITE);
+            this.size = writeChannel.size();
+        } else {
+            this.size = Files.size(logFile);
+        }
+        this.nextOffset = baseOffset;
+    }
+
+    /** The name of a segment file: the base offset in 20 digits and the suffix. */
+    public static String fileName(long baseOffset, String suffix) {
+        return String.format("%020d%s", baseOffset, suffix);
+    }
+
+    /** Creates the files of a new, empty, writable segment. */
+    static Segment create(Path dir, long baseOffset, long nowMillis) throws IOException {
+        Segment s = new Segment(dir, baseOffset, true);
+        if (s.size != 0) {
+            throw new IOException("new segment " + s.logFile + " already holds " + s.size + " bytes");
+        }
+        s.createdMillis = nowMillis;
+        return s;
+    }
+
+    /** Opens an existing segment, writable if it is to be the active one. Recovery sets its state. */
+    static Segment open(Path dir, long baseOffset, boolean writable) throws IOException {
+        return new Segment(dir, baseOffset, writable);
+    }
+
+    /** Opens a segment for tools: read-only, no recovery. */
+    public static Segment openReadOnly(Path dir, long baseOffset) throws IOException {
+        Segment s = new Segment(dir, baseOffset, false);
+        s.readLimit = s.size;
+        return s;
+    }
+
+    // ---------------------------------------------------------------- read side (any thread)
+
+    public long baseOffset() {
+        return baseOffset;
+    }
+
+    public Path logFile() {
+        return logFile;
+    }
+
+    public OffsetIndex offsetIndex() {
+        return index;
+    }
+
+    public TimeIndex timeIndex() {
+        return timeIndex;
+    }
+
+    public long readLimit() {
+        return readLimit;
+    }
+
+    public boolean isSealed() {
+        return sealed;
+    }
+
+    public boolean isDeleted() {
+        return deleted;
+    }
+
+    public long nextOffset() {
+        return nextOffset;
+    }
+
+    public long maxTimestamp() {
+        return maxTimestamp;
+    }
+
+    /**
+     * Positional read through the shared read channel.
+     *
+     * @throws SegmentDeletedException if retention deleted the segment
+     * @throws InterruptedIOException  if the calling thread was interrupted (its interrupt status stays set)
+     */
+    @Override
+    public int read(ByteBuffer dst, long position) throws IOException {
+        while (true) {
+            if (deleted) {
+                throw new SegmentDeletedException(logFile);
+            }
+            FileChannel ch = readChannel();
+            try {
+                return ch.read(dst, position);
+            } catch (ClosedByInterruptException e) {
+                readChannel.compareAndSet(ch, null);
+                Thread.currentThread().interrupt();
+                throw new InterruptedIOException("interrupted while reading " + logFile);
+            } catch (ClosedChannelException e) {
+                // closed by another reader's interrupt, or by deletion: open a fresh one, or report the deletion
+                readChannel.compareAndSet(ch, null);
+                if (Thread.currentThread().isInterrupted()) {
+                    throw new InterruptedIOException("interrupted while reading " + logFile);
+                }
+            }
+        }
+    }
+
+    private FileChannel readChannel() throws IOException {
+        FileChannel ch = readChannel.get();
+        if (ch != null && ch.isOpen()) {
+            return ch;
+        }
+        if (Thread.currentThread().isInterrupted()) {
+            throw new InterruptedIOException("interrupted before reading " + logFile);
+        }
+        FileChannel fresh;
+        try {
+            fresh = FileChannel.open(logFile, StandardOpenOption.READ);
+        } catch (java.nio.file.NoSuchFileException e) {
+            throw new SegmentDeletedException(logFile);
+        }
+        if (readChannel.compareAndSet(ch, fresh)) {
+            return fresh;
+        }
+        fresh.close();
+        return readChannel();
+    }
+
+    // ---------------------------------------------------------------- writer side
+
+    /** Sets the state recovery found. */
+    void recovered(long size, long nextOffset, long maxTimestamp, long bytesSinceIndexEntry,
+                   long lastTimeEntryTimestamp) {
+        this.size = size;
+        this.nextOffset = nextOffset;
+        this.maxTimestamp = maxTimestamp;
+        this.bytesSinceIndexEntry = bytesSinceIndexEntry;
+        this.lastTimeEntryTimestamp = lastTimeEntryTimestamp;
+        this.readLimit = size;
+    }
+
+    /** Marks a segment recovery found sealed (not the last one). */
+    void recoveredSealed(long nextOffset, long maxTimestamp) {
+        this.nextOffset = nextOffset;
+        this.maxTimestamp = maxTimestamp;
+        this.readLimit = size;
+        this.sealed = true;
+    }
+
+    /**
+     * Adds index entries for a batch about to be written at {@link #size} if enough bytes passed since the last ones:
+     * the time entry first, so that an offset entry on disk always has its time entry before it.
+     */
+    void indexBeforeAppend(long batchBaseOffset, int indexIntervalBytes) throws IOException {
+        if (size > 0 && bytesSinceIndexEntry >= indexIntervalBytes) {
+            int relative = (int) (batchBaseOffset - baseOffset);
+            long max = maxTimestamp;
+            if (max > lastTimeEntryTimestamp) {
+                timeIndex.append(max, relative);
+                lastTimeEntryTimestamp = max;
+            }
+            index.append(relative, (int) size);
+            bytesSinceIndexEntry = 0;
+        }
+    }
+
+    /** Writes a whole batch at the end of the log file; readers do not see it until {@link #publish}. */
+    void append(ByteBuffer batch, long batchNextOffset, long batchMaxTimestamp) throws IOException {
+        int length = batch.remaining();
+        long at = size;
+        while (batch.hasRemaining()) {
+            at += writeChannel.write(batch, at);
+        }
+        size = at;
+        bytesSinceIndexEntry += length;
+        nextOffset = batchNextOffset;
+        if (batchMaxTimestamp > maxTimestamp) {
+            maxTimestamp = batchMaxTimestamp;
+        }
+    }
+
+    /** Cuts the log file back to {@code newSize} after a failed write. */
+    void truncateLog(long newSize, long newNextOffset) throws IOException {
+        writeChannel.truncate(newSize);
+        size = newSize;
+        nextOffset = newNextOffset;
+    }
+
+    /** Cuts a torn or corrupt tail found by recovery, durably, before anything is appended after it. */
+    void truncateLogForRecovery(long newSize) throws IOException {
+        writeChannel.truncate(newSize);
+        writeChannel.force(true);
+        size = newSize;
+    }
+
+    /** Lets readers see the first {@code limit} bytes. */
+    void publish(long limit) {
+        readLimit = limit;
+    }
+
+    /** fdatasync of the log file: the data and the file length, not other metadata. */
+    void force() throws IOException {
+        writeChannel.force(false);
+    }
+
+    /**
+     * Makes the segment read-only: adds the final time-index entry (the segment's max timestamp at its record count),
+     * forces and closes the write channels. Readers see every byte and then move to the next segment.
+     */
+    void seal() throws IOException {
+        int count = (int) (nextOffset - baseOffset);
+        if (count > 0) {
+            timeIndex.append(Math.max(maxTimestamp, lastTimeEntryTimestamp), count);
+        }
+        writeChannel.force(true);
+        writeChannel.close();
+        writeChannel = null;
+        index.seal();
+        timeIndex.seal();
+        readLimit = size;
+        sealed = true;
+    }
+
+    /** Forces and closes the write channels of the active segment on a clean close; it stays the active one. */
+    void closeWriter() throws IOException {
+        if (writeChannel != null) {
+            writeChannel.force(true);
+            writeChannel.close();
+            writeChannel = null;
+        }
+        index.seal();
+        timeIndex.seal();
+    }
+
+    /** Closes every channel (the files stay). */
+    public void close() {
+        try {
+            if (writeChannel != null) {
+                writeChannel.close();
+                writeChannel = null;
+            }
+            index.close();
+            timeIndex.close();
+        } catch (IOException e) {
+            // closing read-only or already forced channels; nothing is lost
+        }
+        FileChannel ch = readChannel.getAndSet(null);
+        if (ch != null) {
+            try {
+                ch.close();
+            } catch (IOException e) {
+                // nothing to flush on a read channel
+            }
+        }
+    }
+
+    /** Retention: readers that still point here move on to the log start; the files are removed. */
+    void delete() throws IOException {
+        deleted = true;
+        close();
+        Files.deleteIfExists(logFile);
+        Files.deleteIfExists(index.file());
+        Files.deleteIfExists(timeIndex.file());
+    }
+
+    long size() {
+        return size;
+    }
+
+    @Override
+    public String toString() {
+        return "Segment{" + logFile + ", base=" + baseOffset + ", next=" + nextOffset + ", size=" + size
+                + (sealed ? ", sealed" : "") + '}';
+    }
+}

@@ -1,0 +1,434 @@
+package io.sluice.log.internal;
+
+import io.sluice.log.RecoveryEvent;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+
+/**
+ * What the log does with each segment when it opens a directory.
+ *
+ * <p><b>The active (last) segment.</b> Its offset index is trusted up to the last entry that points at a sound batch
+ * header with the base offset the entry claims; its time index up to the last entry that agrees with that offset
+ * index. From the last point both agree on, every batch to the end of the file is read and checked (header and body
+ * CRC, dense offsets). The first batch that is torn or fails a check ends the log: it and everything after it is cut
+ * off, the indexes are completed for what remains, and a {@link RecoveryEvent.Kind#TAIL_TRUNCATED} event says how many
+ * bytes were cut, from which position and offset, and why. Under fsync {@code always} nothing cut was ever
+ * acknowledged, because a batch is acknowledged only after an fsync that covered it and the cut starts after the last
+ * sound batch.
+ *
+ * <p><b>Sealed segments.</b> They were forced to disk when they rolled and are never written again, so they are never
+ * cut. Their indexes are checked (shape, and that the last offset entry points at a sound header) and the batches
+ * after the last index entry are checked to the end of the file, which must end exactly after a sound batch whose
+ * next offset is the next segment's base offset. An index that does not match is rebuilt from the log
+ * ({@link RecoveryEvent.Kind#INDEX_REBUILT}). A batch that fails a check is reported as
+ * {@link RecoveryEvent.Kind#SEGMENT_CORRUPT} with file, position and offset; the data stays as it is and readers stop
+ * before it (see {@code LogConsumer}). Batches of a sealed segment before its last index entry are checked when they
+ * are read, and by {@code sluice log verify}.
+ *
+ * <p>Stateless; called by the thread opening the log, before any reader or writer exists.
+ */
+public final class SegmentRecovery {
+    private SegmentRecovery() {
+    }
+
+    /** Where recovery reports what it found. */
+    @FunctionalInterface
+    public interface Events {
+        void add(RecoveryEvent.Kind kind, Path file, long position, long offset, long bytes, String detail);
+    }
+
+    // ---------------------------------------------------------------- active segment
+
+    /** Recovers the last segment of a partition, which is opened writable. */
+    static void recoverActive(Segment s, int indexInterval, Events events) throws IOException {
+        long size = s.size;
+        ByteBuffer offsets = s.index.readAll();
+        int kept = saneOffsetPrefix(offsets, size);
+        try (FileChannel ch = FileChannel.open(s.logFile, StandardOpenOption.READ)) {
+            while (kept > 0 && !headerMatches(ch, s.baseOffset, offsets.getInt((kept - 1) * 8),
+                    offsets.getInt((kept - 1) * 8 + 4), size)) {
+                kept--;
+            }
+            int lastRelative = kept == 0 ? 0 : offsets.getInt((kept - 1) * 8);
+
+            ByteBuffer times = s.timeIndex.readAll();
+            int timeKept = 0;
+            long prevT = Long.MIN_VALUE;
+            int prevR = 0;
+            for (int j = 0; j < times.limit() / TimeIndex.ENTRY_SIZE; j++) {
+                long t = times.getLong(j * 12);
+                int r = times.getInt(j * 12 + 8);
+                if (t < prevT || r <= prevR || r > lastRelative || slotOf(offsets, kept, r) < 0) {
+                    break;
+                }
+                timeKept++;
+                prevT = t;
+                prevR = r;
+            }
+            // Restart at the last point both indexes agree on; from there both are rebuilt as the writer built them.
+            long start;
+            int offsetKept;
+            long maxSoFar;
+            long startOffset;
+            if (timeKept > 0) {
+                int slot = slotOf(offsets, kept, prevR);
+                offsetKept = slot + 1;
+                start = offsets.getInt(slot * 8 + 4);
+                maxSoFar = prevT;
+                startOffset = s.baseOffset + prevR;
+            } else {
+                offsetKept = 0;
+                start = 0;
+                maxSoFar = Long.MIN_VALUE;
+                startOffset = s.baseOffset;
+            }
+            if (kept < offsets.limit() / 8) {
+                events.add(RecoveryEvent.Kind.INDEX_REBUILT, s.index.file(), start, startOffset, 0,
+                        (offsets.limit() / 8 - kept) + " of " + (offsets.limit() / 8) + " offset index entries did "
+                                + "not match the log; rebuilt from offset " + startOffset);
+            }
+            s.index.truncateEntries(offsetKept);
+            s.timeIndex.truncateEntries(timeKept);
+
+            BatchScanner scan = new BatchScanner().reset((dst, pos) -> ch.read(dst, pos), start, size, true);
+            long expected = startOffset;
+            long bytesSince = 0;
+            long lastT = maxSoFar;
+            String problem = null;
+            while (scan.next()) {
+                if (scan.baseOffset() != expected) {
+                    problem = "batch base offset " + scan.baseOffset() + " where " + expected + " was expected";
+                    break;
+                }
+                String malformed = checkRecords(scan);
+                if (malformed != null) {
+                    problem = malformed;
+                    break;
+                }
+                long pos = scan.position();
+                if (pos > 0 && bytesSince >= indexInterval) {
+                    int relative = (int) (expected - s.baseOffset);
+                    if (maxSoFar > lastT) {
+                        s.timeIndex.append(maxSoFar, relative);
+                        lastT = maxSoFar;
+                    }
+                    s.index.append(relative, (int) pos);
+                    bytesSince = 0;
+                }
+                bytesSince += scan.length();
+                maxSoFar = Math.max(maxSoFar, scan.maxTimestamp());
+                expected = scan.nextOffset();
+            }
+            if (problem == null) {
+                problem = scan.problem();
+            }
+            long validEnd = problem == null ? size : scan.position();
+            if (validEnd < size) {
+                s.truncateLogForRecovery(validEnd);
+                events.add(RecoveryEvent.Kind.TAIL_TRUNCATED, s.logFile, validEnd, expected, size - validEnd,
+                        (scan.tornTail() ? "torn batch" : "corrupt batch") + " at the end of the active segment ("
+                                + problem + "); cut the tail from offset " + expected);
+            }
+            s.recovered(validEnd, expected, maxSoFar, bytesSince, lastT);
+        }
+    }
+
+    /** Decodes the records of a sound batch to check their framing; null if they decode. */
+    private static String checkRecords(BatchScanner scan) {
+        try {
+            BatchDecoder.check(scan);
+            return null;
+        } catch (MalformedBatchException e) {
+            return "records do not decode: " + e.getMessage();
+        }
+    }
+
+    // ---------------------------------------------------------------- sealed segments
+
+    /**
+     * Checks a sealed segment, opened read-only.
+     *
+     * @param expectedNext the base offset of the segment after it
+     * @return false if the segment holds no records and was removed
+     */
+    static boolean checkSealed(Segment s, long expectedNext, int indexInterval, Events events) throws IOException {
+        long size = s.size;
+        if (size == 0) {
+            if (expectedNext == s.baseOffset) {
+                Files.deleteIfExists(s.logFile);
+                Files.deleteIfExists(s.index.file());
+                Files.deleteIfExists(s.timeIndex.file());
+                events.add(RecoveryEvent.Kind.EMPTY_SEGMENT_REMOVED, s.logFile, -1, s.baseOffset, 0,
+                        "sealed segment without records removed");
+                return false;
+            }
+            events.add(RecoveryEvent.Kind.SEGMENT_CORRUPT, s.logFile, 0, s.baseOffset, 0,
+                    "sealed segment is empty but offsets " + s.baseOffset + ".." + (expectedNext - 1)
+                            + " should be in it");
+            s.recoveredSealed(expectedNext, Long.MIN_VALUE);
+            return true;
+        }
+        ByteBuffer offsets = s.index.readAll();
+        int entries = offsets.limit() / 8;
+        boolean indexSound = saneOffsetPrefix(offsets, size) == entries
+                && Files.size(s.index.file()) % OffsetIndex.ENTRY_SIZE == 0;
+        long start = 0;
+        long startOffset = s.baseOffset;
+        try (FileChannel ch = FileChannel.open(s.logFile, StandardOpenOption.READ)) {
+            if (indexSound && entries > 0) {
+                int rel = offsets.getInt((entries - 1) * 8);
+                int pos = offsets.getInt((entries - 1) * 8 + 4);
+                indexSound = headerMatches(ch, s.baseOffset, rel, pos, size);
+                start = pos;
+                startOffset = s.baseOffset + rel;
+            }
+            if (!indexSound) {
+                events.add(RecoveryEvent.Kind.INDEX_REBUILT, s.index.file(), -1, s.baseOffset, 0,
+                        "offset index does not match the log; rebuilt from the log");
+                rebuildIndexes(s, ch, size, indexInterval, expectedNext, events);
+                return true;
+            }
+            BatchScanner scan = new BatchScanner().reset((dst, pos) -> ch.read(dst, pos), start, size, true);
+            long expected = startOffset;
+            long maxTs = Long.MIN_VALUE;
+            String problem = null;
+            while (scan.next()) {
+                if (scan.baseOffset() != expected) {
+                    problem = "batch base offset " + scan.baseOffset() + " where " + expected + " was expected";
+                    break;
+                }
+                String malformed = checkRecords(scan);
+                if (malformed != null) {
+                    problem = malformed;
+                    break;
+                }
+                maxTs = Math.max(maxTs, scan.maxTimestamp());
+                expected = scan.nextOffset();
+            }
+            if (problem == null) {
+                problem = scan.problem();
+            }
+            if (problem != null) {
+                events.add(RecoveryEvent.Kind.SEGMENT_CORRUPT, s.logFile, scan.position(), expected, 0,
+                        "sealed segment: " + problem);
+                s.recoveredSealed(expectedNext, maxTs);
+                return true;
+            }
+            if (expected != expectedNext) {
+                events.add(RecoveryEvent.Kind.OFFSET_GAP, s.logFile, size, expected, 0, "segment ends before offset "
+                        + expected + " but the next segment starts at " + expectedNext);
+            }
+            // The final time entry carries the segment's max timestamp at its record count.
+            ByteBuffer times = s.timeIndex.readAll();
+            int t = times.limit() / TimeIndex.ENTRY_SIZE;
+            int count = (int) (expected - s.baseOffset);
+            boolean timeSound = t > 0 && times.getInt((t - 1) * 12 + 8) == count
+                    && times.getLong((t - 1) * 12) >= maxTs && saneTimePrefix(times, count) == t
+                    && Files.size(s.timeIndex.file()) % TimeIndex.ENTRY_SIZE == 0;
+            if (!timeSound) {
+                events.add(RecoveryEvent.Kind.INDEX_REBUILT, s.timeIndex.file(), -1, s.baseOffset, 0,
+                        "time index does not match the log; rebuilt from the log");
+                rebuildIndexes(s, ch, size, indexInterval, expectedNext, events);
+                return true;
+            }
+            s.recoveredSealed(expected, times.getLong((t - 1) * 12));
+            return true;
+        }
+    }
+
+    /** Rebuilds both indexes of a sealed segment from a full walk, replacing the files atomically. */
+    private static void rebuildIndexes(Segment s, FileChannel ch, long size, int indexInterval, long expectedNext,
+                                       Events events) throws IOException {
+        IndexBuilder built = new IndexBuilder(s.baseOffset, indexInterval);
+        BatchScanner scan = new BatchScanner().reset((dst, pos) -> ch.read(dst, pos), 0, size, true);
+        long expected = s.baseOffset;
+        String problem = null;
+        while (scan.next()) {
+            if (scan.baseOffset() != expected) {
+                problem = "batch base offset " + scan.baseOffset() + " where " + expected + " was expected";
+                break;
+            }
+            String malformed = checkRecords(scan);
+            if (malformed != null) {
+                problem = malformed;
+                break;
+            }
+            built.add(scan.position(), scan.baseOffset(), scan.length(), scan.maxTimestamp());
+            expected = scan.nextOffset();
+        }
+        if (problem == null) {
+            problem = scan.problem();
+        }
+        if (problem != null) {
+            events.add(RecoveryEvent.Kind.SEGMENT_CORRUPT, s.logFile, scan.position(), expected, 0,
+                    "sealed segment: " + problem);
+        } else {
+            built.seal(expected);
+            if (expected != expectedNext) {
+                events.add(RecoveryEvent.Kind.OFFSET_GAP, s.logFile, size, expected, 0, "segment ends before offset "
+                        + expected + " but the next segment starts at " + expectedNext);
+            }
+        }
+        replace(s.index.file(), built.offsetEntries());
+        replace(s.timeIndex.file(), built.timeEntries());
+        s.index.refreshEntries();
+        s.timeIndex.refreshEntries();
+        s.recoveredSealed(problem == null ? expected : expectedNext, built.maxTimestamp());
+    }
+
+    private static void replace(Path file, ByteBuffer content) throws IOException {
+        Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
+        try (FileChannel out = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                StandardOpenOption.TRUNCATE_EXISTING)) {
+            while (content.hasRemaining()) {
+                out.write(content);
+            }
+            out.force(true);
+        }
+        Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+    }
+
+    // ---------------------------------------------------------------- shared checks
+
+    /** How many leading offset entries have strictly increasing, positive fields inside the file. */
+    static int saneOffsetPrefix(ByteBuffer offsets, long logSize) {
+        int n = offsets.limit() / 8;
+        int prevRel = 0;
+        int prevPos = 0;
+        for (int i = 0; i < n; i++) {
+            int rel = offsets.getInt(i * 8);
+            int pos = offsets.getInt(i * 8 + 4);
+            if (rel <= prevRel || pos <= prevPos || pos >= logSize) {
+                return i;
+            }
+            prevRel = rel;
+            prevPos = pos;
+        }
+        return n;
+    }
+
+    /** How many leading time entries have non-decreasing T and strictly increasing R up to {@code count}. */
+    static int saneTimePrefix(ByteBuffer times, int count) {
+        int n = times.limit() / TimeIndex.ENTRY_SIZE;
+        long prevT = Long.MIN_VALUE;
+        int prevR = 0;
+        for (int i = 0; i < n; i++) {
+            long t = times.getLong(i * 12);
+            int r = times.getInt(i * 12 + 8);
+            if (t < prevT || r <= prevR || r > count) {
+                return i;
+            }
+            prevT = t;
+            prevR = r;
+        }
+        return n;
+    }
+
+    /** The slot among the first {@code n} offset entries whose relative offset is {@code relative}, or -1. */
+    private static int slotOf(ByteBuffer offsets, int n, int relative) {
+        int lo = 0;
+        int hi = n - 1;
+        while (lo <= hi) {
+            int mid = (lo + hi) >>> 1;
+            int r = offsets.getInt(mid * 8);
+            if (r == relative) {
+                return mid;
+            }
+            if (r < relative) {
+                lo = mid + 1;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        return -1;
+    }
+
+    /** True if a sound batch header with base offset {@code base + relative} starts at {@code position}. */
+    private static boolean headerMatches(FileChannel ch, long base, int relative, int position, long size)
+            throws IOException {
+        if (position + (long) BatchFormat.HEADER_SIZE > size) {
+            return false;
+        }
+        ByteBuffer header = ByteBuffer.allocate(BatchFormat.HEADER_SIZE);
+        while (header.hasRemaining()) {
+            if (ch.read(header, position + header.position()) < 0) {
+                return false;
+            }
+        }
+        return BatchFormat.checkHeader(header, 0) == null
+                && BatchFormat.baseOffset(header, 0) == base + relative
+                && position + (long) BatchFormat.length(header, 0) <= size;
+    }
+
+    /**
+     * Builds index contents from a walk over a segment, by the same rule the writer follows, so that a rebuilt
+     * index equals the one the writer would have written. Not thread-safe.
+     */
+    public static final class IndexBuilder {
+        private final long baseOffset;
+        private final int interval;
+        private ByteBuffer offsets = ByteBuffer.allocate(1024);
+        private ByteBuffer times = ByteBuffer.allocate(1536);
+        private long bytesSince;
+        private long maxSoFar = Long.MIN_VALUE;
+        private long lastT = Long.MIN_VALUE;
+
+        public IndexBuilder(long baseOffset, int interval) {
+            this.baseOffset = baseOffset;
+            this.interval = interval;
+        }
+
+        /** Accounts for the batch at {@code position}, adding entries before it as the writer would. */
+        public void add(long position, long batchBase, int length, long batchMaxTimestamp) {
+            if (position > 0 && bytesSince >= interval) {
+                int relative = (int) (batchBase - baseOffset);
+                if (maxSoFar > lastT) {
+                    times = ensure(times, 12).putLong(maxSoFar).putInt(relative);
+                    lastT = maxSoFar;
+                }
+                offsets = ensure(offsets, 8).putInt(relative).putInt((int) position);
+                bytesSince = 0;
+            }
+            bytesSince += length;
+            maxSoFar = Math.max(maxSoFar, batchMaxTimestamp);
+        }
+
+        /** Adds the final time entry of a sealed segment ending before {@code nextOffset}. */
+        public void seal(long nextOffset) {
+            int count = (int) (nextOffset - baseOffset);
+            if (count > 0) {
+                times = ensure(times, 12).putLong(Math.max(maxSoFar, lastT)).putInt(count);
+            }
+        }
+
+        public long maxTimestamp() {
+            return maxSoFar;
+        }
+
+        /** The offset index as it should be on disk. */
+        public ByteBuffer offsetEntries() {
+            return offsets.duplicate().flip();
+        }
+
+        /** The time index as it should be on disk. */
+        public ByteBuffer timeEntries() {
+            return times.duplicate().flip();
+        }
+
+        private static ByteBuffer ensure(ByteBuffer b, int more) {
+            if (b.remaining() >= more) {
+                return b;
+            }
+            ByteBuffer bigger = ByteBuffer.allocate(Math.max(b.capacity() * 2, b.position() + more));
+            b.flip();
+            bigger.put(b);
+            return bigger;
+        }
+    }
+}

@@ -1,0 +1,219 @@
+package io.sluice.log.internal;
+
+import io.sluice.Message;
+import io.sluice.log.LogSettings;
+import io.sluice.log.RecoveryEvent;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.Arrays;
+import java.util.Properties;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executor;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
+import java.util.function.Consumer;
+
+/**
+ * A topic of the log: a directory holding {@code topic.properties} (its partition count, fixed at creation), one
+ * directory per partition, and {@code groups/} with the committed offsets of each consumer group.
+ *
+ * <p>Thread-safe. Created by the transport on a platform thread.
+ */
+public final class TopicLog {
+    private static final Logger log = LoggerFactory.getLogger(TopicLog.class);
+    public static final String META_FILE = "topic.properties";
+    public static final String GROUPS_DIR = "groups";
+
+    final String name;
+    final Path dir;
+    final PartitionLog[] partitions;
+    final PartitionWriter[] writers;
+    private final ConcurrentHashMap<String, LogGroup> groups = new ConcurrentHashMap<>();
+    private final AtomicInteger roundRobin = new AtomicInteger();
+    /** Copy-on-write, so a writer notifies without a lock or an iterator. */
+    private volatile LogConsumer[] consumers = new LogConsumer[0];
+
+    private TopicLog(String name, Path dir, PartitionLog[] partitions, Executor executor, LogSettings settings,
+                     ThreadLocal<BatchBuilder> builders) {
+        this.name = name;
+        this.dir = dir;
+        this.partitions = partitions;
+        this.writers = new PartitionWriter[partitions.length];
+        for (int p = 0; p < partitions.length; p++) {
+            writers[p] = new PartitionWriter(partitions[p], executor, settings.fsync(), builders,
+                    this::notifyConsumers);
+        }
+    }
+
+    /** The directory of topic {@code name} under the log root. */
+    public static Path directory(Path root, String name) {
+        return root.resolve(Names.encode(name));
+    }
+
+    /** The partition count recorded for the topic in {@code dir}, or -1 if it has no metadata file. */
+    public static int recordedPartitions(Path dir) throws IOException {
+        Path meta = dir.resolve(META_FILE);
+        if (!Files.exists(meta)) {
+            return -1;
+        }
+        Properties p = new Properties();
+        p.load(Files.newBufferedReader(meta, StandardCharsets.UTF_8));
+        try {
+            return Integer.parseInt(p.getProperty("partitions", "-1").trim());
+        } catch (NumberFormatException e) {
+            return -1;
+        }
+    }
+
+    /**
+     * Opens topic {@code name} under {@code root}, creating it with {@code settings.partitions()} partitions if it is
+     * new, and recovers its partitions and groups.
+     */
+    static TopicLog open(Path root, String name, LogSettings settings, Executor executor,
+                         ThreadLocal<BatchBuilder> builders, Consumer<RecoveryEvent> events) throws IOException {
+        Path dir = directory(root, name);
+        int count = Files.isDirectory(dir) ? recordedPartitions(dir) : -1;
+        if (count <= 0) {
+            count = Files.isDirectory(dir) ? existingPartitionDirs(dir) : 0;
+            if (count > 0) {
+                log.warn("Topic {} in {} has no {}; found {} partition directories and recorded that", name, dir,
+                        META_FILE, count);
+            } else {
+                count = settings.partitions();
+            }
+            Files.createDirectories(dir);
+            writeMeta(dir, count);
+            Dirs.fsync(root);
+        }
+        PartitionLog[] partitions = new PartitionLog[count];
+        for (int p = 0; p < count; p++) {
+            Path pdir = dir.resolve(Integer.toString(p));
+            boolean fresh = !Files.isDirectory(pdir);
+            partitions[p] = PartitionLog.open(name, p, pdir, settings, events);
+            if (fresh) {
+                Dirs.fsync(dir);
+            }
+        }
+        TopicLog topic = new TopicLog(name, dir, partitions, executor, settings, builders);
+        topic.loadGroups();
+        return topic;
+    }
+
+    private static int existingPartitionDirs(Path dir) throws IOException {
+        int n = 0;
+        while (Files.isDirectory(dir.resolve(Integer.toString(n)))) {
+            n++;
+        }
+        return n;
+    }
+
+    private static void writeMeta(Path dir, int partitions) throws IOException {
+        Path tmp = dir.resolve(META_FILE + ".tmp");
+        String text = "# Sluice log topic; the partition count is fixed when the topic is created\n"
+                + "partitions=" + partitions + "\nformat=1\n";
+        Files.writeString(tmp, text, StandardCharsets.UTF_8);
+        try (var ch = java.nio.channels.FileChannel.open(tmp, java.nio.file.StandardOpenOption.WRITE)) {
+            ch.force(true);
+        }
+        Files.move(tmp, dir.resolve(META_FILE), StandardCopyOption.REPLACE_EXISTING,
+                StandardCopyOption.ATOMIC_MOVE);
+        Dirs.fsync(dir);
+    }
+
+    private void loadGroups() throws IOException {
+        Path groupsDir = dir.resolve(GROUPS_DIR);
+        if (!Files.isDirectory(groupsDir)) {
+            return;
+        }
+        try (DirectoryStream<Path> files = Files.newDirectoryStream(groupsDir)) {
+            for (Path f : files) {
+                String file = f.getFileName().toString();
+                if (file.endsWith(".tmp")) {
+                    Files.deleteIfExists(f);
+                    continue;
+                }
+                if (!file.endsWith(GroupOffsets.SUFFIX)) {
+                    continue;
+                }
+                String group = Names.decode(file.substring(0, file.length() - GroupOffsets.SUFFIX.length()));
+                if (group == null) {
+                    log.warn("Ignoring {}: not a group offsets file of the log", f);
+                    continue;
+                }
+                GroupOffsets offsets = GroupOffsets.load(name, group, f, partitions.length);
+                groups.put(group, new LogGroup(group, offsets, partitions.length));
+            }
+        }
+    }
+
+    public String name() {
+        return name;
+    }
+
+    public PartitionLog[] partitions() {
+        return partitions;
+    }
+
+    PartitionWriter writer(int partition) {
+        return writers[partition];
+    }
+
+    /** Keyed messages go to the partition of their key's hash; keyless ones round-robin. */
+    int partitionFor(Message message) {
+        String key = message.key();
+        if (key == null) {
+            return Math.floorMod(roundRobin.getAndIncrement(), partitions.length);
+        }
+        int h = key.hashCode();
+        return Math.floorMod(h ^ (h >>> 16), partitions.length);
+    }
+
+    /** The group {@code name}, created (without any file) if new. */
+    LogGroup group(String group) {
+        return groups.computeIfAbsent(group, g -> new LogGroup(g, GroupOffsets.create(name, g,
+                dir.resolve(GROUPS_DIR).resolve(Names.encode(g) + GroupOffsets.SUFFIX), partitions.length),
+                partitions.length));
+    }
+
+    LogGroup existingGroup(String group) {
+        return groups.get(group);
+    }
+
+    Iterable<LogGroup> groups() {
+        return groups.values();
+    }
+
+    synchronized void register(LogConsumer consumer) {
+        LogConsumer[] c = Arrays.copyOf(consumers, consumers.length + 1);
+        c[c.length - 1] = consumer;
+        consumers = c;
+    }
+
+    synchronized void unregister(LogConsumer consumer) {
+        consumers = Arrays.stream(consumers).filter(c -> c != consumer).toArray(LogConsumer[]::new);
+    }
+
+    /** Wakes consumers waiting for records; called by writers after they publish. */
+    private void notifyConsumers() {
+        for (LogConsumer c : consumers) {
+            if (c.waiting) {
+                Thread t = c.pollThread;
+                if (t != null) {
+                    LockSupport.unpark(t);
+                }
+            }
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "TopicLog{" + name + ", partitions=" + partitions.length + '}';
+    }
+}
