@@ -1,0 +1,106 @@
+package io.sluice.kafka;
+
+import io.sluice.Message;
+import io.sluice.PublishException;
+import io.sluice.Sluice;
+import io.sluice.brokers.kafka.KafkaBroker;
+import io.sluice.brokers.kafka.TlsMaterial;
+import io.sluice.config.ConsumerOptions;
+import io.sluice.config.PublisherOptions;
+import io.sluice.config.SluiceConfig;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+/** TLS and SASL/PLAIN against a broker with an SSL and a SASL_SSL listener and a certificate made for the test. */
+@Timeout(value = 2, unit = TimeUnit.MINUTES)
+class KafkaSecurityTest {
+    private static final String PASSWORD = "alice-Secret-42";
+    private static KafkaBroker broker;
+
+    @BeforeAll
+    static void startBroker() {
+        broker = KafkaBroker.builder().tls().saslUser("alice", PASSWORD).start();
+    }
+
+    @AfterAll
+    static void stopBroker() {
+        broker.close();
+    }
+
+    private static Map<String, Object> tls(String protocol, Map<String, Object> extra) {
+        TlsMaterial tls = broker.tls().orElseThrow();
+        Map<String, Object> security = new java.util.HashMap<>(Map.of("protocol", protocol,
+                "trustStore", tls.trustStore().toString(), "trustStorePassword", tls.password(),
+                "trustStoreType", "PKCS12"));
+        security.putAll(extra);
+        return security;
+    }
+
+    private static void roundTrip(Map<String, Object> settings) throws Exception {
+        String topic = "secure-" + Long.toHexString(System.nanoTime());
+        try (Sluice sluice = Sluice.create(new KafkaTransport(KafkaSettings.of(settings)), SluiceConfig.of("kafka"))) {
+            List<String> got = new CopyOnWriteArrayList<>();
+            sluice.subscribe(topic, topic + "-g", m -> got.add(m.payloadAsString()), ConsumerOptions.defaults());
+            sluice.publisher().publish(topic, Message.of("k", "over the wire")).get(60, TimeUnit.SECONDS);
+            await().atMost(Duration.ofSeconds(60)).until(() -> got.contains("over the wire"));
+        }
+    }
+
+    @Test
+    void shouldRoundTripOverTls() throws Exception {
+        roundTrip(Map.of("bootstrapServers", broker.sslBootstrapServers(), "security", tls("ssl", Map.of())));
+    }
+
+    @Test
+    void shouldRoundTripOverSaslPlainWithTls() throws Exception {
+        roundTrip(Map.of("bootstrapServers", broker.saslBootstrapServers(), "security", tls("sasl_ssl",
+                Map.of("sasl", Map.of("mechanism", "PLAIN", "username", "alice", "password", PASSWORD)))));
+    }
+
+    @Test
+    void shouldFailPublishClearlyWithWrongPasswordAndNeverShowIt() {
+        String wrong = "not-the-password-7";
+        KafkaSettings settings = KafkaSettings.of(Map.of("bootstrapServers", broker.saslBootstrapServers(),
+                "security", tls("sasl_ssl", Map.of("sasl", Map.of("username", "alice", "password", wrong)))));
+        assertThat(settings.toString()).doesNotContain(wrong).contains("[hidden]");
+        SluiceConfig config = SluiceConfig.of("kafka").withPublisher(PublisherOptions.builder().maxRetries(0).build());
+        try (Sluice sluice = Sluice.create(new KafkaTransport(settings), config)) {
+            assertThatThrownBy(() -> sluice.publisher().publish("secure-denied", Message.of("k", "x"))
+                    .get(60, TimeUnit.SECONDS))
+                    .isInstanceOf(ExecutionException.class)
+                    .cause().isInstanceOf(PublishException.class)
+                    .hasMessageContaining("authentication with the Kafka brokers at " + broker.saslBootstrapServers()
+                            + " failed")
+                    .hasMessageContaining("Invalid username or password")
+                    .hasMessageContaining("check kafka.security")
+                    .satisfies(e -> assertThat(e.getMessage()).doesNotContain(wrong));
+        }
+    }
+
+    @Test
+    void shouldFailPublishClearlyWhenTheBrokerCertificateIsNotTrusted() {
+        KafkaSettings settings = KafkaSettings.of(Map.of("bootstrapServers", broker.sslBootstrapServers(),
+                "security", Map.of("protocol", "ssl")));
+        SluiceConfig config = SluiceConfig.of("kafka").withPublisher(PublisherOptions.builder().maxRetries(0).build());
+        try (Sluice sluice = Sluice.create(new KafkaTransport(settings), config)) {
+            assertThatThrownBy(() -> sluice.publisher().publish("secure-untrusted", Message.of("k", "x"))
+                    .get(60, TimeUnit.SECONDS))
+                    .cause().isInstanceOf(PublishException.class)
+                    .hasMessageContaining("authentication with the Kafka brokers")
+                    .hasMessageContaining("SSL handshake failed");
+        }
+    }
+}
