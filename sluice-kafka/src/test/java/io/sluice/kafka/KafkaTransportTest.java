@@ -1,0 +1,283 @@
+package io.sluice.kafka;
+
+import io.sluice.Message;
+import io.sluice.PublishException;
+import io.sluice.Receipt;
+import io.sluice.Sluice;
+import io.sluice.brokers.kafka.KafkaBroker;
+import io.sluice.config.ConsumerOptions;
+import io.sluice.config.PublisherOptions;
+import io.sluice.config.SluiceConfig;
+import io.sluice.config.StartPosition;
+import io.sluice.spi.ConsumerSpec;
+import io.sluice.spi.PartitionListener;
+import io.sluice.spi.TransientTransportException;
+import io.sluice.spi.TransportConsumer;
+import io.sluice.spi.TransportProducer;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.NotLeaderOrFollowerException;
+import org.apache.kafka.common.errors.RecordTooLargeException;
+import org.apache.kafka.common.errors.TimeoutException;
+import org.apache.kafka.common.header.internals.RecordHeader;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+/** Kafka-specific behaviour of the transport, beyond the contract suite. */
+@Timeout(value = 2, unit = TimeUnit.MINUTES)
+class KafkaTransportTest {
+    private static final Duration WAIT = Duration.ofSeconds(60);
+
+    private String bootstrap;
+    private KafkaTransport transport;
+    private Sluice sluice;
+    private String topic;
+
+    @BeforeEach
+    void start() {
+        bootstrap = KafkaBroker.shared().bootstrapServers();
+        transport = new KafkaTransport(KafkaSettings.of(bootstrap));
+        sluice = Sluice.create(transport, SluiceConfig.of("kafka"));
+        topic = "transport-" + Long.toHexString(System.nanoTime());
+    }
+
+    @AfterEach
+    void stop() {
+        sluice.close();
+    }
+
+    private Map<String, Object> rawProps() {
+        return Map.of(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap,
+                ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class,
+                ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class,
+                ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class,
+                ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class);
+    }
+
+    private void createTopic(String name, int partitions, Map<String, String> config) throws Exception {
+        transport.admin().createTopics(List.of(new NewTopic(name, partitions, (short) 1).configs(config)))
+                .all().get(60, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void shouldWriteIdHeaderKeyPayloadAndTimestampWhereTheReceiptSays() throws Exception {
+        Message m = Message.builder().key("order-7").payload("hello").header("trace", "t-1")
+                .timestampMillis(1_700_000_000_123L).build();
+        Receipt receipt = sluice.publisher().publish(topic, m).get(30, TimeUnit.SECONDS);
+        assertThat(receipt.topic()).isEqualTo(topic);
+        assertThat(receipt.offset()).isGreaterThanOrEqualTo(0);
+
+        try (KafkaConsumer<byte[], byte[]> raw = new KafkaConsumer<>(rawProps())) {
+            TopicPartition tp = new TopicPartition(topic, receipt.partition());
+            raw.assign(List.of(tp));
+            raw.seek(tp, receipt.offset());
+            List<ConsumerRecord<byte[], byte[]>> got = new ArrayList<>();
+            await().atMost(WAIT).until(() -> {
+                raw.poll(Duration.ofMillis(100)).forEach(got::add);
+                return !got.isEmpty();
+            });
+            ConsumerRecord<byte[], byte[]> r = got.get(0);
+            assertThat(r.offset()).isEqualTo(receipt.offset());
+            assertThat(new String(r.key(), StandardCharsets.UTF_8)).isEqualTo("order-7");
+            assertThat(new String(r.value(), StandardCharsets.UTF_8)).isEqualTo("hello");
+            assertThat(r.timestamp()).isEqualTo(1_700_000_000_123L);
+            assertThat(new String(r.headers().lastHeader(KafkaHeaders.ID).value(), StandardCharsets.UTF_8))
+                    .isEqualTo(receipt.messageId());
+            assertThat(new String(r.headers().lastHeader("trace").value(), StandardCharsets.UTF_8)).isEqualTo("t-1");
+        }
+    }
+
+    @Test
+    void shouldConsumeRecordsOfOtherProducersWithAStableDerivedId() throws Exception {
+        createTopic(topic, 1, Map.of());
+        try (KafkaProducer<byte[], byte[]> raw = new KafkaProducer<>(rawProps())) {
+            ProducerRecord<byte[], byte[]> r = new ProducerRecord<>(topic, 0, null, "plain".getBytes(StandardCharsets.UTF_8));
+            r.headers().add(new RecordHeader("nullable", null));
+            raw.send(r).get(30, TimeUnit.SECONDS);
+        }
+        List<Message> got = new CopyOnWriteArrayList<>();
+        sluice.subscribe(topic, topic + "-g", got::add, ConsumerOptions.defaults());
+        await().atMost(WAIT).until(() -> got.size() == 1);
+        Message m = got.get(0);
+        assertThat(m.id()).isEqualTo("kafka:" + topic + "/0/0");
+        assertThat(m.key()).isNull();
+        assertThat(m.payloadAsString()).isEqualTo("plain");
+        assertThat(m.header("nullable")).isEqualTo("");
+    }
+
+    @Test
+    void shouldFailPublishOverTheBrokerSizeLimitWithClearError() throws Exception {
+        createTopic(topic, 1, Map.of("max.message.bytes", "10240"));
+        SluiceConfig config = SluiceConfig.of("kafka").withPublisher(PublisherOptions.builder().maxRetries(3).build());
+        try (Sluice s = Sluice.create(new KafkaTransport(KafkaSettings.of(bootstrap)), config)) {
+            Message big = Message.of(new byte[20 * 1024]);
+            assertThatThrownBy(() -> s.publisher().publish(topic, big).get(60, TimeUnit.SECONDS))
+                    .isInstanceOf(ExecutionException.class)
+                    .cause().isInstanceOf(PublishException.class)
+                    .hasMessageContaining("to Kafka topic " + topic + " failed: the record (20480 bytes of key and "
+                            + "payload, plus headers) is larger than the broker or producer accepts")
+                    .hasMessageContaining("max.message.bytes");
+            assertThat(s.publisher().publish(topic, Message.of(new byte[1024])).get(60, TimeUnit.SECONDS).offset())
+                    .as("a message within the limit still goes through").isGreaterThanOrEqualTo(0);
+        }
+    }
+
+    @Test
+    void shouldClassifyRetriableKafkaErrorsAsTransient() {
+        TransportProducer producer = transport.producer();
+        assertThat(producer.isTransient(new TimeoutException("expired"))).isTrue();
+        assertThat(producer.isTransient(new CompletionException(new NotLeaderOrFollowerException("moved")))).isTrue();
+        assertThat(producer.isTransient(new TransientTransportException("x"))).isTrue();
+        assertThat(producer.isTransient(new RecordTooLargeException("big"))).isFalse();
+        assertThat(producer.isTransient(new PublishException("denied"))).isFalse();
+    }
+
+    /** Records the partition events a bare transport consumer reports. */
+    private static final class Events implements PartitionListener {
+        final List<Integer> assigned = new CopyOnWriteArrayList<>();
+        final AtomicInteger revokedOrLost = new AtomicInteger();
+
+        @Override
+        public void assigned(Collection<Integer> partitions) {
+            assigned.addAll(partitions);
+        }
+
+        @Override
+        public void revoked(Collection<Integer> partitions) {
+            revokedOrLost.incrementAndGet();
+        }
+
+        @Override
+        public void lost(Collection<Integer> partitions) {
+            revokedOrLost.incrementAndGet();
+        }
+    }
+
+    @Test
+    void shouldRespectPollBoundsAndReportLagIncludingHeldRecords() throws Exception {
+        createTopic(topic, 1, Map.of());
+        for (int i = 0; i < 100; i++) {
+            sluice.publisher().publish(topic, Message.of("k" + (i % 7), "m" + i)).get(30, TimeUnit.SECONDS);
+        }
+        Events events = new Events();
+        List<Long> offsets = new ArrayList<>();
+        TransportConsumer consumer = transport.consumer(new ConsumerSpec(topic, topic + "-g", "bare-1",
+                StartPosition.EARLIEST), events);
+        try {
+            await().atMost(WAIT).until(() -> {
+                consumer.poll(10, Long.MAX_VALUE, true, TimeUnit.MILLISECONDS.toNanos(100),
+                        (m, p, offset, size, attempt, h) -> offsets.add(offset));
+                return !offsets.isEmpty();
+            });
+            assertThat(offsets).as("at most maxRecords per poll, in order").hasSize(10)
+                    .containsExactly(0L, 1L, 2L, 3L, 4L, 5L, 6L, 7L, 8L, 9L);
+            await().atMost(WAIT).until(() -> {
+                consumer.poll(0, 0, false, 0, (m, p, offset, size, attempt, h) -> offsets.add(offset));
+                return consumer.lag().get(0) != null && consumer.lag().get(0) == 90;
+            });
+            assertThat(offsets).as("nothing delivered while the engine is full").hasSize(10);
+            // One byte of budget: only the oversized-first record may come.
+            consumer.poll(50, 1, true, 0, (m, p, offset, size, attempt, h) -> offsets.add(offset));
+            assertThat(offsets).hasSize(11).endsWith(10L);
+            consumer.poll(50, 1, false, 0, (m, p, offset, size, attempt, h) -> offsets.add(offset));
+            assertThat(offsets).as("a record over maxBytes waits without oversizedFirst").hasSize(11);
+            await().atMost(WAIT).until(() -> {
+                consumer.poll(1000, Long.MAX_VALUE, true, TimeUnit.MILLISECONDS.toNanos(100),
+                        (m, p, offset, size, attempt, h) -> offsets.add(offset));
+                return offsets.size() == 100;
+            });
+            for (int i = 0; i < 100; i++) {
+                assertThat(offsets.get(i)).isEqualTo(i);
+            }
+            assertThat(events.assigned).containsExactly(0);
+            assertThat(events.revokedOrLost.get()).isZero();
+        } finally {
+            consumer.close();
+        }
+    }
+
+    @Test
+    void shouldKeepMembershipWhileFullForLongerThanMaxPollInterval() throws Exception {
+        KafkaTransport shortPoll = new KafkaTransport(KafkaSettings.of(Map.of("bootstrapServers", bootstrap,
+                "consumerProperties", Map.of("max.poll.interval.ms", "1500", "session.timeout.ms", "6000",
+                        "heartbeat.interval.ms", "500"))));
+        createTopic(topic, 1, Map.of());
+        for (int i = 0; i < 20; i++) {
+            sluice.publisher().publish(topic, Message.of("k", "m" + i)).get(30, TimeUnit.SECONDS);
+        }
+        Events events = new Events();
+        List<Long> offsets = new ArrayList<>();
+        TransportConsumer consumer = shortPoll.consumer(new ConsumerSpec(topic, topic + "-g", "bare-2",
+                StartPosition.EARLIEST), events);
+        try {
+            await().atMost(WAIT).until(() -> {
+                consumer.poll(5, Long.MAX_VALUE, true, TimeUnit.MILLISECONDS.toNanos(100),
+                        (m, p, offset, size, attempt, h) -> offsets.add(offset));
+                return !offsets.isEmpty();
+            });
+            // The engine is full: it polls with a zero budget, as often as it does, for longer than the interval.
+            long until = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(4000);
+            while (System.nanoTime() < until) {
+                consumer.poll(0, 0, false, 0, (m, p, offset, size, attempt, h) -> offsets.add(offset));
+                Thread.sleep(100);
+            }
+            assertThat(offsets).as("nothing delivered while full").hasSize(5);
+            assertThat(events.revokedOrLost.get()).as("partitions revoked or lost while full").isZero();
+            await().atMost(WAIT).until(() -> {
+                consumer.poll(100, Long.MAX_VALUE, true, TimeUnit.MILLISECONDS.toNanos(100),
+                        (m, p, offset, size, attempt, h) -> offsets.add(offset));
+                return offsets.size() == 20;
+            });
+            assertThat(offsets).as("the rest follows in order, none twice").doesNotHaveDuplicates().isSorted();
+            assertThat(events.assigned).as("assigned once").containsExactly(0);
+        } finally {
+            consumer.close();
+            shortPoll.close();
+        }
+    }
+
+    @Test
+    void shouldPublishAndConsumeAcrossABrokerRestart() throws Exception {
+        try (KafkaBroker own = KafkaBroker.start()) {
+            SluiceConfig config = SluiceConfig.of("kafka");
+            try (Sluice s = Sluice.create(new KafkaTransport(KafkaSettings.of(own.bootstrapServers())), config)) {
+                List<String> got = new CopyOnWriteArrayList<>();
+                s.subscribe(topic, topic + "-g", m -> got.add(m.payloadAsString()), ConsumerOptions.defaults());
+                s.publisher().publish(topic, Message.of("k", "before-restart")).get(60, TimeUnit.SECONDS);
+                await().atMost(WAIT).until(() -> got.contains("before-restart"));
+
+                own.restart();
+
+                s.publisher().publish(topic, Message.of("k", "after-restart")).get(60, TimeUnit.SECONDS);
+                await().atMost(WAIT).until(() -> got.contains("after-restart"));
+                assertThat(got).containsExactly("before-restart", "after-restart");
+            }
+        }
+    }
+}
