@@ -8,6 +8,8 @@ package io.sluice;
  * @param retried      failed attempts that were scheduled again
  * @param deadLettered messages confirmed on the dead-letter topic
  * @param inFlight     messages fetched and not yet finished
+ * @param peakInFlight the most messages ever fetched and unfinished at once
  */
-public record SubscriptionStats(long received, long handled, long retried, long deadLettered, int inFlight) {
+public record SubscriptionStats(long received, long handled, long retried, long deadLettered, int inFlight,
+                                int peakInFlight) {
 }

@@ -163,12 +163,19 @@ final class MemoryConsumer implements TransportConsumer {
         rebalancePending = !complete;
     }
 
+    /**
+     * The committed position, or the start the group's policy resolves to. A resolved start is committed at once:
+     * otherwise, with {@code latest}, a partition that moved on before its first commit would be resolved again
+     * from a later end, skipping what the first owner fetched but did not finish.
+     */
     private long startPosition(int partition) {
         long committed = group.committed(partition);
         if (committed >= 0) {
             return committed;
         }
-        return spec.startFrom() == StartPosition.LATEST ? topic.partitions[partition].size() : 0;
+        long start = spec.startFrom() == StartPosition.LATEST ? topic.partitions[partition].size() : 0;
+        group.commit(this, partition, start);
+        return start;
     }
 
     @Override

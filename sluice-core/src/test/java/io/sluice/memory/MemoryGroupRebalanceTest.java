@@ -60,6 +60,33 @@ class MemoryGroupRebalanceTest {
     }
 
     @Test
+    void shouldNotSkipMessagesWhenALatestStartMovesBeforeItsFirstCommit() throws Exception {
+        MemoryTransport transport = new MemoryTransport(1, 1 << 20);
+        try (Sluice sluice = Sluice.create(transport, SluiceConfig.of("memory"))) {
+            Map<String, AtomicInteger> handled = new ConcurrentHashMap<>();
+            java.util.concurrent.CountDownLatch firstStarted = new java.util.concurrent.CountDownLatch(1);
+            ConsumerOptions latest = ConsumerOptions.builder().startFrom(io.sluice.config.StartPosition.LATEST)
+                    .shutdownTimeout(Duration.ofMillis(100)).build();
+            Subscription first = sluice.subscribe("t", "g", m -> {
+                firstStarted.countDown();
+                Thread.sleep(Duration.ofSeconds(30)); // never finishes before its partition moves
+            }, latest);
+            await().until(() -> !first.assignedPartitions().isEmpty());
+            for (int i = 0; i < 10; i++) {
+                sluice.publisher().publish("t", Message.of("k" + i, "m" + i)).join();
+            }
+            firstStarted.await();
+            first.close(Duration.ofMillis(100));
+            for (int i = 10; i < 12; i++) {
+                sluice.publisher().publish("t", Message.of("k" + i, "m" + i)).join();
+            }
+            sluice.subscribe("t", "g", m -> handled.computeIfAbsent(m.payloadAsString(), k -> new AtomicInteger())
+                    .incrementAndGet(), latest);
+            await().until(() -> handled.size() == 12);
+        }
+    }
+
+    @Test
     void shouldFenceCommitsFromAMemberThatNoLongerOwnsThePartition() {
         MemoryTransport transport = new MemoryTransport(1, 1 << 20);
         MemoryTopic topic = new MemoryTopic("t", 1);

@@ -77,6 +77,7 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
     private final EngineObserver observer;
     private final boolean perMessageAck;
     private final long nativeDelayThresholdNanos;
+    private final int maxMessageBytes;
     private final TransportConsumer consumer;
     private final Thread owner;
     private final ThreadFactory attemptThreads = Thread.ofVirtual().name("sluice-handler").factory();
@@ -106,6 +107,7 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
     private volatile long retried;
     private volatile long deadLettered;
     private volatile int inFlightSnapshot;
+    private volatile int peakInFlight;
     private volatile boolean drainedInTime = true;
     private volatile Set<Integer> assignment = Set.of();
 
@@ -134,6 +136,7 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
         this.nativeDelayThresholdNanos = transport.capabilities().nativeDelay() && retry.nativeDelayThreshold() != null
                 ? retry.nativeDelayThreshold().toNanos() : Long.MAX_VALUE;
         this.handlerTimeoutNanos = options.handlerTimeout().toNanos();
+        this.maxMessageBytes = transport.capabilities().maxMessageBytes();
         this.maxUncommitted = options.maxUncommittedPerPartition();
         this.lanes = new KeyLanes(Math.min(options.maxInFlight(), 1 << 16));
         this.consumer = transport.consumer(new ConsumerSpec(topic, group, memberId, options.startFrom()), this);
@@ -243,13 +246,17 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
         inFlightSnapshot = inFlight;
     }
 
-    /** Parks the owner until a completion arrives or {@code deadline} passes. */
+    /**
+     * Parks the owner until a completion arrives, {@link #close}/{@link #resume} unparks it, or {@code deadline}
+     * passes. Restores the previous state: inside a rebalance callback the owner is still within a poll.
+     */
     private void parkUntil(long deadlineNanos) {
+        int previous = ownerState;
         ownerState = PARKED;
-        if (inbox.isEmpty() && !closeRequested && !abandonRequested) {
+        if (inbox.isEmpty()) {
             LockSupport.parkNanos(this, Math.max(0, deadlineNanos - System.nanoTime()));
         }
-        ownerState = RUNNING;
+        ownerState = previous;
     }
 
     private void wakeOwner() {
@@ -283,6 +290,9 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
         inFlight++;
         inFlightBytes += sizeBytes;
         received++;
+        if (inFlight > peakInFlight) {
+            peakInFlight = inFlight;
+        }
         if (d.key == null || lanes.enqueue(d)) {
             startAttempt(d, 0);
         }
@@ -347,8 +357,30 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
         while (d != null) {
             Delivery next = d.nextCompleted;
             d.nextCompleted = null;
-            onOutcome(d);
+            try {
+                onOutcome(d);
+            } catch (RuntimeException | Error e) {
+                outcomeFailed(d, e);
+            }
             d = next;
+        }
+    }
+
+    /**
+     * Handling an outcome threw (a bug, or a transport call failing): the message is released unfinished, so it is
+     * delivered again, and the engine carries on rather than wedge with a delivery no one owns.
+     */
+    private void outcomeFailed(Delivery d, Throwable e) {
+        log.error("Handling the outcome of message {} (topic {} partition {} offset {}) failed; the message stays "
+                + "uncommitted and will be delivered again", d.message == null ? null : d.message.id(), topic,
+                d.partition, d.offset, e);
+        if (d.active && !d.isRunning()) {
+            try {
+                release(d, true);
+            } catch (RuntimeException again) {
+                log.error("Releasing message {} failed too", d.offset, again);
+            }
+            pool.discard(d);
         }
     }
 
@@ -386,6 +418,9 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
             }
             return;
         }
+        if (d.timedOut) {
+            error = new HandlerTimeoutException(options.handlerTimeout());
+        }
         if (error == null) {
             handled++;
             finish(d, OUTCOME_HANDLED);
@@ -402,10 +437,10 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
         Throwable cause = unwrap(error);
         String reason = deadLetterReason(cause, d.attempts);
         if (reason == null) {
-            long delay = cause instanceof RetryLaterException later ? later.delay().toNanos()
+            long delay = cause instanceof RetryLaterException later ? saturatedNanos(later.delay())
                     : retry.delayNanos(d.attempts);
             retried++;
-            observer.retried(delay);
+            notifyRetried(delay);
             if (delay >= nativeDelayThresholdNanos) {
                 handOff(d, delay);
             } else {
@@ -414,10 +449,46 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
         } else {
             d.stage = Delivery.STAGE_DEAD_LETTER;
             d.deadLetterReason = reason;
-            d.deadLetter = DeadLetterRecords.build(d.message, reason, cause, d.attempts, topic, d.partition,
-                    d.offset, group, d.firstFailureMillis, options.deadLetter().maxErrorMessageLength());
+            d.deadLetter = deadLetterFor(d, reason, cause);
             startAttempt(d, 0);
         }
+    }
+
+    private void notifyFinished(long latencyNanos, boolean wasDeadLettered) {
+        try {
+            observer.finished(latencyNanos, wasDeadLettered);
+        } catch (RuntimeException e) {
+            log.warn("Engine observer failed; ignoring it", e);
+        }
+    }
+
+    private void notifyRetried(long delayNanos) {
+        try {
+            observer.retried(delayNanos);
+        } catch (RuntimeException e) {
+            log.warn("Engine observer failed; ignoring it", e);
+        }
+    }
+
+    /**
+     * The dead letter of {@code d}. The cause headers make it larger than the original; if that crosses the
+     * transport's size limit the error message is cut short, and if it still does not fit the message stays owned
+     * (its key blocked) and the engine says so, because dropping it is not an option.
+     */
+    private Message deadLetterFor(Delivery d, String reason, Throwable cause) {
+        Message letter = DeadLetterRecords.build(d.message, reason, cause, d.attempts, topic, d.partition, d.offset,
+                group, d.firstFailureMillis, options.deadLetter().maxErrorMessageLength());
+        if (maxMessageBytes > 0 && letter.estimatedSize() > maxMessageBytes) {
+            letter = DeadLetterRecords.build(d.message, reason, cause, d.attempts, topic, d.partition, d.offset,
+                    group, d.firstFailureMillis, 16);
+            if (letter.estimatedSize() > maxMessageBytes) {
+                log.error("The dead letter of message {} (topic {} partition {} offset {}) is {} bytes, over the "
+                                + "transport's limit of {}; it cannot be published, so the message stays unacknowledged "
+                                + "and blocks its key", d.message.id(), topic, d.partition, d.offset,
+                        letter.estimatedSize(), maxMessageBytes);
+            }
+        }
+        return letter;
     }
 
     /** Null to retry, else why the message goes to the dead-letter topic now. */
@@ -437,6 +508,10 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
         return null;
     }
 
+    private static long saturatedNanos(Duration d) {
+        return d.compareTo(Duration.ofDays(365)) > 0 ? TimeUnit.DAYS.toNanos(365) : d.toNanos();
+    }
+
     private static Throwable unwrap(Throwable error) {
         Throwable e = error;
         while ((e instanceof ExecutionException || e instanceof java.util.concurrent.CompletionException)
@@ -453,11 +528,17 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
     /** The outcome is final for this delivery: commit or ack it, and start the next message of its key. */
     private void finish(Delivery d, int outcome) {
         PartitionTracker tracker = tracker(d.partition);
-        if (perMessageAck) {
-            if (outcome == OUTCOME_HANDLED) {
-                consumer.ack(d.ackHandle);
-            } else if (outcome == OUTCOME_DEAD_LETTERED) {
-                consumer.deadLettered(d.ackHandle);
+        if (perMessageAck && outcome != OUTCOME_HANDED_OFF) {
+            try {
+                if (outcome == OUTCOME_HANDLED) {
+                    consumer.ack(d.ackHandle);
+                } else {
+                    consumer.deadLettered(d.ackHandle);
+                }
+            } catch (RuntimeException e) {
+                // The broker will deliver it again: at-least-once holds, the handler may see it twice.
+                log.warn("Acknowledging message {} (topic {} partition {} offset {}) failed", d.message.id(), topic,
+                        d.partition, d.offset, e);
             }
         }
         boolean wasSaturated = tracker.span() >= maxUncommitted;
@@ -466,7 +547,7 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
             saturatedPartitions--;
         }
         if (outcome != OUTCOME_HANDED_OFF) {
-            observer.finished(System.nanoTime() - d.fetchedNanos, outcome == OUTCOME_DEAD_LETTERED);
+            notifyFinished(System.nanoTime() - d.fetchedNanos, outcome == OUTCOME_DEAD_LETTERED);
         }
         leave(d, true);
         pool.recycle(d);
@@ -476,7 +557,12 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
     private void release(Delivery d, boolean isLaneHead) {
         tracker(d.partition).abandon();
         if (perMessageAck) {
-            consumer.release(d.ackHandle);
+            try {
+                consumer.release(d.ackHandle);
+            } catch (RuntimeException e) {
+                log.warn("Releasing message {} (topic {} partition {} offset {}) failed; the broker redelivers it "
+                        + "when its ack deadline passes", d.message.id(), topic, d.partition, d.offset, e);
+            }
         }
         leave(d, isLaneHead);
     }
@@ -511,13 +597,28 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
 
     // ---------------------------------------------------------------- watchdog, drain, commit
 
+    /**
+     * Interrupts attempts running longer than the handler timeout; when such an attempt returns, it counts as failed
+     * with {@link HandlerTimeoutException}. The engine waits for the attempt to actually end before it retries the
+     * message or starts the next one of its key, so an attempt that ignores interruption cannot overlap its key's
+     * next message; it keeps its key blocked (and its in-flight slot taken), and the engine says so in the log.
+     */
     private void timeOutHungAttempts(long now) {
         List<Delivery> hung = pool.activeWhere(d -> d.stage == Delivery.STAGE_HANDLE && d.isRunning()
                 && d.attemptStartNanos != 0 && now - d.attemptStartNanos > handlerTimeoutNanos);
         for (Delivery d : hung) {
-            if (d.claimAndInterrupt()) {
-                d.error = new HandlerTimeoutException(options.handlerTimeout());
-                onOutcome(d);
+            Thread runner = d.runner;
+            if (!d.timedOut) {
+                d.timedOut = true;
+                d.lastTimeoutWarningNanos = now;
+                if (runner != null) {
+                    runner.interrupt();
+                }
+            } else if (now - d.lastTimeoutWarningNanos > Math.max(handlerTimeoutNanos, TimeUnit.SECONDS.toNanos(5))) {
+                d.lastTimeoutWarningNanos = now;
+                log.error("Handler for message {} (topic {} partition {} offset {} key {}) has run {} ms and ignores "
+                                + "interruption; its key stays blocked until it returns", d.message.id(), topic,
+                        d.partition, d.offset, d.key, (now - d.attemptStartNanos) / 1_000_000);
             }
         }
     }
@@ -534,8 +635,8 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
             pool.recycle(d);
         });
         // Attempts still sleeping before a retry have not started: release them now rather than wait.
-        cancel(pool.activeWhere(d -> scope.test(d) && d.isRunning() && d.delayNanos > 0
-                && d.attemptStartNanos == 0));
+        cancel(pool.activeWhere(d -> scope.test(d) && d.isRunning() && d.stage != Delivery.STAGE_HAND_OFF
+                && d.delayNanos > 0 && d.attemptStartNanos == 0));
         drainInbox();
         while (!pool.activeWhere(scope).isEmpty() && System.nanoTime() - deadlineNanos < 0) {
             drainInbox();
@@ -742,7 +843,7 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
 
     @Override
     public SubscriptionStats stats() {
-        return new SubscriptionStats(received, handled, retried, deadLettered, inFlightSnapshot);
+        return new SubscriptionStats(received, handled, retried, deadLettered, inFlightSnapshot, peakInFlight);
     }
 
     @Override
@@ -756,8 +857,8 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
             LockSupport.unpark(owner);
             consumer.wakeup();
         }
-        awaitTermination(deadline.plusSeconds(30));
-        return drainedInTime;
+        boolean stopped = awaitTermination(deadline.plusSeconds(30));
+        return stopped && drainedInTime;
     }
 
     @Override
@@ -776,14 +877,16 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
         awaitTermination(Duration.ofSeconds(30));
     }
 
-    private void awaitTermination(Duration timeout) {
+    private boolean awaitTermination(Duration timeout) {
         try {
-            if (!terminated.await(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
-                log.warn("Consumer engine of topic {} group {} did not stop within {}", topic, group, timeout);
+            if (terminated.await(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+                return true;
             }
+            log.warn("Consumer engine of topic {} group {} did not stop within {}", topic, group, timeout);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+        return false;
     }
 
     @Override

@@ -17,8 +17,7 @@ final class DeadLetterRecords {
         Headers.Builder h = original.headers().toBuilder()
                 .set(DeadLetters.REASON, reason)
                 .set(DeadLetters.ERROR_CLASS, error == null ? "" : error.getClass().getName())
-                .set(DeadLetters.ERROR_MESSAGE, truncate(error == null ? "" : String.valueOf(error.getMessage()),
-                        maxErrorLength))
+                .set(DeadLetters.ERROR_MESSAGE, truncate(messageOf(error), maxErrorLength))
                 .set(DeadLetters.ATTEMPTS, Integer.toString(attempts))
                 .set(DeadLetters.ORIGINAL_TOPIC, topic)
                 .set(DeadLetters.ORIGINAL_PARTITION, Integer.toString(partition))
@@ -29,6 +28,18 @@ final class DeadLetterRecords {
             h.set(DeadLetters.ORIGINAL_ID, original.id());
         }
         return original.toBuilder().id(MessageIds.newId()).headers(h.build()).build();
+    }
+
+    /** The error's message; a message that cannot be read (its getMessage throws) is not allowed to stop the letter. */
+    private static String messageOf(Throwable error) {
+        if (error == null) {
+            return "";
+        }
+        try {
+            return String.valueOf(error.getMessage());
+        } catch (RuntimeException e) {
+            return "<getMessage() threw " + e.getClass().getName() + ">";
+        }
     }
 
     static String truncate(String text, int max) {

@@ -52,6 +52,9 @@ final class Delivery implements Runnable {
     Message deadLetter;
     boolean active;
     int poolIndex;
+    /** The watchdog interrupted this attempt for running past the handler timeout. */
+    boolean timedOut;
+    long lastTimeoutWarningNanos;
 
     // Owner-only lane links: the next delivery of the same key, and (on a lane's head) the lane's tail.
     Delivery nextInLane;
@@ -72,6 +75,7 @@ final class Delivery implements Runnable {
     long arm() {
         long next = ((token >>> 1) + 1) << 1 | 1L;
         attemptStartNanos = 0;
+        timedOut = false;
         runner = null;
         error = null;
         token = next;
@@ -156,6 +160,7 @@ final class Delivery implements Runnable {
         deadLetterFailures = 0;
         delayNanos = 0;
         stage = STAGE_HANDLE;
+        timedOut = false;
         active = false;
     }
 }

@@ -71,6 +71,11 @@ public final class BoundedPublisher implements Publisher {
             Thread.currentThread().interrupt();
             return CompletableFuture.failedFuture(new PublishException("interrupted while waiting for room to publish to " + topic, e));
         }
+        if (closed) {
+            room.release();
+            return CompletableFuture.failedFuture(new PublishException("publisher closed while waiting for room; message "
+                    + m.id() + " not published to " + topic));
+        }
         CompletableFuture<Receipt> result = new CompletableFuture<>();
         pending.add(result);
         attempt(topic, m, result, 0);
@@ -81,7 +86,10 @@ public final class BoundedPublisher implements Publisher {
         CompletableFuture<Receipt> sent;
         try {
             sent = producer.send(topic, m);
-        } catch (RuntimeException e) {
+            if (sent == null) {
+                sent = CompletableFuture.failedFuture(new IllegalStateException("transport returned no future"));
+            }
+        } catch (Throwable e) {
             sent = CompletableFuture.failedFuture(e);
         }
         sent.whenComplete((receipt, error) -> {

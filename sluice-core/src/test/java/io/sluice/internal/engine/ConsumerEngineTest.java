@@ -150,4 +150,52 @@ class ConsumerEngineTest {
         assertThat(order).as("the key's next message waited for the confirmed dead letter")
                 .containsExactly("poison", "next");
     }
+
+    @Test
+    void shouldKeepWorkingWhenAnObserverThrows() {
+        ScriptedTransport t = new ScriptedTransport(false);
+        BoundedPublisher publisher = new BoundedPublisher(t.producer(), PublisherOptions.defaults());
+        engine = new ConsumerEngine(t, "orders", "g", "m-1", m -> { }, options().build(), publisher,
+                new EngineObserver() {
+                    @Override
+                    public void finished(long latencyNanos, boolean deadLettered) {
+                        throw new IllegalStateException("metrics backend down");
+                    }
+                });
+        long a = t.offer(Message.of("k", "1"));
+        long b = t.offer(Message.of("k", "2"));
+        await().until(() -> t.acked.containsAll(List.of(a, b)));
+        long t0 = System.nanoTime();
+        assertThat(engine.close(Duration.ofSeconds(5))).isTrue();
+        engine = null;
+        assertThat((System.nanoTime() - t0) / 1_000_000).isLessThan(5_000);
+    }
+
+    @Test
+    void shouldNotStartTheKeysNextMessageWhileATimedOutAttemptIgnoresInterruption() {
+        ScriptedTransport t = new ScriptedTransport(false);
+        AtomicInteger running = new AtomicInteger();
+        AtomicInteger peak = new AtomicInteger();
+        List<String> starts = new java.util.concurrent.CopyOnWriteArrayList<>();
+        start(t, m -> {
+            peak.accumulateAndGet(running.incrementAndGet(), Math::max);
+            starts.add(m.payloadAsString());
+            try {
+                if (m.payloadAsString().equals("stubborn") && starts.size() == 1) {
+                    long end = System.nanoTime() + 400_000_000L;
+                    while (System.nanoTime() < end) {
+                        Thread.onSpinWait(); // ignores interruption, like a blocking call that cannot be interrupted
+                    }
+                }
+            } finally {
+                running.decrementAndGet();
+            }
+        }, options().handlerTimeout(Duration.ofMillis(50)).build());
+        long stubborn = t.offer(Message.of("k", "stubborn"));
+        long next = t.offer(Message.of("k", "next"));
+        await().until(() -> t.acked.containsAll(List.of(stubborn, next)));
+        assertThat(peak.get()).as("attempts of one key never overlap").isEqualTo(1);
+        assertThat(starts).as("timed out once, retried after it returned, then the next message")
+                .containsExactly("stubborn", "stubborn", "next");
+    }
 }
