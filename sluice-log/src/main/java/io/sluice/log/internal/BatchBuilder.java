@@ -84,6 +84,7 @@ final class BatchBuilder {
             if (compressed == null || compressed.capacity() < bound) {
                 compressed = ByteBuffer.allocateDirect(Math.max(bound, buf.capacity()));
             }
+            compressed.clear(); // the codecs check offsets against the limit the previous batch left
             int n = BodyCodec.compress(compression, buf, BatchFormat.HEADER_SIZE, rawLength, compressed,
                     BatchFormat.HEADER_SIZE);
             if (n < rawLength) {
