@@ -177,9 +177,9 @@ public final class LogTransport implements Transport {
 
     /**
      * Reads up to {@code maxRecords} records of {@code partition} from {@code fromOffset} on (from the start offset
-     * if that is older), without any group. Returns fewer, or none, at the end.
+     * if that is older), without any group. Returns fewer, or none, at the end, and stops before a corrupt batch.
      *
-     * @throws CorruptLogException if a batch on the way is corrupt
+     * @throws CorruptLogException if the first batch to read is corrupt
      */
     public List<LogRecord> read(String topic, int partition, long fromOffset, int maxRecords) {
         List<LogRecord> records = new ArrayList<>();
@@ -189,6 +189,10 @@ public final class LogTransport implements Transport {
             while (records.size() < maxRecords && cursor.fill(decoder)) {
                 long offset = cursor.nextOffset();
                 records.add(new LogRecord(topic, partition, offset, cursor.next()));
+            }
+        } catch (CorruptLogException e) {
+            if (records.isEmpty()) {
+                throw e;
             }
         } catch (IOException e) {
             throw new UncheckedIOException(e);

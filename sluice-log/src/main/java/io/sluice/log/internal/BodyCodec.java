@@ -1,6 +1,7 @@
 package io.sluice.log.internal;
 
 import com.github.luben.zstd.Zstd;
+import com.github.luben.zstd.ZstdException;
 import io.sluice.log.Compression;
 import net.jpountz.lz4.LZ4Compressor;
 import net.jpountz.lz4.LZ4Exception;
@@ -79,7 +80,13 @@ public final class BodyCodec {
                 throw new MalformedBatchException("LZ4 body expands to " + n + " bytes, header says " + rawLength);
             }
         } else if (codecId == Compression.ZSTD.id()) {
-            long n = Zstd.decompressByteArray(dst, 0, rawLength, src, from, length);
+            long n;
+            try {
+                n = Zstd.decompressByteArray(dst, 0, rawLength, src, from, length);
+            } catch (ZstdException e) {
+                throw new MalformedBatchException("zstd body does not decompress within " + rawLength + " bytes: "
+                        + e.getMessage());
+            }
             if (Zstd.isError(n)) {
                 throw new MalformedBatchException("zstd body does not decompress within " + rawLength + " bytes: "
                         + Zstd.getErrorName(n));

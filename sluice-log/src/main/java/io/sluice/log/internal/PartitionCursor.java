@@ -54,9 +54,34 @@ public final class PartitionCursor {
         corrupt = null;
         nextOffset = target;
         Segment s = partition.segmentFor(target);
-        long position = target == s.baseOffset() ? 0 : OffsetIndex.position(s.index.lookup(target));
+        long position = target == s.baseOffset() ? 0 : indexedPosition(s, target);
         segment = s;
         scan.reset(s, position, s.readLimit(), true);
+    }
+
+    /**
+     * Where to start scanning for {@code offset} in {@code s}: the indexed batch at or before it, if that entry really
+     * points at such a batch; otherwise (a damaged index) the start of the segment, which is slower but right.
+     */
+    static long indexedPosition(Segment s, long offset) throws IOException {
+        long entry = s.index.lookup(offset);
+        int position = OffsetIndex.position(entry);
+        if (position == 0) {
+            return 0;
+        }
+        java.nio.ByteBuffer header = java.nio.ByteBuffer.allocate(BatchFormat.HEADER_SIZE);
+        while (header.hasRemaining()) {
+            if (s.read(header, position + header.position()) < 0) {
+                break;
+            }
+        }
+        if (header.hasRemaining() || BatchFormat.checkHeader(header, 0) != null
+                || BatchFormat.baseOffset(header, 0) != s.baseOffset() + OffsetIndex.relative(entry)) {
+            log.warn("Index {} entry for offset {} does not point at its batch; scanning {} from its start",
+                    s.index.file(), s.baseOffset() + OffsetIndex.relative(entry), s.logFile);
+            return 0;
+        }
+        return position;
     }
 
     /** The offset of the next record {@link #next()} returns. */

@@ -199,7 +199,7 @@ public final class PartitionLog {
                 continue;
             }
             int relative = s.timeIndex.startFor(timestampMillis);
-            long start = relative == 0 ? 0 : OffsetIndex.position(s.index.lookup(s.baseOffset() + relative));
+            long start = relative == 0 ? 0 : PartitionCursor.indexedPosition(s, s.baseOffset() + relative);
             scan.reset(s, start, s.readLimit(), true);
             while (scan.next()) {
                 if (scan.maxTimestamp() < timestampMillis) {

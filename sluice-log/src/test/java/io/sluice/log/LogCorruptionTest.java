@@ -1,0 +1,350 @@
+package io.sluice.log;
+
+import io.sluice.Message;
+import io.sluice.Sluice;
+import io.sluice.config.ConsumerOptions;
+import io.sluice.config.SluiceConfig;
+import io.sluice.log.internal.BatchScanner;
+import io.sluice.log.tools.LogVerifier;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.stream.Stream;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+/**
+ * What the log does with damaged files. The defined behaviour: damage in the tail of the active segment is cut off on
+ * open (a torn write); damage anywhere else is reported with file, position and offset, and reading the partition
+ * stops before it, never skipping it and never returning it as data.
+ */
+class LogCorruptionTest {
+    private static final String TOPIC = "t";
+
+    @TempDir
+    Path dir;
+
+    private LogSettings settings(int partitions) {
+        return LogSettings.builder(dir).partitions(partitions).segmentBytes(8 * 1024).indexIntervalBytes(512).build();
+    }
+
+    private static Message record(int i) {
+        return Message.builder().id("id-" + i).key("k" + (i % 5)).payload(("value " + i + " ").repeat(8))
+                .header("n", Integer.toString(i)).timestampMillis(1_700_000_000_000L + i * 1000L).build();
+    }
+
+    /** Appends {@code n} records one at a time (one batch each) to partition 0 of a 1-partition topic. */
+    private void writeRecords(int n) {
+        try (LogTransport log = LogTransport.open(settings(1))) {
+            for (int i = 0; i < n; i++) {
+                log.append(TOPIC, record(i)).join();
+            }
+        }
+    }
+
+    private Path partitionDir(int partition) {
+        return dir.resolve(TOPIC).resolve(Integer.toString(partition));
+    }
+
+    private List<Path> segments(int partition) throws IOException {
+        try (Stream<Path> files = Files.list(partitionDir(partition))) {
+            return files.filter(f -> f.toString().endsWith(".log")).sorted().toList();
+        }
+    }
+
+    /** Start positions of the batches in a segment file. */
+    private static List<Long> batchPositions(Path log) throws IOException {
+        List<Long> positions = new ArrayList<>();
+        try (FileChannel ch = FileChannel.open(log, StandardOpenOption.READ)) {
+            BatchScanner s = new BatchScanner().reset((dst, pos) -> ch.read(dst, pos), 0, ch.size(), true);
+            while (s.next()) {
+                positions.add(s.position());
+            }
+        }
+        return positions;
+    }
+
+    private static void flipBit(Path file, long bytePosition, int bit) throws IOException {
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+            java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(1);
+            ch.read(b, bytePosition);
+            b.put(0, (byte) (b.get(0) ^ (1 << bit)));
+            b.rewind();
+            ch.write(b, bytePosition);
+        }
+    }
+
+    private static List<Message> readAll(LogTransport log, int partition) {
+        List<Message> out = new ArrayList<>();
+        while (true) {
+            List<LogRecord> chunk = log.read(TOPIC, partition, out.size(), 1000);
+            if (chunk.isEmpty()) {
+                return out;
+            }
+            chunk.forEach(r -> out.add(r.message()));
+        }
+    }
+
+    private String verify() throws IOException {
+        ByteArrayOutputStream text = new ByteArrayOutputStream();
+        LogVerifier.verify(dir, new PrintStream(text, true, StandardCharsets.UTF_8));
+        return text.toString(StandardCharsets.UTF_8);
+    }
+
+    @Test
+    void shouldCutATornTailOfTheActiveSegmentAndReportWhatWasCut() throws IOException {
+        writeRecords(100);
+        List<Path> segs = segments(0);
+        Path active = segs.get(segs.size() - 1);
+        List<Long> batches = batchPositions(active);
+        long lastBatch = batches.get(batches.size() - 1);
+        long size = Files.size(active);
+        try (FileChannel ch = FileChannel.open(active, StandardOpenOption.WRITE)) {
+            ch.truncate(size - 7); // the last batch loses its last 7 bytes, as a torn write would
+        }
+        assertThat(verify()).contains("torn tail of " + (size - 7 - lastBatch) + " bytes");
+
+        try (LogTransport log = LogTransport.open(settings(1))) {
+            assertThat(log.events()).singleElement().satisfies(e -> {
+                assertThat(e.kind()).isEqualTo(RecoveryEvent.Kind.TAIL_TRUNCATED);
+                assertThat(e.file()).isEqualTo(active);
+                assertThat(e.position()).isEqualTo(lastBatch);
+                assertThat(e.offset()).isEqualTo(99);
+                assertThat(e.bytes()).isEqualTo(size - 7 - lastBatch);
+                assertThat(e.detail()).contains("torn batch");
+            });
+            assertThat(log.endOffset(TOPIC, 0)).isEqualTo(99);
+            assertThat(readAll(log, 0)).containsExactlyElementsOf(
+                    java.util.stream.IntStream.range(0, 99).mapToObj(LogCorruptionTest::record).toList());
+            assertThat(log.append(TOPIC, record(99)).join().offset()).as("appends go on at the cut").isEqualTo(99);
+        }
+        assertThat(verify()).contains("the log is sound");
+    }
+
+    @Test
+    void shouldCutGarbageAndZerosAfterTheLastBatch() throws IOException {
+        writeRecords(20);
+        List<Path> segs = segments(0);
+        Path active = segs.get(segs.size() - 1);
+        long size = Files.size(active);
+        byte[] junk = new byte[300];
+        new Random(3).nextBytes(junk);
+        Files.write(active, junk, StandardOpenOption.APPEND);
+        try (LogTransport log = LogTransport.open(settings(1))) {
+            assertThat(log.events()).singleElement().satisfies(e -> {
+                assertThat(e.kind()).isEqualTo(RecoveryEvent.Kind.TAIL_TRUNCATED);
+                assertThat(e.bytes()).isEqualTo(300);
+                assertThat(e.position()).isEqualTo(size);
+            });
+            assertThat(readAll(log, 0)).hasSize(20);
+        }
+        Files.write(active, new byte[4096], StandardOpenOption.APPEND); // a preallocated-looking tail
+        try (LogTransport log = LogTransport.open(settings(1))) {
+            assertThat(log.events()).singleElement().satisfies(e -> {
+                assertThat(e.bytes()).isEqualTo(4096);
+                assertThat(e.detail()).contains("zero bytes");
+            });
+            assertThat(readAll(log, 0)).hasSize(20);
+        }
+    }
+
+    @Test
+    void shouldCutTheActiveTailFromACorruptBatchAfterTheLastIndexEntry() throws IOException {
+        writeRecords(100);
+        List<Path> segs = segments(0);
+        Path active = segs.get(segs.size() - 1);
+        List<Long> batches = batchPositions(active);
+        long victim = batches.get(batches.size() - 2); // the last index entry is at most ~512 bytes back
+        flipBit(active, victim + 60, 3);
+        try (LogTransport log = LogTransport.open(settings(1))) {
+            RecoveryEvent e = log.events().get(log.events().size() - 1);
+            assertThat(e.kind()).isEqualTo(RecoveryEvent.Kind.TAIL_TRUNCATED);
+            assertThat(e.position()).isEqualTo(victim);
+            assertThat(e.offset()).isEqualTo(98);
+            assertThat(e.detail()).contains("corrupt batch").contains("body CRC mismatch");
+            assertThat(readAll(log, 0)).hasSize(98).last().isEqualTo(record(97));
+        }
+    }
+
+    @Test
+    void shouldReportACorruptSealedSegmentAndStopReadingBeforeIt() throws IOException {
+        writeRecords(200);
+        List<Path> segs = segments(0);
+        assertThat(segs).hasSizeGreaterThan(2);
+        Path sealed = segs.get(1);
+        List<Long> batches = batchPositions(sealed);
+        long victim = batches.get(3); // well before the segment's last index entry: found when read
+        long firstOffset = Long.parseLong(sealed.getFileName().toString().substring(0, 20));
+        flipBit(sealed, victim + 70, 0);
+
+        String report = verify();
+        assertThat(report).contains(sealed.getFileName() + " at byte " + victim + " (offset " + (firstOffset + 3)
+                + "): body CRC mismatch").contains("readers stop before this batch").contains("1 problem found");
+
+        try (LogTransport log = LogTransport.open(settings(1))) {
+            List<Message> got = readPrefix(log);
+            assertThat(got).as("everything before the damage, nothing after")
+                    .containsExactlyElementsOf(java.util.stream.IntStream.range(0, (int) firstOffset + 3)
+                            .mapToObj(LogCorruptionTest::record).toList());
+            assertThatThrownBy(() -> log.read(TOPIC, 0, firstOffset + 3, 10))
+                    .isInstanceOf(CorruptLogException.class)
+                    .hasMessageContaining(sealed.toString())
+                    .hasMessageContaining("at byte " + victim)
+                    .hasMessageContaining("offset " + (firstOffset + 3))
+                    .hasMessageContaining("body CRC mismatch");
+            assertThat(log.read(TOPIC, 0, firstOffset + 4, 1)).as("a reader may start after the damage explicitly")
+                    .singleElement().satisfies(r -> assertThat(r.message()).isEqualTo(record((int) firstOffset + 4)));
+        }
+    }
+
+    @Test
+    void shouldReportACorruptSealedSegmentTailWhenTheLogOpens() throws IOException {
+        writeRecords(200);
+        Path sealed = segments(0).get(0);
+        List<Long> batches = batchPositions(sealed);
+        long victim = batches.get(batches.size() - 1);
+        flipBit(sealed, victim + 2, 5); // in the header's magic
+        long size = Files.size(sealed);
+        try (LogTransport log = LogTransport.open(settings(1))) {
+            assertThat(log.events()).singleElement().satisfies(e -> {
+                assertThat(e.kind()).isEqualTo(RecoveryEvent.Kind.SEGMENT_CORRUPT);
+                assertThat(e.file()).isEqualTo(sealed);
+                assertThat(e.position()).isEqualTo(victim);
+                assertThat(e.detail()).contains("sealed segment").contains("bad magic");
+            });
+            assertThat(Files.size(sealed)).as("a sealed segment is never cut").isEqualTo(size);
+            assertThat(readPrefix(log)).hasSize(batches.size() - 1);
+        }
+    }
+
+    @Test
+    void shouldKeepOtherPartitionsFlowingWhileADamagedPartitionStopsItsSubscription() throws Exception {
+        LogSettings s = settings(3);
+        int perPartition;
+        try (LogTransport log = LogTransport.open(s)) {
+            for (int i = 0; i < 600; i++) {
+                log.append(TOPIC, record(i)).join();
+            }
+            perPartition = (int) log.endOffset(TOPIC, 0);
+        }
+        Path sealed = segments(0).get(0);
+        long victim = batchPositions(sealed).get(2);
+        flipBit(sealed, victim + BatchFormatOffsets.BODY + 1, 6);
+
+        try (LogTransport log = LogTransport.open(s);
+             Sluice sluice = Sluice.create(log, SluiceConfig.of("log"))) {
+            List<String> all = new CopyOnWriteArrayList<>();
+            sluice.subscribe(TOPIC, "readers", m -> all.add(m.header("n")),
+                    ConsumerOptions.builder().commitInterval(Duration.ofMillis(20)).build());
+            long others = log.endOffset(TOPIC, 1) + log.endOffset(TOPIC, 2);
+            await().atMost(Duration.ofSeconds(30)).until(() -> all.size() >= others + 2);
+            await().atMost(Duration.ofSeconds(30)).until(() -> log.events().stream()
+                    .anyMatch(e -> e.kind() == RecoveryEvent.Kind.SEGMENT_CORRUPT));
+            RecoveryEvent e = log.events().stream().filter(x -> x.kind() == RecoveryEvent.Kind.SEGMENT_CORRUPT)
+                    .findFirst().orElseThrow();
+            assertThat(e.partition()).isZero();
+            assertThat(e.file()).isEqualTo(sealed);
+            assertThat(e.offset()).isEqualTo(2);
+            assertThat(all).as("partition 0 delivered offsets 0 and 1 only; partitions 1 and 2 everything")
+                    .hasSize((int) others + 2);
+            assertThat(perPartition).isGreaterThan(3);
+            assertThat(log.committedOffset(TOPIC, "readers", 0)).hasValue(2);
+        }
+    }
+
+    @Test
+    void shouldNeverReturnDamagedDataWhateverBitIsFlipped() throws IOException {
+        writeRecords(40);
+        Path pdir = partitionDir(0);
+        Path copy = dir.resolveSibling(dir.getFileName() + "-pristine");
+        copyTree(dir, copy);
+        List<Path> files;
+        try (Stream<Path> list = Files.list(pdir)) {
+            files = list.filter(f -> f.toString().endsWith(".log") || f.toString().endsWith("index")).sorted()
+                    .toList();
+        }
+        Random random = new Random(5);
+        for (int trial = 0; trial < 150; trial++) {
+            Path victim = files.get(random.nextInt(files.size()));
+            long size = Files.size(victim);
+            if (size == 0) {
+                continue;
+            }
+            long at = (long) (random.nextDouble() * size);
+            int bit = random.nextInt(8);
+            flipBit(victim, at, bit);
+            try (LogTransport log = LogTransport.open(settings(1))) {
+                List<Message> got = readPrefix(log);
+                for (int i = 0; i < got.size(); i++) {
+                    assertThat(got.get(i)).as("record %d after flipping bit %d of byte %d of %s", i, bit, at,
+                            victim.getFileName()).isEqualTo(record(i));
+                }
+                if (!victim.toString().endsWith(".log")) {
+                    assertThat(got).as("a damaged index never costs data (%s byte %d)", victim.getFileName(), at)
+                            .hasSize(40);
+                }
+            }
+            deleteTree(dir);
+            copyTree(copy, dir);
+        }
+    }
+
+    private static List<Message> readPrefix(LogTransport log) {
+        List<Message> out = new ArrayList<>();
+        while (true) {
+            List<LogRecord> chunk;
+            try {
+                chunk = log.read(TOPIC, 0, out.size(), 1000);
+            } catch (CorruptLogException e) {
+                return out;
+            }
+            if (chunk.isEmpty()) {
+                return out;
+            }
+            chunk.forEach(r -> out.add(r.message()));
+        }
+    }
+
+    private static void copyTree(Path from, Path to) throws IOException {
+        try (Stream<Path> all = Files.walk(from)) {
+            for (Path p : all.toList()) {
+                Path target = to.resolve(from.relativize(p).toString());
+                if (Files.isDirectory(p)) {
+                    Files.createDirectories(target);
+                } else if (!p.getFileName().toString().equals(".lock")) {
+                    Files.copy(p, target, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+                }
+            }
+        }
+    }
+
+    private static void deleteTree(Path root) throws IOException {
+        try (Stream<Path> all = Files.walk(root)) {
+            for (Path p : all.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                if (!p.equals(root)) {
+                    Files.delete(p);
+                }
+            }
+        }
+    }
+
+    /** Where the body of a batch starts. */
+    private static final class BatchFormatOffsets {
+        static final int BODY = io.sluice.log.internal.BatchFormat.HEADER_SIZE;
+    }
+}
