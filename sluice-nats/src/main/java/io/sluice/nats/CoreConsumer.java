@@ -1,0 +1,184 @@
+package io.sluice.nats;
+
+import io.nats.client.Connection;
+import io.nats.client.Dispatcher;
+import io.sluice.Message;
+import io.sluice.spi.ConsumerSpec;
+import io.sluice.spi.PartitionListener;
+import io.sluice.spi.RecordSink;
+import io.sluice.spi.TransportConsumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * A core-mode subscriber: the topic is a subject (wildcards {@code *} and {@code >} allowed) and the group a NATS
+ * queue group, so the server hands each message to one member of the group. At most once: a message is gone once
+ * the server sent it; nothing is acknowledged or redelivered. Messages arrive through a jnats dispatcher into a
+ * buffer of at most {@code nats.core.maxBufferedMessages}; beyond that they are dropped and counted, as NATS does for
+ * a slow consumer. Everything is partition 0; the offset is this member's arrival count.
+ *
+ * <p>Not thread-safe: owned by the poll thread, except {@link #wakeup()} and the dispatcher callback.
+ */
+final class CoreConsumer implements TransportConsumer {
+    private static final Logger log = LoggerFactory.getLogger(CoreConsumer.class);
+
+    private final Connection nc;
+    private final ConsumerSpec spec;
+    private final PartitionListener listener;
+    private final Dispatcher dispatcher;
+    private final int maxBuffered;
+    private final ConcurrentLinkedQueue<Message> inbound = new ConcurrentLinkedQueue<>();
+    private final AtomicInteger buffered = new AtomicInteger();
+    private final AtomicLong dropped = new AtomicLong();
+    private long reportedDropped;
+    private long offset;
+    private boolean assigned;
+    private boolean closed;
+    private volatile Thread pollThread;
+    private volatile boolean waiting;
+    private volatile boolean wakeupRequested;
+
+    CoreConsumer(NatsTransport transport, ConsumerSpec spec, PartitionListener listener) {
+        this.nc = transport.connection();
+        this.spec = spec;
+        this.listener = listener;
+        this.maxBuffered = transport.settings().coreMaxBuffered;
+        Names.checkTopic(spec.topic(), true);
+        this.dispatcher = nc.createDispatcher(this::onMessage);
+        dispatcher.subscribe(spec.topic(), spec.group());
+        try {
+            // The subscription is registered on the server before subscribe() returns: later publishes reach it.
+            nc.flush(Duration.ofSeconds(5));
+        } catch (Exception e) {
+            log.warn("Could not confirm the subscription to {} (queue group {}) with the server: {}", spec.topic(),
+                    spec.group(), e.toString());
+        }
+    }
+
+    private void onMessage(io.nats.client.Message msg) {
+        if (buffered.incrementAndGet() > maxBuffered) {
+            buffered.decrementAndGet();
+            dropped.incrementAndGet();
+            return;
+        }
+        Message m;
+        try {
+            m = NatsWire.decode(msg);
+        } catch (RuntimeException e) {
+            m = Message.builder().payload(msg.getData() == null ? new byte[0] : msg.getData()).build();
+        }
+        inbound.add(m);
+        if (waiting) {
+            Thread t = pollThread;
+            if (t != null) {
+                LockSupport.unpark(t);
+            }
+        }
+    }
+
+    @Override
+    public void poll(int maxRecords, long maxBytes, boolean oversizedFirst, long timeoutNanos, RecordSink sink)
+            throws InterruptedException {
+        pollThread = Thread.currentThread();
+        if (!assigned) {
+            assigned = true;
+            listener.assigned(List.of(0));
+        }
+        reportDrops();
+        if (maxRecords == 0) {
+            return;
+        }
+        long deadline = System.nanoTime() + timeoutNanos;
+        while (true) {
+            int n = 0;
+            long bytes = 0;
+            Message m;
+            while (n < maxRecords && (m = inbound.peek()) != null) {
+                int size = m.estimatedSize();
+                if (bytes + size > maxBytes && !(oversizedFirst && n == 0)) {
+                    break;
+                }
+                inbound.poll();
+                buffered.decrementAndGet();
+                sink.accept(m, 0, offset++, size, 1, null);
+                n++;
+                bytes += size;
+            }
+            if (n > 0 || wakeupRequested) {
+                wakeupRequested = false;
+                return;
+            }
+            long remaining = deadline - System.nanoTime();
+            if (remaining <= 0) {
+                return;
+            }
+            waiting = true;
+            if (inbound.isEmpty() && !wakeupRequested) {
+                LockSupport.parkNanos(this, remaining);
+            }
+            waiting = false;
+            if (Thread.interrupted()) {
+                throw new InterruptedException();
+            }
+        }
+    }
+
+    private void reportDrops() {
+        long d = dropped.get();
+        if (d != reportedDropped) {
+            log.warn("NATS core subscriber of {} (group {}) dropped {} messages: more than nats.core.maxBufferedMessages"
+                    + "={} were waiting", spec.topic(), spec.group(), d - reportedDropped, maxBuffered);
+            reportedDropped = d;
+        }
+    }
+
+    /** Messages dropped because the buffer was full, since the subscription started. */
+    long dropped() {
+        return dropped.get();
+    }
+
+    @Override
+    public void wakeup() {
+        wakeupRequested = true;
+        Thread t = pollThread;
+        if (t != null) {
+            LockSupport.unpark(t);
+        }
+    }
+
+    @Override
+    public void commit(Map<Integer, Long> nextOffsets, boolean sync) {
+        // at most once: nothing to commit
+    }
+
+    @Override
+    public void ack(Object ackHandle) {
+        // at most once: nothing to acknowledge
+    }
+
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        try {
+            nc.closeDispatcher(dispatcher);
+        } catch (RuntimeException e) {
+            // connection already closed
+        }
+        int lost = buffered.get();
+        if (lost > 0) {
+            log.info("NATS core subscriber of {} (group {}) closed with {} messages not yet handled; core mode is at "
+                    + "most once, so they are not redelivered", spec.topic(), spec.group(), lost);
+        }
+    }
+}

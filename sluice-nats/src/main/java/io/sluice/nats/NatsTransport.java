@@ -1,0 +1,378 @@
+package io.sluice.nats;
+
+import io.nats.client.Connection;
+import io.nats.client.ConnectionListener;
+import io.nats.client.ErrorListener;
+import io.nats.client.JetStream;
+import io.nats.client.JetStreamManagement;
+import io.nats.client.JetStreamOptions;
+import io.nats.client.Nats;
+import io.nats.client.Options;
+import io.sluice.SluiceException;
+import io.sluice.spi.Acknowledgement;
+import io.sluice.spi.ConsumerSpec;
+import io.sluice.spi.PartitionListener;
+import io.sluice.spi.Transport;
+import io.sluice.spi.TransportCapabilities;
+import io.sluice.spi.TransportConsumer;
+import io.sluice.spi.TransportProducer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import javax.net.ssl.KeyManagerFactory;
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.TrustManagerFactory;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.GeneralSecurityException;
+import java.security.KeyStore;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.Consumer;
+
+/**
+ * The NATS transport ({@code transport: nats}): one jnats connection shared by the producer, every consumer and
+ * request/reply. In {@link NatsSettings.Mode#JETSTREAM JetStream} mode (the default) topics are durable streams with
+ * one subject per partition and groups consume through durable pull consumers, one member per partition at a time
+ * (see {@link GroupMembership}); in {@link NatsSettings.Mode#CORE core} mode topics are plain subjects, groups are
+ * queue groups, and delivery is at most once.
+ *
+ * <p>Reconnects are jnats': backoff {@code nats.reconnect.wait} plus random jitter up to
+ * {@code nats.reconnect.jitter}, at most {@code nats.reconnect.maxReconnects} tries (-1: forever), publishes made
+ * while disconnected held in a reconnect buffer of {@code nats.reconnect.bufferSize} bytes. Connection state changes
+ * are logged and told to listeners added with {@link #onConnectionState}.
+ *
+ * <p>Thread-safe.
+ */
+public final class NatsTransport implements Transport {
+    private static final Logger log = LoggerFactory.getLogger(NatsTransport.class);
+
+    /** The connection's state as last reported by jnats. */
+    public enum ConnectionState { CONNECTED, DISCONNECTED, RECONNECTED, CLOSED }
+
+    private final NatsSettings settings;
+    private final Connection connection;
+    private final JetStream jetStream;
+    private final JetStreamManagement management;
+    private final StreamRegistry streams;
+    private final TransportProducer producer;
+    private final TransportCapabilities capabilities;
+    private final List<Consumer<ConnectionState>> stateListeners = new CopyOnWriteArrayList<>();
+    private final java.util.concurrent.atomic.AtomicReference<java.util.concurrent.CompletableFuture<io.nats.client.KeyValue>> bucket =
+            new java.util.concurrent.atomic.AtomicReference<>();
+    private volatile ConnectionState state = ConnectionState.CONNECTED;
+    private volatile boolean closed;
+
+    /**
+     * Connects to {@code settings.servers()}.
+     *
+     * @throws SluiceException if no server accepts the connection, naming the servers and the reason (a refused
+     *                         credential says so)
+     */
+    public NatsTransport(NatsSettings settings) {
+        this.settings = settings;
+        this.connection = connect(settings);
+        try {
+            if (settings.mode == NatsSettings.Mode.JETSTREAM) {
+                JetStreamOptions jso = JetStreamOptions.builder().requestTimeout(settings.publishAckTimeout).build();
+                try {
+                    this.jetStream = connection.jetStream(jso);
+                    this.management = connection.jetStreamManagement(jso);
+                } catch (IOException e) {
+                    throw new SluiceException("NATS server at " + connection.getConnectedUrl()
+                            + " does not offer JetStream (" + e.getMessage() + ")", e);
+                }
+                this.streams = new StreamRegistry(management, settings);
+                checkJetStream();
+                this.producer = new JetStreamProducer(jetStream, streams, settings);
+            } else {
+                this.jetStream = null;
+                this.management = null;
+                this.streams = null;
+                this.producer = new CoreProducer(connection);
+            }
+        } catch (RuntimeException e) {
+            closeQuietly();
+            throw e;
+        }
+        int maxPayload = (int) Math.min(Integer.MAX_VALUE, connection.getServerInfo().getMaxPayload());
+        boolean jetStreamMode = settings.mode == NatsSettings.Mode.JETSTREAM;
+        this.capabilities = jetStreamMode
+                ? new TransportCapabilities(settings.storage == NatsSettings.Storage.FILE, true, true,
+                Acknowledgement.PER_MESSAGE, true, true, true, maxPayload)
+                : new TransportCapabilities(false, false, false, Acknowledgement.PER_MESSAGE, false, false, true,
+                maxPayload);
+        log.info("NATS transport connected to {} (server {} {}), {}", connection.getConnectedUrl(),
+                connection.getServerInfo().getServerId(), connection.getServerInfo().getVersion(), settings);
+    }
+
+    private void checkJetStream() {
+        try {
+            management.getAccountStatistics();
+        } catch (IOException | io.nats.client.JetStreamApiException e) {
+            throw new SluiceException("NATS server at " + connection.getConnectedUrl() + " does not offer JetStream ("
+                    + e.getMessage() + "); start nats-server with -js, or set nats.mode: core", e);
+        }
+    }
+
+    private Connection connect(NatsSettings s) {
+        Options.Builder o = Options.builder()
+                .servers(s.servers.toArray(String[]::new))
+                .connectionTimeout(s.connectTimeout)
+                .maxReconnects(s.maxReconnects)
+                .reconnectWait(s.reconnectWait)
+                .reconnectJitter(s.reconnectJitter)
+                .reconnectJitterTls(s.reconnectJitter)
+                .reconnectBufferSize(s.reconnectBufferBytes)
+                .connectionName(s.connectionName != null ? s.connectionName : "sluice")
+                .connectionListener(this::onConnectionEvent)
+                .errorListener(new LoggingErrorListener());
+        if (s.user != null) {
+            o.userInfo(s.user.toCharArray(), s.password);
+        }
+        if (s.token != null) {
+            o.token(s.token);
+        }
+        if (s.trustStore != null || s.keyStore != null) {
+            o.sslContext(sslContext(s));
+        }
+        try {
+            return Nats.connect(o.build());
+        } catch (IOException e) {
+            String reason = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+            String who = s.user != null ? " as user '" + s.user + "'" : s.token != null ? " with a token" : "";
+            String hint = reason.toLowerCase(java.util.Locale.ROOT).contains("authorization")
+                    || reason.toLowerCase(java.util.Locale.ROOT).contains("authentication")
+                    ? ": the server refused the credentials (check nats.user/nats.password or nats.token)"
+                    : "";
+            throw new SluiceException("could not connect to NATS at " + s.servers + who + hint + " (" + reason + ")",
+                    e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new SluiceException("interrupted while connecting to NATS at " + s.servers, e);
+        }
+    }
+
+    private static SSLContext sslContext(NatsSettings s) {
+        try {
+            TrustManagerFactory tmf = null;
+            if (s.trustStore != null) {
+                tmf = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+                tmf.init(load(s.trustStore, s.trustStorePassword));
+            }
+            KeyManagerFactory kmf = null;
+            if (s.keyStore != null) {
+                kmf = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
+                kmf.init(load(s.keyStore, s.keyStorePassword), s.keyStorePassword);
+            }
+            SSLContext ctx = SSLContext.getInstance("TLS");
+            ctx.init(kmf == null ? null : kmf.getKeyManagers(), tmf == null ? null : tmf.getTrustManagers(), null);
+            return ctx;
+        } catch (IOException | GeneralSecurityException e) {
+            throw new io.sluice.config.ConfigException("nats.tls", "Invalid configuration nats.tls: cannot load the "
+                    + "trust or key store (" + e.getMessage() + ")");
+        }
+    }
+
+    private static KeyStore load(Path file, char[] password) throws IOException, GeneralSecurityException {
+        KeyStore ks = KeyStore.getInstance(KeyStore.getDefaultType());
+        try (InputStream in = Files.newInputStream(file)) {
+            ks.load(in, password);
+        }
+        return ks;
+    }
+
+    private void onConnectionEvent(Connection conn, ConnectionListener.Events event) {
+        ConnectionState next = switch (event) {
+            case CONNECTED -> ConnectionState.CONNECTED;
+            case DISCONNECTED -> ConnectionState.DISCONNECTED;
+            case RECONNECTED, RESUBSCRIBED -> ConnectionState.RECONNECTED;
+            case CLOSED -> ConnectionState.CLOSED;
+            default -> null;
+        };
+        if (next == null) {
+            log.debug("NATS connection event {}", event);
+            return;
+        }
+        if (next == ConnectionState.DISCONNECTED && !closed) {
+            log.warn("NATS connection lost; reconnecting to {} (wait {}ms + jitter up to {}ms, max reconnects {}, "
+                            + "publishes buffered up to {} bytes)", settings.servers, settings.reconnectWait.toMillis(),
+                    settings.reconnectJitter.toMillis(), settings.maxReconnects, settings.reconnectBufferBytes);
+        } else if (next == ConnectionState.RECONNECTED && event == ConnectionListener.Events.RECONNECTED) {
+            log.info("NATS connection re-established to {}", conn.getConnectedUrl());
+        } else if (next == ConnectionState.CLOSED && !closed) {
+            log.error("NATS connection closed for good (reconnect attempts exhausted or fatal error); publishes and "
+                    + "consumers of this transport fail from now on");
+        }
+        state = next;
+        for (Consumer<ConnectionState> l : stateListeners) {
+            try {
+                l.accept(next);
+            } catch (RuntimeException e) {
+                log.warn("NATS connection state listener failed", e);
+            }
+        }
+    }
+
+    /** The connection's state as last reported. */
+    public ConnectionState connectionState() {
+        return state;
+    }
+
+    /**
+     * Adds a listener told of every connection state change, on a jnats thread; it must return quickly.
+     */
+    public void onConnectionState(Consumer<ConnectionState> listener) {
+        stateListeners.add(listener);
+    }
+
+    /** The mode this transport runs in. */
+    public NatsSettings.Mode mode() {
+        return settings.mode;
+    }
+
+    NatsSettings settings() {
+        return settings;
+    }
+
+    /** The underlying jnats connection, for operations Sluice does not wrap. Do not close it. */
+    public Connection connection() {
+        return connection;
+    }
+
+    /**
+     * The key-value bucket holding group membership and partition leases, created on first use (history 1, file
+     * storage, entries expire a day after their last write so members that crashed leave no litter).
+     */
+    io.nats.client.KeyValue groupBucket() {
+        java.util.concurrent.CompletableFuture<io.nats.client.KeyValue> f = bucket.get();
+        if (f == null) {
+            java.util.concurrent.CompletableFuture<io.nats.client.KeyValue> mine = new java.util.concurrent.CompletableFuture<>();
+            if (bucket.compareAndSet(null, mine)) {
+                try {
+                    mine.complete(openBucket());
+                } catch (RuntimeException e) {
+                    bucket.set(null);
+                    mine.completeExceptionally(e);
+                }
+            }
+            f = bucket.get() == null ? mine : bucket.get();
+        }
+        try {
+            return f.join();
+        } catch (java.util.concurrent.CompletionException e) {
+            throw e.getCause() instanceof RuntimeException re ? re : e;
+        }
+    }
+
+    private io.nats.client.KeyValue openBucket() {
+        String name = settings.groupBucket;
+        try {
+            io.nats.client.KeyValueManagement kvm = connection.keyValueManagement();
+            try {
+                kvm.getStatus(name);
+            } catch (io.nats.client.JetStreamApiException notFound) {
+                try {
+                    kvm.create(io.nats.client.api.KeyValueConfiguration.builder().name(name).maxHistoryPerKey(1)
+                            .storageType(settings.storage == NatsSettings.Storage.FILE
+                                    ? io.nats.client.api.StorageType.File : io.nats.client.api.StorageType.Memory)
+                            .ttl(Duration.ofDays(1)).description("Sluice consumer groups: heartbeats and leases")
+                            .build());
+                } catch (io.nats.client.JetStreamApiException raced) {
+                    kvm.getStatus(name); // created by another client meanwhile
+                }
+            }
+            return connection.keyValue(name);
+        } catch (IOException | io.nats.client.JetStreamApiException e) {
+            throw new io.sluice.spi.TransientTransportException("could not open the NATS key-value bucket " + name
+                    + " (nats.group.bucket) for consumer groups: " + e.getMessage(), e);
+        }
+    }
+
+    StreamRegistry streams() {
+        return streams;
+    }
+
+    JetStreamManagement management() {
+        return management;
+    }
+
+    @Override
+    public String name() {
+        return "nats";
+    }
+
+    @Override
+    public TransportCapabilities capabilities() {
+        return capabilities;
+    }
+
+    @Override
+    public TransportProducer producer() {
+        return producer;
+    }
+
+    @Override
+    public TransportConsumer consumer(ConsumerSpec spec, PartitionListener listener) {
+        if (settings.mode == NatsSettings.Mode.CORE) {
+            return new CoreConsumer(this, spec, listener);
+        }
+        return new JetStreamConsumer(this, spec, listener);
+    }
+
+    /** Request/reply over this transport's connection. */
+    public NatsRequests requests() {
+        return new NatsRequests(connection);
+    }
+
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        if (producer instanceof JetStreamProducer p) {
+            p.awaitPending(settings.publishAckTimeout);
+        }
+        closeQuietly();
+    }
+
+    private void closeQuietly() {
+        try {
+            connection.flush(Duration.ofSeconds(2));
+        } catch (Exception e) {
+            // best effort: acks and naks still queued are redelivered by the broker anyway
+        }
+        try {
+            connection.close();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "NatsTransport{" + settings + ", state=" + state + '}';
+    }
+
+    /** Sends jnats' asynchronous errors to the log instead of standard error. */
+    private static final class LoggingErrorListener implements ErrorListener {
+        @Override
+        public void errorOccurred(Connection conn, String error) {
+            log.warn("NATS server reported an error: {}", error);
+        }
+
+        @Override
+        public void exceptionOccurred(Connection conn, Exception exp) {
+            log.debug("NATS client exception: {}", exp.toString());
+        }
+
+        @Override
+        public void slowConsumerDetected(Connection conn, io.nats.client.Consumer consumer) {
+            log.warn("NATS slow consumer: the client dropped messages for a subscription that fell behind");
+        }
+    }
+}
