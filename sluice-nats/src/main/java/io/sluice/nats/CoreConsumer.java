@@ -23,7 +23,7 @@ import java.util.concurrent.locks.LockSupport;
  * queue group, so the server hands each message to one member of the group. At most once: a message is gone once
  * the server sent it; nothing is acknowledged or redelivered. Messages arrive through a jnats dispatcher into a
  * buffer of at most {@code nats.core.maxBufferedMessages}; beyond that they are dropped and counted, as NATS does for
- * a slow consumer. Everything is partition 0; the offset is this member's arrival count.
+ * a slow consumer. Everything is partition 0 with offset -1, as in the publisher's receipts.
  *
  * <p>Not thread-safe: owned by the poll thread, except {@link #wakeup()} and the dispatcher callback.
  */
@@ -39,7 +39,8 @@ final class CoreConsumer implements TransportConsumer {
     private final AtomicInteger buffered = new AtomicInteger();
     private final AtomicLong dropped = new AtomicLong();
     private long reportedDropped;
-    private long offset;
+    /** Core NATS assigns no offsets: receipts and deliveries both say -1. */
+    private static final long NO_OFFSET = -1;
     private boolean assigned;
     private boolean closed;
     private volatile Thread pollThread;
@@ -108,7 +109,7 @@ final class CoreConsumer implements TransportConsumer {
                 }
                 inbound.poll();
                 buffered.decrementAndGet();
-                sink.accept(m, 0, offset++, size, 1, null);
+                sink.accept(m, 0, NO_OFFSET, size, 1, null);
                 n++;
                 bytes += size;
             }
