@@ -1,0 +1,139 @@
+package io.sluice.nats;
+
+import io.nats.client.api.ConsumerInfo;
+import io.nats.client.api.StreamInfo;
+import io.sluice.DeadLetters;
+import io.sluice.Message;
+import io.sluice.Receipt;
+import io.sluice.RetryLaterException;
+import io.sluice.Sluice;
+import io.sluice.Subscription;
+import io.sluice.config.ConsumerOptions;
+import io.sluice.config.RetryPolicy;
+import io.sluice.config.SluiceConfig;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInfo;
+import org.junit.jupiter.api.Timeout;
+
+import java.time.Duration;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+/** JetStream behaviour beyond the contract suite: native delayed redelivery, dedup, progress acks, partitions. */
+@Timeout(value = 120, unit = TimeUnit.SECONDS)
+class JetStreamFeaturesTest {
+    private static final Duration WAIT = Duration.ofSeconds(60);
+
+    private NatsTransport transport;
+    private Sluice sluice;
+    private String topic;
+
+    @BeforeEach
+    void start(TestInfo info) {
+        transport = new NatsTransport(NatsTestServer.settings(NatsTestServer.get().url())
+                .ackWait(Duration.ofSeconds(2)).build());
+        sluice = Sluice.create(transport, SluiceConfig.of("nats"));
+        topic = "js-" + info.getTestMethod().orElseThrow().getName() + "-" + Long.toHexString(System.nanoTime());
+    }
+
+    @AfterEach
+    void stop() {
+        sluice.close();
+    }
+
+    private ConsumerOptions.Builder options() {
+        return ConsumerOptions.builder().shutdownTimeout(Duration.ofSeconds(5))
+                .retry(RetryPolicy.builder().initialDelay(Duration.ofMillis(10)).maxDelay(Duration.ofMillis(20))
+                        .maxAttempts(3).build());
+    }
+
+    @Test
+    void shouldHandLongRetriesToNakWithDelayAndCountServerRedeliveriesAsAttempts() throws Exception {
+        List<Message> letters = new CopyOnWriteArrayList<>();
+        sluice.subscribe(DeadLetters.defaultTopic(topic), "dlq", letters::add, options().build());
+        AtomicInteger attempts = new AtomicInteger();
+        List<Long> attemptTimes = new CopyOnWriteArrayList<>();
+        String group = "delayed";
+        sluice.subscribe(topic, group, m -> {
+            attempts.incrementAndGet();
+            attemptTimes.add(System.nanoTime());
+            throw new RetryLaterException(Duration.ofMillis(300), "downstream busy");
+        }, options().retry(RetryPolicy.builder().maxAttempts(3).nativeDelayThreshold(Duration.ofMillis(100))
+                .build()).build());
+        Receipt r = sluice.publisher().publish(topic, Message.of("k", "retry me")).join();
+
+        await().atMost(WAIT).until(() -> letters.size() == 1);
+        Message letter = letters.get(0);
+        assertThat(letter.header(DeadLetters.ATTEMPTS)).as("server redeliveries count as attempts").isEqualTo("3");
+        assertThat(letter.header(DeadLetters.REASON)).isEqualTo(DeadLetters.REASON_RETRIES_EXHAUSTED);
+        assertThat(attempts.get()).isEqualTo(3);
+        for (int i = 1; i < attemptTimes.size(); i++) {
+            assertThat(attemptTimes.get(i) - attemptTimes.get(i - 1)).as("delay before attempt %d", i + 1)
+                    .isGreaterThanOrEqualTo(TimeUnit.MILLISECONDS.toNanos(250));
+        }
+        ConsumerInfo info = transport.management().getConsumerInfo(Names.stream(topic),
+                Names.durable(group, r.partition()));
+        assertThat(info.getDelivered().getConsumerSequence()).as("the server, not memory, delivered it three times")
+                .isEqualTo(3);
+        await().atMost(WAIT).until(() -> transport.management().getConsumerInfo(Names.stream(topic),
+                Names.durable(group, r.partition())).getNumAckPending() == 0);
+    }
+
+    @Test
+    void shouldStoreRetriedPublishOnceThanksToMessageId() throws Exception {
+        Message m = Message.builder().id("order-42-v1").key("order-42").payload("once").build()
+                .withDefaults(System.currentTimeMillis());
+        Receipt first = transport.producer().send(topic, m).join();
+        Receipt again = transport.producer().send(topic, m).join();
+        assertThat(again.offset()).as("a duplicate is answered with the original sequence").isEqualTo(first.offset());
+        assertThat(again.partition()).isEqualTo(first.partition());
+        StreamInfo info = transport.management().getStreamInfo(Names.stream(topic));
+        assertThat(info.getStreamState().getMsgCount()).isEqualTo(1);
+    }
+
+    @Test
+    void shouldKeepSlowMessageFromBeingRedeliveredWhileEngineHoldsIt() {
+        AtomicInteger deliveries = new AtomicInteger();
+        AtomicInteger finished = new AtomicInteger();
+        sluice.subscribe(topic, "slow", m -> {
+            deliveries.incrementAndGet();
+            Thread.sleep(5_000); // two and a half ack waits of 2s
+            finished.incrementAndGet();
+        }, options().handlerTimeout(Duration.ofSeconds(30)).build());
+        sluice.publisher().publish(topic, Message.of("k", "slow one")).join();
+
+        await().atMost(WAIT).until(() -> finished.get() == 1);
+        assertThat(deliveries.get()).as("in-progress acks stopped the server from redelivering").isEqualTo(1);
+    }
+
+    @Test
+    void shouldSplitPartitionsBetweenMembersAndHandThemOverWhenOneLeaves() {
+        Map<String, Integer> handledBy = new ConcurrentHashMap<>();
+        Subscription a = sluice.subscribe(topic, "pair", m -> handledBy.put(m.id(), 1), options().build());
+        Subscription b = sluice.subscribe(topic, "pair", m -> handledBy.put(m.id(), 2), options().build());
+        await().atMost(WAIT).until(() -> !a.assignedPartitions().isEmpty() && !b.assignedPartitions().isEmpty()
+                && a.assignedPartitions().size() + b.assignedPartitions().size() == 3);
+        Set<Integer> overlap = new HashSet<>(a.assignedPartitions());
+        overlap.retainAll(b.assignedPartitions());
+        assertThat(overlap).as("a partition belongs to one member at a time").isEmpty();
+
+        b.close();
+        await().atMost(WAIT).until(() -> a.assignedPartitions().size() == 3);
+        for (int i = 0; i < 30; i++) {
+            sluice.publisher().publish(topic, Message.of("key-" + i, "after")).join();
+        }
+        await().atMost(WAIT).until(() -> handledBy.size() == 30);
+        assertThat(handledBy.values()).containsOnly(1);
+    }
+}
