@@ -1,0 +1,128 @@
+package io.sluice.nats;
+
+import io.sluice.Message;
+import io.sluice.Receipt;
+import io.sluice.Sluice;
+import io.sluice.brokers.nats.NatsServer;
+import io.sluice.config.ConsumerOptions;
+import io.sluice.config.PublisherOptions;
+import io.sluice.config.SluiceConfig;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+/**
+ * Restarts a real nats-server (its own, stopped by pid and started again on the same store) while a client
+ * publishes and consumes. SIGTERM is used for the restart: nats-server 2.9 flushes its file store lazily, so a SIGKILL
+ * may drop messages it had already acknowledged (see docs/nats.md).
+ */
+@Timeout(value = 150, unit = TimeUnit.SECONDS)
+class NatsReconnectTest {
+    private static final Duration WAIT = Duration.ofSeconds(60);
+
+    private NatsServer server;
+    private NatsTransport transport;
+    private Sluice sluice;
+
+    @BeforeEach
+    void start() {
+        server = NatsServer.start();
+        transport = new NatsTransport(NatsTestServer.settings(server.url())
+                .reconnect(-1, Duration.ofMillis(100), Duration.ofMillis(50), 16L * 1024 * 1024)
+                .publish(4096, Duration.ofSeconds(2)).build());
+        sluice = Sluice.create(transport, SluiceConfig.of("nats").withPublisher(PublisherOptions.builder()
+                .maxRetries(20).retryBackoff(Duration.ofMillis(100)).retryMaxBackoff(Duration.ofSeconds(1)).build()));
+    }
+
+    @AfterEach
+    void stop() {
+        sluice.close();
+        server.close();
+    }
+
+    @Test
+    void shouldNeverLoseAcknowledgedPublishesOrConsumptionAcrossServerRestart() throws Exception {
+        String topic = "restart-" + Long.toHexString(System.nanoTime());
+        List<NatsTransport.ConnectionState> states = new CopyOnWriteArrayList<>();
+        transport.onConnectionState(states::add);
+        Map<String, Integer> handled = new ConcurrentHashMap<>();
+        sluice.subscribe(topic, "g", m -> handled.merge(m.id(), 1, Integer::sum),
+                ConsumerOptions.builder().maxInFlight(200).build());
+
+        int total = 3000;
+        List<CompletableFuture<Receipt>> futures = new ArrayList<>();
+        AtomicBoolean restarted = new AtomicBoolean();
+        for (int i = 0; i < total; i++) {
+            futures.add(sluice.publisher().publish(topic, Message.of("key-" + (i % 50), "m" + i)));
+            if (i == total / 3) {
+                server.stop(); // SIGTERM by pid: the server goes away mid-stream
+            }
+            if (i == total / 2) {
+                server.restart(); // same ports, same store
+                restarted.set(true);
+            }
+        }
+        assertThat(restarted).isTrue();
+
+        List<String> acknowledged = new ArrayList<>();
+        List<Throwable> failed = new ArrayList<>();
+        for (CompletableFuture<Receipt> f : futures) {
+            try {
+                acknowledged.add(f.get(60, TimeUnit.SECONDS).messageId());
+            } catch (java.util.concurrent.ExecutionException e) {
+                failed.add(e.getCause());
+            }
+        }
+        for (Throwable t : failed) {
+            assertThat(t.getMessage()).as("a failed publish says why").isNotBlank();
+        }
+        assertThat(acknowledged.size() + failed.size()).isEqualTo(total);
+        assertThat(acknowledged.size()).as("most publishes survive a restart through buffer and retries")
+                .isGreaterThan(total / 2);
+
+        await().atMost(WAIT).until(() -> handled.keySet().containsAll(acknowledged));
+        assertThat(states).contains(NatsTransport.ConnectionState.DISCONNECTED,
+                NatsTransport.ConnectionState.RECONNECTED);
+        assertThat(transport.connectionState()).isIn(NatsTransport.ConnectionState.CONNECTED,
+                NatsTransport.ConnectionState.RECONNECTED);
+    }
+
+    @Test
+    void shouldResumeConsumingWithoutLossAfterRestartMidConsumption() {
+        String topic = "resume-" + Long.toHexString(System.nanoTime());
+        int total = 1000;
+        List<CompletableFuture<Receipt>> futures = new ArrayList<>();
+        for (int i = 0; i < total; i++) {
+            futures.add(sluice.publisher().publish(topic, Message.of("key-" + (i % 20), "m" + i)));
+        }
+        Set<String> ids = ConcurrentHashMap.newKeySet();
+        futures.forEach(f -> ids.add(f.join().messageId()));
+
+        Set<String> handled = ConcurrentHashMap.newKeySet();
+        sluice.subscribe(topic, "g", m -> {
+            Thread.sleep(1);
+            handled.add(m.id());
+        }, ConsumerOptions.builder().maxInFlight(50).build());
+        await().atMost(WAIT).until(() -> handled.size() >= total / 4);
+        server.stop();
+        server.restart();
+
+        await().atMost(WAIT).until(() -> handled.containsAll(ids));
+        assertThat(handled).containsAll(ids);
+    }
+}
