@@ -66,10 +66,11 @@ public final class KafkaBroker implements AutoCloseable {
         this.saslUsers = Map.copyOf(b.saslUsers);
         this.extraProperties = Map.copyOf(b.properties);
         this.tls = b.tls ? TlsMaterial.generate(dir.resolve("tls")) : null;
-        this.plaintextPort = freePort();
-        this.controllerPort = freePort();
-        this.sslPort = tls != null ? freePort() : -1;
-        this.saslPort = saslUsers.isEmpty() ? -1 : freePort();
+        int[] ports = freePorts(4);
+        this.plaintextPort = ports[0];
+        this.controllerPort = ports[1];
+        this.sslPort = tls != null ? ports[2] : -1;
+        this.saslPort = saslUsers.isEmpty() ? -1 : ports[3];
         this.clusterId = Base64.getUrlEncoder().withoutPadding().encodeToString(uuidBytes());
     }
 
@@ -358,10 +359,21 @@ public final class KafkaBroker implements AutoCloseable {
 
     // ------------------------------------------------------------------ helpers
 
-    private static int freePort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            s.setReuseAddress(true);
-            return s.getLocalPort();
+    /** Distinct free ports: all sockets stay open until every port is picked, so none is handed out twice. */
+    private static int[] freePorts(int count) throws IOException {
+        List<ServerSocket> sockets = new ArrayList<>();
+        try {
+            int[] ports = new int[count];
+            for (int i = 0; i < count; i++) {
+                ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
+                sockets.add(s);
+                ports[i] = s.getLocalPort();
+            }
+            return ports;
+        } finally {
+            for (ServerSocket s : sockets) {
+                s.close();
+            }
         }
     }
 
