@@ -116,6 +116,11 @@ public final class LogTransport implements Transport {
         return store.send(topic, message);
     }
 
+    /** Counters since the log was opened: records, batches, bytes, fsyncs. */
+    public LogStats stats() {
+        return store.stats();
+    }
+
     /** Names of the topics in the log. */
     public List<String> topics() {
         return store.topicNames();

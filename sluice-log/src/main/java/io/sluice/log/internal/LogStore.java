@@ -54,6 +54,7 @@ public final class LogStore implements AutoCloseable {
     private final ThreadLocal<BatchBuilder> builders;
     private final ConcurrentHashMap<String, CompletableFuture<TopicLog>> topics = new ConcurrentHashMap<>();
     private final List<RecoveryEvent> events = new CopyOnWriteArrayList<>();
+    private final Counters counters = new Counters();
     private volatile boolean closed;
 
     private LogStore(LogSettings settings, DirectoryLock lock) {
@@ -102,7 +103,7 @@ public final class LogStore implements AutoCloseable {
                     log.warn("Ignoring {} in the log directory: not a topic of the log", dir);
                     continue;
                 }
-                TopicLog topic = TopicLog.open(root, name, settings, writerPool, builders, this::event);
+                TopicLog topic = TopicLog.open(root, name, settings, writerPool, builders, counters, this::event);
                 topics.put(name, CompletableFuture.completedFuture(topic));
                 clampCommits(topic);
                 count++;
@@ -167,6 +168,10 @@ public final class LogStore implements AutoCloseable {
         return List.copyOf(events);
     }
 
+    public io.sluice.log.LogStats stats() {
+        return counters.snapshot();
+    }
+
     /** Names of the topics in the log. */
     public List<String> topicNames() {
         return List.copyOf(topics.keySet());
@@ -187,7 +192,7 @@ public final class LogStore implements AutoCloseable {
                 // Directory creation and its fsyncs run on the timer's platform thread, never on a virtual thread.
                 timer.execute(() -> {
                     try {
-                        mine.complete(TopicLog.open(root, name, settings, writerPool, builders, this::event));
+                        mine.complete(TopicLog.open(root, name, settings, writerPool, builders, counters, this::event));
                     } catch (Throwable t) {
                         topics.remove(name, mine);
                         mine.completeExceptionally(t);

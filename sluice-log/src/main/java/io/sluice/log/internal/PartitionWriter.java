@@ -44,6 +44,7 @@ public final class PartitionWriter implements Runnable {
     private final FsyncPolicy policy;
     private final ThreadLocal<BatchBuilder> builders;
     private final Runnable onPublish;
+    private final Counters counters;
     private final AtomicReference<PendingAppend> inbox = new AtomicReference<>();
     private final AtomicInteger requests = new AtomicInteger();
     private final AtomicBoolean scheduled = new AtomicBoolean();
@@ -62,7 +63,8 @@ public final class PartitionWriter implements Runnable {
      * @param onPublish told after newly appended records became visible to readers
      */
     public PartitionWriter(PartitionLog partition, Executor executor, FsyncPolicy policy,
-                           ThreadLocal<BatchBuilder> builders, Runnable onPublish) {
+                           ThreadLocal<BatchBuilder> builders, Runnable onPublish, Counters counters) {
+        this.counters = counters;
         this.partition = partition;
         this.executor = executor;
         this.policy = policy;
@@ -117,7 +119,9 @@ public final class PartitionWriter implements Runnable {
     }
 
     private void schedule() {
-        if (scheduled.compareAndSet(false, true)) {
+        // Reading first keeps publishers from bouncing the flag's cache line while the writer runs anyway; the
+        // writer re-checks its inbox after clearing the flag, so no push is left unseen.
+        if (!scheduled.get() && scheduled.compareAndSet(false, true)) {
             try {
                 executor.execute(this);
             } catch (RejectedExecutionException e) {
@@ -173,7 +177,9 @@ public final class PartitionWriter implements Runnable {
                     appendAll(chain);
                 }
                 if ((req & FLUSH) != 0 && dirty) {
+                    long t0 = System.nanoTime();
                     partition.force();
+                    counters.fsynced(System.nanoTime() - t0);
                     dirty = false;
                 }
                 if ((req & MAINTAIN) != 0) {
@@ -215,7 +221,9 @@ public final class PartitionWriter implements Runnable {
                 write(b, now);
             }
             if (policy == FsyncPolicy.ALWAYS) {
+                long t0 = System.nanoTime();
                 partition.force();
+                counters.fsynced(System.nanoTime() - t0);
             } else {
                 dirty = true;
             }
@@ -225,6 +233,7 @@ public final class PartitionWriter implements Runnable {
             throw e;
         }
         partition.publish();
+        counters.records.add(written.size());
         onPublish.run();
         for (int i = 0, n = written.size(); i < n; i++) {
             PendingAppend done = written.get(i);
@@ -235,6 +244,8 @@ public final class PartitionWriter implements Runnable {
 
     private void write(BatchBuilder b, long now) throws java.io.IOException {
         ByteBuffer batch = b.finish();
+        counters.batches.increment();
+        counters.bytes.add(batch.remaining());
         partition.append(batch, b.baseOffset(), b.nextOffset(), b.maxTimestamp(), now);
         b.start(b.nextOffset(), 0);
     }

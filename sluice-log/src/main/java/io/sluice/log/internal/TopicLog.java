@@ -41,14 +41,14 @@ public final class TopicLog {
     private volatile LogConsumer[] consumers = new LogConsumer[0];
 
     private TopicLog(String name, Path dir, PartitionLog[] partitions, Executor executor, LogSettings settings,
-                     ThreadLocal<BatchBuilder> builders) {
+                     ThreadLocal<BatchBuilder> builders, Counters counters) {
         this.name = name;
         this.dir = dir;
         this.partitions = partitions;
         this.writers = new PartitionWriter[partitions.length];
         for (int p = 0; p < partitions.length; p++) {
             writers[p] = new PartitionWriter(partitions[p], executor, settings.fsync(), builders,
-                    this::notifyConsumers);
+                    this::notifyConsumers, counters);
         }
     }
 
@@ -77,7 +77,8 @@ public final class TopicLog {
      * new, and recovers its partitions and groups.
      */
     static TopicLog open(Path root, String name, LogSettings settings, Executor executor,
-                         ThreadLocal<BatchBuilder> builders, Consumer<RecoveryEvent> events) throws IOException {
+                         ThreadLocal<BatchBuilder> builders, Counters counters, Consumer<RecoveryEvent> events)
+            throws IOException {
         Path dir = directory(root, name);
         int count = Files.isDirectory(dir) ? recordedPartitions(dir) : -1;
         if (count <= 0) {
@@ -101,7 +102,7 @@ public final class TopicLog {
                 Dirs.fsync(dir);
             }
         }
-        TopicLog topic = new TopicLog(name, dir, partitions, executor, settings, builders);
+        TopicLog topic = new TopicLog(name, dir, partitions, executor, settings, builders, counters);
         topic.loadGroups();
         return topic;
     }
