@@ -76,8 +76,8 @@ final class JetStreamConsumer implements TransportConsumer {
 
     // Poll-thread state.
     private final ArrayDeque<Fetched> buffered = new ArrayDeque<>();
-    private final Handle held = new Handle(null, -1, -1); // sentinel of the list of messages the engine holds
-    private final List<Handle> toRelease = new ArrayList<>();
+    private final Fetched held = new Fetched(); // sentinel of the list of messages the engine holds
+    private final List<Fetched> toRelease = new ArrayList<>();
     private final Map<Long, Integer> nextAttempt = new HashMap<>();
     private int outstandingTotal;
     private int inFlightBound;
@@ -391,7 +391,7 @@ final class JetStreamConsumer implements TransportConsumer {
             Fetched f = it.next();
             if (f.partition == p.index) {
                 it.remove();
-                toRelease.add(new Handle(f.replyTo, f.partition, f.seq));
+                toRelease.add(f);
             }
         }
     }
@@ -415,7 +415,7 @@ final class JetStreamConsumer implements TransportConsumer {
                 outstandingTotal--;
             }
             if (!p.owned) {
-                toRelease.add(new Handle(f.replyTo, f.partition, f.seq)); // late reply for a partition let go
+                toRelease.add(f); // late reply for a partition let go
                 continue;
             }
             buffered.add(f);
@@ -437,9 +437,8 @@ final class JetStreamConsumer implements TransportConsumer {
             }
             buffered.poll();
             PartitionState p = parts[f.partition];
-            Handle h = new Handle(f.replyTo, f.partition, f.seq);
-            h.heldSince = System.nanoTime();
-            link(h);
+            f.heldSince = System.nanoTime();
+            link(f);
             int attempt = Math.max(1, f.delivered);
             if (attempt > 1 && !nextAttempt.isEmpty()) {
                 Integer expected = nextAttempt.remove(key(f.partition, f.seq));
@@ -448,7 +447,9 @@ final class JetStreamConsumer implements TransportConsumer {
                 }
             }
             p.lastPending = f.pending;
-            sink.accept(f.message, f.partition, f.seq, f.size, attempt, h);
+            Message message = f.message;
+            f.message = null; // the engine holds it; the handle need not
+            sink.accept(message, f.partition, f.seq, f.size, attempt, f);
             n++;
             bytes += f.size;
         }
@@ -500,8 +501,8 @@ final class JetStreamConsumer implements TransportConsumer {
 
     /** Tells the server the engine still works on messages it holds, so their ack wait starts over. */
     private void sendProgress(long now) {
-        for (Handle h = held.next; h != held; ) {
-            Handle next = h.next;
+        for (Fetched h = held.next; h != held; ) {
+            Fetched next = h.next;
             if (h.handedOff) {
                 unlink(h);
             } else if (now - h.heldSince >= progressNanos) {
@@ -528,28 +529,28 @@ final class JetStreamConsumer implements TransportConsumer {
 
     @Override
     public void ack(Object ackHandle) {
-        Handle h = (Handle) ackHandle;
+        Fetched h = (Fetched) ackHandle;
         unlink(h);
         publish(h.replyTo, ACK);
     }
 
     @Override
     public void deadLettered(Object ackHandle) {
-        Handle h = (Handle) ackHandle;
+        Fetched h = (Fetched) ackHandle;
         unlink(h);
         publish(h.replyTo, TERM);
     }
 
     @Override
     public void release(Object ackHandle) {
-        Handle h = (Handle) ackHandle;
+        Fetched h = (Fetched) ackHandle;
         unlink(h);
         toRelease.add(h);
     }
 
     @Override
     public CompletableFuture<Void> redeliverLater(Redelivery r) {
-        Handle h = (Handle) r.ackHandle();
+        Fetched h = (Fetched) r.ackHandle();
         nextAttempt.put(key(h.partition, h.seq), r.attemptsMade() + 1);
         byte[] body = ("-NAK {\"delay\":" + Math.max(0, r.delayNanos()) + "}").getBytes(StandardCharsets.US_ASCII);
         try {
@@ -577,8 +578,8 @@ final class JetStreamConsumer implements TransportConsumer {
         if (toRelease.isEmpty()) {
             return;
         }
-        toRelease.sort(Comparator.<Handle>comparingInt(h -> h.partition).thenComparingLong(h -> h.seq));
-        for (Handle h : toRelease) {
+        toRelease.sort(Comparator.<Fetched>comparingInt(h -> h.partition).thenComparingLong(h -> h.seq));
+        for (Fetched h : toRelease) {
             publish(h.replyTo, NAK);
         }
         toRelease.clear();
@@ -598,15 +599,15 @@ final class JetStreamConsumer implements TransportConsumer {
         return ((long) partition << 48) ^ seq;
     }
 
-    private void link(Handle h) {
-        Handle tail = held.prev;
+    private void link(Fetched h) {
+        Fetched tail = held.prev;
         h.prev = tail;
         h.next = held;
         tail.next = h;
         held.prev = h;
     }
 
-    private void unlink(Handle h) {
+    private void unlink(Fetched h) {
         if (h.next != null) {
             h.prev.next = h.next;
             h.next.prev = h.prev;
@@ -641,10 +642,10 @@ final class JetStreamConsumer implements TransportConsumer {
             }
         }
         for (Fetched f : buffered) {
-            toRelease.add(new Handle(f.replyTo, f.partition, f.seq));
+            toRelease.add(f);
         }
         buffered.clear();
-        for (Handle h = held.next; h != held; h = h.next) {
+        for (Fetched h = held.next; h != held; h = h.next) {
             if (!h.handedOff) {
                 toRelease.add(h);
             }
@@ -687,7 +688,10 @@ final class JetStreamConsumer implements TransportConsumer {
         }
     }
 
-    /** A reply to a pull request, decoded on the dispatcher thread. */
+    /**
+     * A reply to a pull request, decoded on the dispatcher thread; once delivered, also the ack handle the engine
+     * holds, linked into the list of held messages (one object per message).
+     */
     static final class Fetched {
         Message message;
         int partition;
@@ -699,6 +703,10 @@ final class JetStreamConsumer implements TransportConsumer {
         long seq;
         long pending = -1;
         int size;
+        long heldSince;
+        volatile boolean handedOff;
+        Fetched prev;
+        Fetched next;
 
         static Fetched status(int partition, long request, int code, String text) {
             Fetched f = new Fetched();
@@ -707,23 +715,6 @@ final class JetStreamConsumer implements TransportConsumer {
             f.status = code;
             f.statusText = text;
             return f;
-        }
-    }
-
-    /** The ack handle the engine holds: the message's ack subject, linked into the list of held messages. */
-    static final class Handle {
-        final String replyTo;
-        final int partition;
-        final long seq;
-        long heldSince;
-        volatile boolean handedOff;
-        Handle prev;
-        Handle next;
-
-        Handle(String replyTo, int partition, long seq) {
-            this.replyTo = replyTo;
-            this.partition = partition;
-            this.seq = seq;
         }
     }
 }
