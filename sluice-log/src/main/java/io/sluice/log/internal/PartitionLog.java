@@ -255,11 +255,24 @@ public final class PartitionLog {
         active.force();
     }
 
-    /** Lets readers see everything written so far. */
+    /** Lets readers see everything written so far (writer thread). */
     void publish() {
         Segment a = active;
         a.publish(a.size());
         highWatermark = a.nextOffset();
+    }
+
+    /**
+     * Lets readers see {@code segment} up to {@code position}, ending before {@code nextOffset}: what an fsync
+     * covered. Called by the partition's sync task, one at a time and in order, so both only grow.
+     */
+    void publish(Segment segment, long position, long nextOffset) {
+        if (position > segment.readLimit()) {
+            segment.publish(position);
+        }
+        if (nextOffset > highWatermark) {
+            highWatermark = nextOffset;
+        }
     }
 
     /**

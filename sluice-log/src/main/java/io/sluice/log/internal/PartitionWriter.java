@@ -16,14 +16,17 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
- * The single writer of one partition, with group commit. Publishers push appends onto a lock-free inbox and, if the
- * writer is idle, schedule it on the shared pool of writer threads. A run takes everything in the inbox at once,
- * encodes it into as few batches as fit, writes them, and (under {@link FsyncPolicy#ALWAYS}) forces the file once for
- * all of them before completing any future. While one run forces the file, the next publishes gather in the inbox, so
- * the number of fsyncs adapts to the load instead of to the number of publishers.
+ * The single writer of one partition, with pipelined group commit. Publishers push appends onto a lock-free inbox
+ * and, if the writer is idle, schedule it on the shared pool of writer threads. A run takes everything in the inbox
+ * at once, encodes it into as few batches as fit and writes them. Under {@link FsyncPolicy#ALWAYS} the run then hands
+ * the written group to the partition's sync task and returns: the sync task forces the file once for every group
+ * written so far, then makes them visible to readers and completes their futures. So while one fsync runs, the writer
+ * already encodes and writes the next group, and the fsyncs run back to back, each covering everything that arrived
+ * during the previous one: the number of fsyncs adapts to the load, not to the number of publishers.
  *
  * <p>Only one pool thread runs a given writer at a time (the {@code scheduled} flag), which makes it the owner of
- * the partition's {@link PartitionLog} write side. Writer threads are platform threads: fsync never blocks a
+ * the partition's {@link PartitionLog} write side; likewise one runs its sync task at a time ({@code syncScheduled}),
+ * which only forces, publishes what was forced, and completes futures. Writer threads are platform threads: fsync never blocks a
  * virtual-thread carrier. Futures complete on the writer thread: callbacks attached to them must not block.
  *
  * <p>A failed write or fsync fails the partition: the futures of the run fail (the records may or may not be on disk,
@@ -49,7 +52,13 @@ public final class PartitionWriter implements Runnable {
     private final AtomicInteger requests = new AtomicInteger();
     private final AtomicBoolean scheduled = new AtomicBoolean();
     private final CompletableFuture<Void> closed = new CompletableFuture<>();
-    private final ArrayList<PendingAppend> written = new ArrayList<>();
+    private ArrayList<PendingAppend> written = new ArrayList<>();
+    /** Groups written but not yet forced (fsync {@code always}), oldest first; taken by the sync task. */
+    private final java.util.concurrent.ConcurrentLinkedQueue<Group> unsynced =
+            new java.util.concurrent.ConcurrentLinkedQueue<>();
+    private final AtomicBoolean syncScheduled = new AtomicBoolean();
+    private final AtomicBoolean closeOnce = new AtomicBoolean();
+    private volatile boolean closing;
     private final java.util.concurrent.ConcurrentLinkedQueue<CompletableFuture<Void>> barriers =
             new java.util.concurrent.ConcurrentLinkedQueue<>();
 
@@ -128,7 +137,6 @@ public final class PartitionWriter implements Runnable {
                 scheduled.set(false);
                 failChain(takeInbox(), new PublishException("the log is closed; nothing was appended to "
                         + partition.topic + "/" + partition.partition));
-                closed.complete(null);
             }
         }
     }
@@ -220,11 +228,7 @@ public final class PartitionWriter implements Runnable {
             if (b.count() > 0) {
                 write(b, now);
             }
-            if (policy == FsyncPolicy.ALWAYS) {
-                long t0 = System.nanoTime();
-                partition.force();
-                counters.fsynced(System.nanoTime() - t0);
-            } else {
+            if (policy != FsyncPolicy.ALWAYS) {
                 dirty = true;
             }
         } catch (java.io.IOException | RuntimeException | Error e) {
@@ -232,14 +236,104 @@ public final class PartitionWriter implements Runnable {
             failChain(a, stopped(e));
             throw e;
         }
-        partition.publish();
         counters.records.add(written.size());
+        if (policy == FsyncPolicy.ALWAYS) {
+            Segment active = partition.active();
+            unsynced.add(new Group(active, active.size(), active.nextOffset(), written));
+            written = new ArrayList<>();
+            scheduleSync();
+            return;
+        }
+        partition.publish();
         onPublish.run();
-        for (int i = 0, n = written.size(); i < n; i++) {
-            PendingAppend done = written.get(i);
+        complete(written);
+        written.clear();
+    }
+
+    private static void complete(ArrayList<PendingAppend> appends) {
+        for (int i = 0, n = appends.size(); i < n; i++) {
+            PendingAppend done = appends.get(i);
             done.complete(new Receipt(done.topic, done.partition, done.offset, done.message.id()));
         }
-        written.clear();
+    }
+
+    /** Records written together, and where the log ended after them. */
+    private record Group(Segment segment, long endPosition, long endOffset, ArrayList<PendingAppend> appends) {
+    }
+
+    private void scheduleSync() {
+        if (!syncScheduled.get() && syncScheduled.compareAndSet(false, true)) {
+            try {
+                executor.execute(this::runSync);
+            } catch (RejectedExecutionException e) {
+                syncScheduled.set(false);
+                failGroups(new PublishException("the log is closed before " + partition.topic + "/"
+                        + partition.partition + " was forced; the records may or may not be stored"));
+            }
+        }
+    }
+
+    /**
+     * Forces once for every group written so far, then publishes them and completes their futures in order. Groups
+     * of a segment that rolled meanwhile were forced when it was sealed; forcing the last group's segment covers the
+     * rest.
+     */
+    private void runSync() {
+        try {
+            ArrayList<Group> groups = new ArrayList<>();
+            for (Group g; (g = unsynced.poll()) != null; ) {
+                groups.add(g);
+            }
+            if (!groups.isEmpty()) {
+                Group last = groups.get(groups.size() - 1);
+                if (failure != null) {
+                    failGroups(groups, stopped(failure));
+                } else {
+                    try {
+                        long t0 = System.nanoTime();
+                        last.segment().forceWritten();
+                        counters.fsynced(System.nanoTime() - t0);
+                    } catch (Exception | Error e) {
+                        failure = e;
+                        log.error("Partition {}/{} stopped taking appends: an fsync failed. Records not acknowledged "
+                                + "may or may not be on disk; reopen the log to recover it", partition.topic,
+                                partition.partition, e);
+                        failGroups(groups, stopped(e));
+                        return;
+                    }
+                    partition.publish(last.segment(), last.endPosition(), last.endOffset());
+                    onPublish.run();
+                    for (Group g : groups) {
+                        complete(g.appends());
+                    }
+                }
+            }
+        } catch (Throwable t) {
+            log.error("Sync of {}/{} failed unexpectedly", partition.topic, partition.partition, t);
+        } finally {
+            syncScheduled.set(false);
+            if (!unsynced.isEmpty()) {
+                scheduleSync();
+            } else {
+                maybeFinishClose();
+            }
+        }
+    }
+
+    private void failGroups(Throwable error) {
+        ArrayList<Group> groups = new ArrayList<>();
+        for (Group g; (g = unsynced.poll()) != null; ) {
+            groups.add(g);
+        }
+        failGroups(groups, error);
+    }
+
+    private static void failGroups(java.util.List<Group> groups, Throwable error) {
+        for (Group g : groups) {
+            for (PendingAppend p : g.appends()) {
+                p.completeExceptionally(error);
+            }
+        }
     }
 
     private void write(BatchBuilder b, long now) throws java.io.IOException {
@@ -267,7 +361,17 @@ public final class PartitionWriter implements Runnable {
                 + "is reopened", cause);
     }
 
+    /** Stops taking appends; the files close once the sync task has forced every written group. */
     private void closeNow() {
+        closedDone = true;
+        closing = true;
+        maybeFinishClose();
+    }
+
+    private void maybeFinishClose() {
+        if (!closing || !unsynced.isEmpty() || syncScheduled.get() || !closeOnce.compareAndSet(false, true)) {
+            return;
+        }
         try {
             if (failure == null) {
                 partition.close();
@@ -278,7 +382,6 @@ public final class PartitionWriter implements Runnable {
             log.error("Closing {}/{} failed", partition.topic, partition.partition, e);
             partition.closeQuietly();
         }
-        closedDone = true;
         closed.complete(null);
     }
 

@@ -33,7 +33,9 @@ public final class Segment implements ByteSource {
     final Path logFile;
     final OffsetIndex index;
     final TimeIndex timeIndex;
-    private FileChannel writeChannel;
+    private volatile FileChannel writeChannel;
+    /** Set once everything written was forced before the write channel closed (seal, clean close). */
+    private volatile boolean forcedForClose;
     private final AtomicReference<FileChannel> readChannel = new AtomicReference<>();
 
     /** Bytes readers may read: everything written, or everything forced under fsync {@code always}. */
@@ -253,9 +255,30 @@ public final class Segment implements ByteSource {
         readLimit = limit;
     }
 
-    /** fdatasync of the log file: the data and the file length, not other metadata. */
+    /** fdatasync of the log file: the data and the file length, not other metadata. Writer thread. */
     void force() throws IOException {
         writeChannel.force(false);
+    }
+
+    /**
+     * fdatasync from the partition's sync task, concurrent with the writer appending. If the writer sealed (or a
+     * clean close closed) the segment meanwhile, the seal forced everything first, so a closed channel is fine.
+     */
+    void forceWritten() throws IOException {
+        FileChannel ch = writeChannel;
+        if (ch == null) {
+            if (forcedForClose) {
+                return;
+            }
+            throw new IOException("segment " + logFile + " was closed before it was forced");
+        }
+        try {
+            ch.force(false);
+        } catch (java.nio.channels.ClosedChannelException e) {
+            if (!forcedForClose) {
+                throw e;
+            }
+        }
     }
 
     /**
@@ -267,9 +290,11 @@ public final class Segment implements ByteSource {
         if (count > 0) {
             timeIndex.append(Math.max(maxTimestamp, lastTimeEntryTimestamp), count);
         }
-        writeChannel.force(true);
-        writeChannel.close();
+        FileChannel ch = writeChannel;
+        ch.force(true);
+        forcedForClose = true;
         writeChannel = null;
+        ch.close();
         index.seal();
         timeIndex.seal();
         readLimit = size;
@@ -278,10 +303,12 @@ public final class Segment implements ByteSource {
 
     /** Forces and closes the write channels of the active segment on a clean close; it stays the active one. */
     void closeWriter() throws IOException {
-        if (writeChannel != null) {
-            writeChannel.force(true);
-            writeChannel.close();
+        FileChannel ch = writeChannel;
+        if (ch != null) {
+            ch.force(true);
+            forcedForClose = true;
             writeChannel = null;
+            ch.close();
         }
         index.seal();
         timeIndex.seal();
