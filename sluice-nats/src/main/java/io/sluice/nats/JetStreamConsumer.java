@@ -285,6 +285,14 @@ final class JetStreamConsumer implements TransportConsumer {
     }
 
     private void maintain(long now) {
+        if (nc.getStatus() != Connection.Status.CONNECTED) {
+            // Key-value calls would only wait for their timeout; keep serving what is buffered until reconnected.
+            if (now - nextHeartbeat >= 0) {
+                nextHeartbeat = now + heartbeatNanos;
+                expireRequests(now);
+            }
+            return;
+        }
         if (now - nextHeartbeat >= 0) {
             membership.heartbeat();
             nextHeartbeat = now + heartbeatNanos;
@@ -457,8 +465,12 @@ final class JetStreamConsumer implements TransportConsumer {
     }
 
     private void requestMore(int room, long now) {
-        int free = room - buffered.size() - outstandingTotal;
-        if (free <= 0) {
+        int pipeline = buffered.size() + outstandingTotal;
+        int free = room - pipeline;
+        // With work still in the pipeline, wait until a quarter of the bound is free instead of sending a pull
+        // request per finished message: far fewer round trips when handlers are slow and the engine is full.
+        int minPull = pipeline == 0 ? 1 : Math.max(1, Math.min(settings.maxBatch, inFlightBound / 4));
+        if (free < minPull) {
             return;
         }
         int idle = 0;

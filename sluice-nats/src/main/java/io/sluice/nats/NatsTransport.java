@@ -4,14 +4,21 @@ import io.nats.client.Connection;
 import io.nats.client.ConnectionListener;
 import io.nats.client.ErrorListener;
 import io.nats.client.JetStream;
+import io.nats.client.JetStreamApiException;
+import io.nats.client.KeyValue;
+import io.nats.client.KeyValueManagement;
 import io.nats.client.JetStreamManagement;
 import io.nats.client.JetStreamOptions;
 import io.nats.client.Nats;
 import io.nats.client.Options;
+import io.nats.client.api.KeyValueConfiguration;
+import io.nats.client.api.StorageType;
 import io.sluice.SluiceException;
+import io.sluice.config.ConfigException;
 import io.sluice.spi.Acknowledgement;
 import io.sluice.spi.ConsumerSpec;
 import io.sluice.spi.PartitionListener;
+import io.sluice.spi.TransientTransportException;
 import io.sluice.spi.Transport;
 import io.sluice.spi.TransportCapabilities;
 import io.sluice.spi.TransportConsumer;
@@ -30,7 +37,11 @@ import java.security.GeneralSecurityException;
 import java.security.KeyStore;
 import java.time.Duration;
 import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Consumer;
 
 /**
@@ -61,8 +72,8 @@ public final class NatsTransport implements Transport {
     private final TransportProducer producer;
     private final TransportCapabilities capabilities;
     private final List<Consumer<ConnectionState>> stateListeners = new CopyOnWriteArrayList<>();
-    private final java.util.concurrent.atomic.AtomicReference<java.util.concurrent.CompletableFuture<io.nats.client.KeyValue>> bucket =
-            new java.util.concurrent.atomic.AtomicReference<>();
+    private final AtomicReference<CompletableFuture<KeyValue>> bucket =
+            new AtomicReference<>();
     private volatile ConnectionState state = ConnectionState.CONNECTED;
     private volatile boolean closed;
 
@@ -112,7 +123,7 @@ public final class NatsTransport implements Transport {
     private void checkJetStream() {
         try {
             management.getAccountStatistics();
-        } catch (IOException | io.nats.client.JetStreamApiException e) {
+        } catch (IOException | JetStreamApiException e) {
             throw new SluiceException("NATS server at " + connection.getConnectedUrl() + " does not offer JetStream ("
                     + e.getMessage() + "); start nats-server with -js, or set nats.mode: core", e);
         }
@@ -144,8 +155,8 @@ public final class NatsTransport implements Transport {
         } catch (IOException e) {
             String reason = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
             String who = s.user != null ? " as user '" + s.user + "'" : s.token != null ? " with a token" : "";
-            String hint = reason.toLowerCase(java.util.Locale.ROOT).contains("authorization")
-                    || reason.toLowerCase(java.util.Locale.ROOT).contains("authentication")
+            String hint = reason.toLowerCase(Locale.ROOT).contains("authorization")
+                    || reason.toLowerCase(Locale.ROOT).contains("authentication")
                     ? ": the server refused the credentials (check nats.user/nats.password or nats.token)"
                     : "";
             throw new SluiceException("could not connect to NATS at " + s.servers + who + hint + " (" + reason + ")",
@@ -172,7 +183,7 @@ public final class NatsTransport implements Transport {
             ctx.init(kmf == null ? null : kmf.getKeyManagers(), tmf == null ? null : tmf.getTrustManagers(), null);
             return ctx;
         } catch (IOException | GeneralSecurityException e) {
-            throw new io.sluice.config.ConfigException("nats.tls", "Invalid configuration nats.tls: cannot load the "
+            throw new ConfigException("nats.tls", "Invalid configuration nats.tls: cannot load the "
                     + "trust or key store (" + e.getMessage() + ")");
         }
     }
@@ -247,10 +258,10 @@ public final class NatsTransport implements Transport {
      * The key-value bucket holding group membership and partition leases, created on first use (history 1, file
      * storage, entries expire a day after their last write so members that crashed leave no litter).
      */
-    io.nats.client.KeyValue groupBucket() {
-        java.util.concurrent.CompletableFuture<io.nats.client.KeyValue> f = bucket.get();
+    KeyValue groupBucket() {
+        CompletableFuture<KeyValue> f = bucket.get();
         if (f == null) {
-            java.util.concurrent.CompletableFuture<io.nats.client.KeyValue> mine = new java.util.concurrent.CompletableFuture<>();
+            CompletableFuture<KeyValue> mine = new CompletableFuture<>();
             if (bucket.compareAndSet(null, mine)) {
                 try {
                     mine.complete(openBucket());
@@ -263,31 +274,31 @@ public final class NatsTransport implements Transport {
         }
         try {
             return f.join();
-        } catch (java.util.concurrent.CompletionException e) {
+        } catch (CompletionException e) {
             throw e.getCause() instanceof RuntimeException re ? re : e;
         }
     }
 
-    private io.nats.client.KeyValue openBucket() {
+    private KeyValue openBucket() {
         String name = settings.groupBucket;
         try {
-            io.nats.client.KeyValueManagement kvm = connection.keyValueManagement();
+            KeyValueManagement kvm = connection.keyValueManagement();
             try {
                 kvm.getStatus(name);
-            } catch (io.nats.client.JetStreamApiException notFound) {
+            } catch (JetStreamApiException notFound) {
                 try {
-                    kvm.create(io.nats.client.api.KeyValueConfiguration.builder().name(name).maxHistoryPerKey(1)
+                    kvm.create(KeyValueConfiguration.builder().name(name).maxHistoryPerKey(1)
                             .storageType(settings.storage == NatsSettings.Storage.FILE
-                                    ? io.nats.client.api.StorageType.File : io.nats.client.api.StorageType.Memory)
+                                    ? StorageType.File : StorageType.Memory)
                             .ttl(Duration.ofDays(1)).description("Sluice consumer groups: heartbeats and leases")
                             .build());
-                } catch (io.nats.client.JetStreamApiException raced) {
+                } catch (JetStreamApiException raced) {
                     kvm.getStatus(name); // created by another client meanwhile
                 }
             }
             return connection.keyValue(name);
-        } catch (IOException | io.nats.client.JetStreamApiException e) {
-            throw new io.sluice.spi.TransientTransportException("could not open the NATS key-value bucket " + name
+        } catch (IOException | JetStreamApiException e) {
+            throw new TransientTransportException("could not open the NATS key-value bucket " + name
                     + " (nats.group.bucket) for consumer groups: " + e.getMessage(), e);
         }
     }
