@@ -84,6 +84,7 @@ final class JetStreamConsumer implements TransportConsumer {
     private long nextHeartbeat;
     private long nextProgress;
     private boolean rebalanceDue = true;
+    private int revoking;
     private int rotate;
     private boolean closed;
 
@@ -300,7 +301,10 @@ final class JetStreamConsumer implements TransportConsumer {
             expireRequests(now);
         }
         if (membership.takeChanged() || rebalanceDue) {
+            rebalanceDue = false;
             rebalance();
+        } else {
+            finishRevocations();
         }
         if (now - nextProgress >= 0) {
             sendProgress(now);
@@ -317,24 +321,23 @@ final class JetStreamConsumer implements TransportConsumer {
         }
     }
 
+    /**
+     * Brings ownership in line with the group's view: stops partitions whose lease another member took, starts
+     * revoking those that should move, and takes leases of target partitions. Key-value writes happen here only, so
+     * this runs on a heartbeat tick or when the watch saw a change, not on every poll.
+     */
     private void rebalance() {
         boolean[] target = membership.target();
-        boolean unsettled = false;
         List<Integer> lost = null;
-        List<Integer> revoked = null;
         for (PartitionState p : parts) {
             if (!p.owned) {
                 continue;
             }
             if (membership.leaseTakenByOther(p.index)) {
                 (lost == null ? lost = new ArrayList<>() : lost).add(p.index);
-            } else if (!target[p.index]) {
+            } else if (!target[p.index] && !p.revoking) {
                 p.revoking = true; // stop pulling; let go once its outstanding pull has ended
-                if (p.outstanding == 0) {
-                    (revoked == null ? revoked = new ArrayList<>() : revoked).add(p.index);
-                } else {
-                    unsettled = true;
-                }
+                revoking++;
             }
         }
         if (lost != null) {
@@ -346,33 +349,45 @@ final class JetStreamConsumer implements TransportConsumer {
             log.warn("Member {} lost partitions {} of topic {} group {} to another member", membership.memberId(),
                     lost, spec.topic(), spec.group());
         }
-        if (revoked != null) {
-            listener.revoked(revoked);
-            drainInbound();
-            for (int p : revoked) {
-                dropPartition(parts[p]);
-            }
-            flushReleases();
-            for (int p : revoked) {
-                membership.release(p);
-            }
-        }
+        finishRevocations();
         List<Integer> assigned = null;
         for (PartitionState p : parts) {
             if (target[p.index] && !p.owned) {
                 if (membership.acquire(p.index) && prepare(p)) {
                     p.owned = true;
-                    p.revoking = false;
                     (assigned == null ? assigned = new ArrayList<>() : assigned).add(p.index);
-                } else {
-                    unsettled = true; // its previous owner has not let go yet
                 }
+                // else its previous owner has not let go yet: the watch or the next heartbeat tick tries again
             }
         }
         if (assigned != null) {
             listener.assigned(assigned);
         }
-        rebalanceDue = unsettled;
+    }
+
+    /** Lets go of revoking partitions whose outstanding pull has ended: engine first, then naks, then the lease. */
+    private void finishRevocations() {
+        if (revoking == 0) {
+            return;
+        }
+        List<Integer> revoked = null;
+        for (PartitionState p : parts) {
+            if (p.revoking && p.outstanding == 0) {
+                (revoked == null ? revoked = new ArrayList<>() : revoked).add(p.index);
+            }
+        }
+        if (revoked == null) {
+            return;
+        }
+        listener.revoked(revoked);
+        drainInbound();
+        for (int p : revoked) {
+            dropPartition(parts[p]);
+        }
+        flushReleases();
+        for (int p : revoked) {
+            membership.release(p);
+        }
     }
 
     /** Makes sure the partition's durable consumer exists with this member's settings. */
@@ -393,7 +408,10 @@ final class JetStreamConsumer implements TransportConsumer {
     /** Forgets a partition this member no longer owns; its buffered messages are handed back. */
     private void dropPartition(PartitionState p) {
         p.owned = false;
-        p.revoking = false;
+        if (p.revoking) {
+            p.revoking = false;
+            revoking--;
+        }
         Iterator<Fetched> it = buffered.iterator();
         while (it.hasNext()) {
             Fetched f = it.next();
