@@ -384,7 +384,7 @@ final class JetStreamConsumer implements TransportConsumer {
         for (int p : revoked) {
             dropPartition(parts[p]);
         }
-        flushReleases();
+        flushReleases(true);
         for (int p : revoked) {
             membership.release(p);
         }
@@ -605,14 +605,44 @@ final class JetStreamConsumer implements TransportConsumer {
 
     /** Sends -NAK for released messages, in stream order per partition, so they come back in order. */
     private void flushReleases() {
+        flushReleases(false);
+    }
+
+    /**
+     * Sends -NAK for released messages, in stream order per partition, so the server queues them for redelivery in
+     * that order. With {@code confirm}, sends each as a request and waits (bounded) for the server's replies: the
+     * server processes acks asynchronously, and a partition is handed to another member only once its naks are in,
+     * so the next owner cannot fetch later messages of a key before the released ones.
+     */
+    private void flushReleases(boolean confirm) {
         if (toRelease.isEmpty()) {
             return;
         }
         toRelease.sort(Comparator.<Fetched>comparingInt(h -> h.partition).thenComparingLong(h -> h.seq));
-        for (Fetched h : toRelease) {
-            publish(h.replyTo, NAK);
+        if (!confirm) {
+            for (Fetched h : toRelease) {
+                publish(h.replyTo, NAK);
+            }
+            toRelease.clear();
+            return;
+        }
+        CompletableFuture<?>[] replies = new CompletableFuture<?>[toRelease.size()];
+        for (int i = 0; i < replies.length; i++) {
+            try {
+                replies[i] = nc.requestWithTimeout(toRelease.get(i).replyTo, NAK, settings.publishAckTimeout);
+            } catch (RuntimeException e) {
+                replies[i] = CompletableFuture.failedFuture(e);
+            }
         }
         toRelease.clear();
+        try {
+            CompletableFuture.allOf(replies).get(settings.publishAckTimeout.toNanos(), TimeUnit.NANOSECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+            log.debug("Not every release of topic {} group {} was confirmed ({}); the server redelivers those after "
+                    + "the ack wait", spec.topic(), spec.group(), e.toString());
+        }
     }
 
     private void publish(String subject, byte[] body) {
@@ -680,7 +710,7 @@ final class JetStreamConsumer implements TransportConsumer {
                 toRelease.add(h);
             }
         }
-        flushReleases();
+        flushReleases(nc.getStatus() == Connection.Status.CONNECTED);
         List<Integer> owned = new ArrayList<>();
         for (PartitionState p : parts) {
             if (p.owned) {
