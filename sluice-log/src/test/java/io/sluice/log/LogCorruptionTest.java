@@ -268,6 +268,33 @@ class LogCorruptionTest {
     }
 
     @Test
+    void shouldRebuildIndexesThatDoNotMatchTheLog() throws IOException {
+        writeRecords(200);
+        List<Path> segs = segments(0);
+        Path sealedIndex = Path.of(segs.get(0).toString().replace(".log", ".index"));
+        Path sealedTimes = Path.of(segs.get(1).toString().replace(".log", ".timeindex"));
+        Path activeIndex = Path.of(segs.get(segs.size() - 1).toString().replace(".log", ".index"));
+        byte[] garbage = new byte[64];
+        new Random(9).nextBytes(garbage);
+        Files.write(sealedIndex, garbage);
+        Files.delete(sealedTimes);
+        Files.write(activeIndex, garbage, StandardOpenOption.APPEND);
+        assertThat(verify()).contains("offset index entry 0").contains("does not point at the start of that batch");
+
+        try (LogTransport log = LogTransport.open(settings(1))) {
+            assertThat(log.events()).extracting(RecoveryEvent::kind).containsOnly(RecoveryEvent.Kind.INDEX_REBUILT);
+            assertThat(log.events()).extracting(RecoveryEvent::file)
+                    .contains(sealedIndex, sealedTimes, activeIndex);
+            assertThat(readAll(log, 0)).hasSize(200);
+            assertThat(log.offsetForTime(TOPIC, 0, java.time.Instant.ofEpochMilli(1_700_000_000_000L + 150_000)))
+                    .isEqualTo(150);
+            assertThat(log.read(TOPIC, 0, 77, 1)).singleElement()
+                    .satisfies(r -> assertThat(r.message()).isEqualTo(record(77)));
+        }
+        assertThat(verify()).contains("the log is sound");
+    }
+
+    @Test
     void shouldNeverReturnDamagedDataWhateverBitIsFlipped() throws IOException {
         writeRecords(40);
         Path pdir = partitionDir(0);

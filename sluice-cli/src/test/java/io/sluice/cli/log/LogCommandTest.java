@@ -57,7 +57,7 @@ class LogCommandTest {
                 .contains("group billing: committed 0=3 1=-")
                 .contains("partition 0: 1 segment")
                 .contains("segment 00000000000000000000.log: offsets 0..")
-                .contains("batch at byte 0: offsets 0..0 (1 records)")
+                .contains("batch at byte 0: offsets 0..0 (1 record)")
                 .containsPattern("offset 0: \\S+ key=\"k\\d+\" id=\\S+ headers=\\{n=\\d+} value=\\d+ bytes \"order \\d+\"")
                 .doesNotContain("partition 1:");
     }

@@ -137,9 +137,9 @@ public final class LogInspector {
                     first = Math.min(first, scan.firstTimestamp());
                     last = Math.max(last, scan.maxTimestamp());
                     if (options.batches() || options.records()) {
-                        detail.append(String.format("      batch at byte %d: offsets %d..%d (%d records), first %s, "
+                        detail.append(String.format("      batch at byte %d: offsets %d..%d (%d record%s), first %s, "
                                         + "max %s, %s, %d bytes (body %d raw), crc ok%n", scan.position(),
-                                scan.baseOffset(), scan.nextOffset() - 1, scan.count(),
+                                scan.baseOffset(), scan.nextOffset() - 1, scan.count(), scan.count() == 1 ? "" : "s",
                                 Instant.ofEpochMilli(scan.firstTimestamp()), Instant.ofEpochMilli(scan.maxTimestamp()),
                                 Compression.values()[scan.codec()].name().toLowerCase(), scan.length(),
                                 scan.rawBodyLength()));
