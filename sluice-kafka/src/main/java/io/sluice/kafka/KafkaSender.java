@@ -15,7 +15,23 @@ import org.apache.kafka.common.errors.AuthorizationException;
 import org.apache.kafka.common.errors.RecordTooLargeException;
 import org.apache.kafka.common.errors.RetriableException;
 
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.common.PartitionInfo;
+import org.apache.kafka.common.TopicPartition;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
 import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.locks.LockSupport;
+import java.util.function.Supplier;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
@@ -25,11 +41,18 @@ import java.util.concurrent.ExecutionException;
  * Thread-safe. Futures complete on the producer's network thread; callers must not block in callbacks.
  */
 final class KafkaSender implements TransportProducer {
+    private static final Logger log = LoggerFactory.getLogger(KafkaSender.class);
+    private static final long LEADER_WAIT_NANOS = TimeUnit.SECONDS.toNanos(30);
+
     private final KafkaProducer<byte[], byte[]> producer;
     private final KafkaSettings settings;
+    private final Supplier<Admin> admin;
+    /** Topics whose partition leaders have answered; the rest get {@link #awaitLeaders} before their first send. */
+    private final Set<String> readyTopics = ConcurrentHashMap.newKeySet();
 
-    KafkaSender(KafkaSettings settings, String clientIdSuffix) {
+    KafkaSender(KafkaSettings settings, String clientIdSuffix, Supplier<Admin> admin) {
         this.settings = settings;
+        this.admin = admin;
         this.producer = new KafkaProducer<>(settings.producer(clientIdSuffix));
     }
 
@@ -42,11 +65,49 @@ final class KafkaSender implements TransportProducer {
     CompletableFuture<Receipt> send(ProducerRecord<byte[], byte[]> record, Message message) {
         Sent sent = new Sent(record.topic(), message, record);
         try {
+            if (!readyTopics.contains(record.topic())) {
+                awaitLeaders(record.topic());
+            }
             producer.send(record, sent);
         } catch (KafkaException | IllegalStateException e) {
             sent.onCompletion(null, e);
         }
         return sent;
+    }
+
+    /**
+     * Waits (once per topic, up to 30 s) until every partition's leader answers. An idempotent producer that
+     * pipelines batches into a partition whose leader is still being elected — a topic created a moment ago — can
+     * retry {@code OUT_OF_ORDER_SEQUENCE_NUMBER} until its delivery timeout (KAFKA-14359): the first batch fails with
+     * NOT_LEADER, a later one is accepted as the partition's first, and the retried first batch never fits again.
+     * Blocks the caller on a topic's first publish, as the producer's own metadata fetch does.
+     */
+    private void awaitLeaders(String topic) {
+        List<PartitionInfo> partitions = producer.partitionsFor(topic); // fetches metadata, may auto-create
+        Map<TopicPartition, OffsetSpec> latest = new HashMap<>();
+        for (PartitionInfo p : partitions) {
+            latest.put(new TopicPartition(topic, p.partition()), OffsetSpec.latest());
+        }
+        long deadline = System.nanoTime() + LEADER_WAIT_NANOS;
+        while (true) {
+            try {
+                admin.get().listOffsets(latest).all().get(LEADER_WAIT_NANOS, TimeUnit.NANOSECONDS);
+                readyTopics.add(topic);
+                return;
+            } catch (ExecutionException | TimeoutException e) {
+                boolean retriable = e instanceof TimeoutException || e.getCause() instanceof RetriableException;
+                if (!retriable || System.nanoTime() - deadline > 0) {
+                    // Not allowed to list offsets (no DESCRIBE on the topic), or still no leader: send anyway.
+                    log.debug("Leaders of topic {} not confirmed; sending anyway", topic, e);
+                    readyTopics.add(topic);
+                    return;
+                }
+                LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(20));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new org.apache.kafka.common.errors.InterruptException(e);
+            }
+        }
     }
 
     @Override

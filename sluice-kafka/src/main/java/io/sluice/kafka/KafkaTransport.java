@@ -84,7 +84,7 @@ public final class KafkaTransport implements Transport {
             try {
                 checkOpen();
                 if (sender == null) {
-                    sender = new KafkaSender(settings, "producer-" + instance);
+                    sender = new KafkaSender(settings, "producer-" + instance, this::admin);
                 }
                 s = sender;
             } finally {
