@@ -117,8 +117,16 @@ final class NatsWire {
     }
 
     private static boolean unreserved(char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-                || c == '-' || c == '_' || c == '.' || c == '~';
+        return c < 128 && UNRESERVED[c];
+    }
+
+    private static final boolean[] UNRESERVED = new boolean[128];
+
+    static {
+        for (char c = 0; c < 128; c++) {
+            UNRESERVED[c] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+                    || c == '-' || c == '_' || c == '.' || c == '~';
+        }
     }
 
     private static void encodeTo(StringBuilder sb, String s) {

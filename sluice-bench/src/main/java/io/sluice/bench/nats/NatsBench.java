@@ -127,7 +127,7 @@ public final class NatsBench implements Benchmark {
 
             out.println("warm-up ...");
             for (int i = 0; i < 2; i++) {
-                rawPublish(js, rawSubjects, Math.min(messages, 50_000), "warm" + i);
+                rawPublish(js, rawSubjects, Math.min(messages, 50_000), "warm" + i, i == 1);
                 sluicePublish(sluice, "warmbench", Math.min(messages, 50_000));
             }
             rawConsume(js, jsm, Math.min(messages, 50_000), "warmreader");
@@ -136,13 +136,15 @@ public final class NatsBench implements Benchmark {
 
             // Two alternating rounds of each, best of each reported: the machine is shared and noisy.
             Result rawPub = null;
+            Result rawPubSame = null;
             Result sluicePub = null;
             Result rawCon = null;
             Result sluiceCon = null;
             for (int round = 1; round <= rounds; round++) {
                 out.printf("round %d of %d%n", round, rounds);
-                rawPub = best(rawPub, rawPublish(js, rawSubjects, messages, "raw" + round));
+                rawPub = best(rawPub, rawPublish(js, rawSubjects, messages, "raw" + round, false));
                 sluicePub = best(sluicePub, sluicePublish(sluice, "sluicebench", messages));
+                rawPubSame = best(rawPubSame, rawPublish(js, rawSubjects, messages, "rawsame" + round, true));
             }
             for (int round = 1; round <= rounds; round++) {
                 out.printf("round %d of %d%n", round, rounds);
@@ -158,6 +160,7 @@ public final class NatsBench implements Benchmark {
             out.printf("  (publish and consume: best of %d alternating rounds)%n", rounds);
             row("JetStream publish   raw jnats publishAsync", rawPub, null);
             row("JetStream publish   sluice publisher", sluicePub, rawPub);
+            row("JetStream publish   raw, Sluice-sized headers", rawPubSame, rawPub);
             row("JetStream consume   raw jnats fetch+ack", rawCon, null);
             row("JetStream consume   sluice subscription", sluiceCon, rawCon);
             out.printf("  %-44s %,12.0f msg/s   %.3f x ideal (%,.0f msg/s = min(keys, maxInFlight) / %d ms)   "
@@ -185,7 +188,12 @@ public final class NatsBench implements Benchmark {
 
     // ------------------------------------------------------------------ publish
 
-    private Result rawPublish(JetStream js, String[] subjects, int n, String label) throws Exception {
+    /**
+     * Raw jnats async publish. With {@code sluiceSizedHeaders} the message carries what Sluice sends (a 36-character
+     * UUID id and a millisecond timestamp header), to separate the cost of bigger messages from client overhead.
+     */
+    private Result rawPublish(JetStream js, String[] subjects, int n, String label, boolean sluiceSizedHeaders)
+            throws Exception {
         Semaphore permits = new Semaphore(maxPending);
         LongAdder acked = new LongAdder();
         AtomicLong failed = new AtomicLong();
@@ -195,7 +203,12 @@ public final class NatsBench implements Benchmark {
         for (int i = 0; i < n; i++) {
             permits.acquire();
             Headers h = new Headers();
-            h.put("Nats-Msg-Id", label + "-" + i);
+            if (sluiceSizedHeaders) {
+                h.put("Nats-Msg-Id", java.util.UUID.randomUUID().toString());
+                h.put("Sluice-Time", Long.toString(System.currentTimeMillis()));
+            } else {
+                h.put("Nats-Msg-Id", label + "-" + i);
+            }
             CompletableFuture<PublishAck> f = js.publishAsync(subjects[i % subjects.length], h, payload);
             f.whenComplete((ack, e) -> {
                 permits.release();
@@ -212,7 +225,8 @@ public final class NatsBench implements Benchmark {
         if (failed.get() > 0) {
             out.printf("  (raw publish: %,d failed)%n", failed.get());
         }
-        out.printf("raw jnats publish: %,.0f msg/s%n", r.rate());
+        out.printf("raw jnats publish%s: %,.0f msg/s%n", sluiceSizedHeaders ? " (Sluice-sized headers)" : "",
+                r.rate());
         return r;
     }
 
