@@ -68,7 +68,7 @@ final class BatchBuilder {
         if (buf.remaining() < size) {
             grow(buf.position() + size);
         }
-        RecordCodec.encode(buf, a.message, firstTimestamp, a.sizeAfterTimestamp);
+        RecordCodec.encode(buf, a.message, firstTimestamp, a.sizeAfterTimestamp, a.uuidId, a.idHigh, a.idLow);
         long ts = a.message.timestampMillis();
         if (ts > maxTimestamp) {
             maxTimestamp = ts;

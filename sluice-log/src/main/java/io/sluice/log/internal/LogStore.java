@@ -231,8 +231,8 @@ public final class LogStore implements AutoCloseable {
                     + "published to " + topicName));
         }
         Message m = message.withDefaults(System.currentTimeMillis());
-        int sizeAfterTimestamp = RecordCodec.sizeAfterTimestamp(m);
-        int size = RecordCodec.encodedSize(sizeAfterTimestamp, 0);
+        PendingAppend append = new PendingAppend(topicName, -1, m);
+        int size = append.encodedSize(0);
         if (size > settings.maxMessageBytes()) {
             return CompletableFuture.failedFuture(new PublishException("message " + m.id() + " is " + size
                     + " bytes encoded (key, value, headers and id), larger than log.maxMessageBytes="
@@ -246,7 +246,7 @@ public final class LogStore implements AutoCloseable {
                     + e.getMessage(), e));
         }
         int partition = topic.partitionFor(m);
-        PendingAppend append = new PendingAppend(topicName, partition, m, sizeAfterTimestamp);
+        append.partition = partition;
         topic.writer(partition).submit(append);
         return append;
     }

@@ -228,26 +228,37 @@ public final class PartitionWriter implements Runnable {
             if (b.count() > 0) {
                 write(b, now);
             }
-            if (policy != FsyncPolicy.ALWAYS) {
-                dirty = true;
-            }
         } catch (java.io.IOException | RuntimeException | Error e) {
             b.start(0, 0);
             failChain(a, stopped(e));
             throw e;
         }
+    }
+
+    /**
+     * Writes the finished batch, then passes its records on at once: under {@code always} to the sync task, otherwise
+     * straight to readers and publishers. Doing this per batch rather than per run keeps acknowledgements flowing
+     * while a long run is still encoding, so publishers and the writer work in parallel.
+     */
+    private void write(BatchBuilder b, long now) throws java.io.IOException {
+        ByteBuffer batch = b.finish();
+        counters.batches.increment();
+        counters.bytes.add(batch.remaining());
+        partition.append(batch, b.baseOffset(), b.nextOffset(), b.maxTimestamp(), now);
+        b.start(b.nextOffset(), 0);
         counters.records.add(written.size());
         if (policy == FsyncPolicy.ALWAYS) {
             Segment active = partition.active();
             unsynced.add(new Group(active, active.size(), active.nextOffset(), written));
             written = new ArrayList<>();
             scheduleSync();
-            return;
+        } else {
+            dirty = true;
+            partition.publish();
+            onPublish.run();
+            complete(written);
+            written.clear();
         }
-        partition.publish();
-        onPublish.run();
-        complete(written);
-        written.clear();
     }
 
     private static void complete(ArrayList<PendingAppend> appends) {
@@ -336,13 +347,6 @@ public final class PartitionWriter implements Runnable {
         }
     }
 
-    private void write(BatchBuilder b, long now) throws java.io.IOException {
-        ByteBuffer batch = b.finish();
-        counters.batches.increment();
-        counters.bytes.add(batch.remaining());
-        partition.append(batch, b.baseOffset(), b.nextOffset(), b.maxTimestamp(), now);
-        b.start(b.nextOffset(), 0);
-    }
 
     private void fail(Throwable e) {
         failure = e;

@@ -36,7 +36,13 @@ public final class RecordCodec {
 
     /** Bytes of the record after its timestamp: id, key, value and headers. */
     public static int sizeAfterTimestamp(Message m) {
-        int size = 1 + idSize(m.id());
+        String id = m.id();
+        return sizeAfterTimestamp(m, id != null && isCanonicalUuid(id));
+    }
+
+    /** {@link #sizeAfterTimestamp(Message)} when it is known whether the id is a canonical UUID. */
+    static int sizeAfterTimestamp(Message m, boolean uuidId) {
+        int size = 1 + (uuidId ? 16 : idSize(m.id()));
         String key = m.key();
         if (key == null) {
             size += 1;
@@ -67,9 +73,6 @@ public final class RecordCodec {
         if (id == null) {
             return 0;
         }
-        if (isCanonicalUuid(id)) {
-            return 16;
-        }
         int n = utf8Length(id);
         return varintSize(n) + n;
     }
@@ -80,16 +83,27 @@ public final class RecordCodec {
      * @param sizeAfterTimestamp {@link #sizeAfterTimestamp(Message)} of {@code m}
      */
     public static void encode(ByteBuffer buf, Message m, long firstTimestamp, int sizeAfterTimestamp) {
+        String id = m.id();
+        if (id != null && isCanonicalUuid(id)) {
+            encode(buf, m, firstTimestamp, sizeAfterTimestamp, true, uuidHigh(id), uuidLow(id));
+        } else {
+            encode(buf, m, firstTimestamp, sizeAfterTimestamp, false, 0, 0);
+        }
+    }
+
+    /** Writes one record whose id, if {@code uuidId}, was parsed already into {@code idHigh} and {@code idLow}. */
+    static void encode(ByteBuffer buf, Message m, long firstTimestamp, int sizeAfterTimestamp, boolean uuidId,
+                       long idHigh, long idLow) {
         long ts = zigzag(m.timestampMillis() - firstTimestamp);
         putVarint(buf, varlongSize(ts) + sizeAfterTimestamp);
         putVarlong(buf, ts);
         String id = m.id();
         if (id == null) {
             buf.put((byte) ID_NONE);
-        } else if (isCanonicalUuid(id)) {
+        } else if (uuidId) {
             buf.put((byte) ID_UUID);
-            buf.putLong(hex(id, 0, 8) << 32 | hex(id, 9, 13) << 16 | hex(id, 14, 18));
-            buf.putLong(hex(id, 19, 23) << 48 | hex(id, 24, 36));
+            buf.putLong(idHigh);
+            buf.putLong(idLow);
         } else {
             buf.put((byte) ID_TEXT);
             putVarint(buf, utf8Length(id));
@@ -257,28 +271,47 @@ public final class RecordCodec {
 
     // ---------------------------------------------------------------- primitives
 
-    static boolean isCanonicalUuid(String s) {
-        if (s.length() != 36) {
-            return false;
+    /** Lower-case hex digit values; -1 for anything else (upper case too, so the text round-trips exactly). */
+    private static final byte[] HEX = new byte[128];
+
+    static {
+        java.util.Arrays.fill(HEX, (byte) -1);
+        for (int i = 0; i < 10; i++) {
+            HEX['0' + i] = (byte) i;
         }
-        for (int i = 0; i < 36; i++) {
-            char c = s.charAt(i);
-            if (i == 8 || i == 13 || i == 18 || i == 23) {
-                if (c != '-') {
-                    return false;
-                }
-            } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
-                return false;
-            }
+        for (int i = 0; i < 6; i++) {
+            HEX['a' + i] = (byte) (10 + i);
         }
-        return true;
     }
 
+    static boolean isCanonicalUuid(String s) {
+        if (s.length() != 36 || s.charAt(8) != '-' || s.charAt(13) != '-' || s.charAt(18) != '-'
+                || s.charAt(23) != '-') {
+            return false;
+        }
+        return (hex(s, 0, 8) | hex(s, 9, 13) | hex(s, 14, 18) | hex(s, 19, 23) | hex(s, 24, 36)) >= 0;
+    }
+
+    /** The first 64 bits of a canonical UUID string. */
+    static long uuidHigh(String s) {
+        return hex(s, 0, 8) << 32 | hex(s, 9, 13) << 16 | hex(s, 14, 18);
+    }
+
+    /** The last 64 bits of a canonical UUID string. */
+    static long uuidLow(String s) {
+        return hex(s, 19, 23) << 48 | hex(s, 24, 36);
+    }
+
+    /** The value of hex digits {@code from..to} (at most 15 of them), or a negative number if one is not a digit. */
     private static long hex(String s, int from, int to) {
         long v = 0;
         for (int i = from; i < to; i++) {
             char c = s.charAt(i);
-            v = v << 4 | (c <= '9' ? c - '0' : c - 'a' + 10);
+            int d = c < 128 ? HEX[c] : -1;
+            if (d < 0) {
+                return -1;
+            }
+            v = v << 4 | d;
         }
         return v;
     }

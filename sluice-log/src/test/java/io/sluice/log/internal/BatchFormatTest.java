@@ -25,7 +25,7 @@ class BatchFormatTest {
                     .key(i % 3 == 0 ? null : "customer-" + i).payload(("payload payload payload " + i).repeat(3))
                     .header("trace", "t-" + i).header("content-type", "text/plain")
                     .timestampMillis(1_767_225_600_000L + i).build();
-            PendingAppend a = new PendingAppend("t", 0, m, RecordCodec.sizeAfterTimestamp(m));
+            PendingAppend a = new PendingAppend("t", 0, m);
             if (i == 0) {
                 b.start(baseOffset, m.timestampMillis());
             }
