@@ -392,8 +392,10 @@ final class JetStreamConsumer implements TransportConsumer {
 
     /** Makes sure the partition's durable consumer exists with this member's settings. */
     private boolean prepare(PartitionState p) {
+        // The engine's in-flight bound (its first poll asks for all of it); a subscription paused from the start
+        // has shown no bound yet, so it gets one pull batch until the next assignment updates the consumer.
         int maxAckPending = settings.maxAckPending > 0 ? settings.maxAckPending
-                : Math.max(inFlightBound, settings.maxBatch);
+                : inFlightBound > 0 ? inFlightBound : settings.maxBatch;
         try {
             streams.ensureConsumer(ts, spec.group(), p.index, spec.startFrom(), maxAckPending);
             return true;

@@ -16,6 +16,7 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.ReentrantLock;
 import java.util.stream.Stream;
 
 /**
@@ -27,17 +28,20 @@ import java.util.stream.Stream;
  * <p>{@link #kill()} ends the process at once (SIGKILL) and {@link #restart()} starts it again on the same ports and
  * the same store, so clients reconnect to the address they know and find their streams again.
  *
- * <p>Thread-safe: lifecycle methods are serialised on the instance; the accessors may be called from any thread.
+ * <p>Thread-safe: start, stop, kill, restart and close are serialised by a lock; the accessors may be called from any
+ * thread.
  */
 public final class NatsServer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(NatsServer.class);
-    private static final Object INSTALL_LOCK = new Object();
+    private static final ReentrantLock INSTALL_LOCK = new ReentrantLock();
     private static final long READY_TIMEOUT_MILLIS = 30_000;
 
     private final Builder settings;
     private final Path directory;
     private final boolean ownsDirectory;
-    private Process process;
+    private volatile Process process;
+    /** Serialises start, stop and restart; a lock rather than synchronized, as they block on the process. */
+    private final ReentrantLock lifecycle = new ReentrantLock();
     private volatile int port;
     private volatile int monitorPort;
 
@@ -72,12 +76,14 @@ public final class NatsServer implements AutoCloseable {
     }
 
     /** The pid of the running server, or -1 when it is not running. */
-    public synchronized long pid() {
-        return process != null && process.isAlive() ? process.pid() : -1;
+    public long pid() {
+        Process p = process;
+        return p != null && p.isAlive() ? p.pid() : -1;
     }
 
-    public synchronized boolean isRunning() {
-        return process != null && process.isAlive();
+    public boolean isRunning() {
+        Process p = process;
+        return p != null && p.isAlive();
     }
 
     /** The directory holding the JetStream store, the config file and the server log. */
@@ -94,7 +100,16 @@ public final class NatsServer implements AutoCloseable {
         }
     }
 
-    private synchronized void launch(boolean reusePorts) {
+    private void launch(boolean reusePorts) {
+        lifecycle.lock();
+        try {
+            launchLocked(reusePorts);
+        } finally {
+            lifecycle.unlock();
+        }
+    }
+
+    private void launchLocked(boolean reusePorts) {
         String binary = ensureInstalled();
         try {
             deletePortsFiles();
@@ -197,21 +212,36 @@ public final class NatsServer implements AutoCloseable {
     }
 
     /** Stops the server with SIGTERM (a clean shutdown that flushes the store) and waits for it to exit. */
-    public synchronized void stop() {
-        stopProcess(false);
+    public void stop() {
+        lifecycle.lock();
+        try {
+            stopProcess(false);
+        } finally {
+            lifecycle.unlock();
+        }
     }
 
     /** Ends the server at once with SIGKILL, as a crash would; data the server had not flushed may be lost. */
-    public synchronized void kill() {
-        stopProcess(true);
+    public void kill() {
+        lifecycle.lock();
+        try {
+            stopProcess(true);
+        } finally {
+            lifecycle.unlock();
+        }
     }
 
     /** Starts the server again on the same ports and store after {@link #stop()} or {@link #kill()}. */
-    public synchronized void restart() {
-        if (isRunning()) {
-            throw new IllegalStateException("nats-server is still running (pid " + process.pid() + ")");
+    public void restart() {
+        lifecycle.lock();
+        try {
+            if (isRunning()) {
+                throw new IllegalStateException("nats-server is still running (pid " + pid() + ")");
+            }
+            launchLocked(true);
+        } finally {
+            lifecycle.unlock();
         }
-        launch(true);
     }
 
     private void stopProcess(boolean forcibly) {
@@ -242,11 +272,16 @@ public final class NatsServer implements AutoCloseable {
 
     /** Stops the server and deletes its directory if this fixture created it. */
     @Override
-    public synchronized void close() {
-        stopProcess(false);
-        process = null;
-        if (ownsDirectory) {
-            deleteTree(directory);
+    public void close() {
+        lifecycle.lock();
+        try {
+            stopProcess(false);
+            process = null;
+            if (ownsDirectory) {
+                deleteTree(directory);
+            }
+        } finally {
+            lifecycle.unlock();
         }
     }
 
@@ -267,7 +302,8 @@ public final class NatsServer implements AutoCloseable {
 
     /** The path of the nats-server binary, installing the Debian package first when it is missing. */
     public static String ensureInstalled() {
-        synchronized (INSTALL_LOCK) {
+        INSTALL_LOCK.lock();
+        try {
             Optional<Path> found = findBinary();
             if (found.isPresent()) {
                 return found.get().toString();
@@ -278,6 +314,8 @@ public final class NatsServer implements AutoCloseable {
             return findBinary().orElseThrow(() -> new IllegalStateException(
                     "apt-get installed nats-server but no nats-server binary is on the PATH or in /usr/sbin"))
                     .toString();
+        } finally {
+            INSTALL_LOCK.unlock();
         }
     }
 
