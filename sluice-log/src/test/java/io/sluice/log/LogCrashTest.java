@@ -114,8 +114,9 @@ class LogCrashTest {
         String java = ProcessHandle.current().info().command()
                 .orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         ProcessBuilder pb = new ProcessBuilder(java, "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC",
-                "--enable-native-access=ALL-UNNAMED", "-Xmx256m", "-Xss512k", "-cp", System.getProperty("java.class.path"), CrashChild.class.getName(),
-                dir.toString(), compression.name())
+                "--enable-native-access=ALL-UNNAMED", "-Xmx256m", "-Xss512k",
+                "-cp", System.getProperty("java.class.path"), CrashChild.class.getName(), dir.toString(),
+                compression.name())
                 .redirectError(tmp.resolve("child-" + iteration + ".err").toFile());
         Process child = pb.start();
         ChildRun run = new ChildRun();

@@ -26,8 +26,9 @@ import java.util.concurrent.atomic.AtomicReference;
  *
  * <p>Only one pool thread runs a given writer at a time (the {@code scheduled} flag), which makes it the owner of
  * the partition's {@link PartitionLog} write side; likewise one runs its sync task at a time ({@code syncScheduled}),
- * which only forces, publishes what was forced, and completes futures. Writer threads are platform threads: fsync never blocks a
- * virtual-thread carrier. Futures complete on the writer thread: callbacks attached to them must not block.
+ * which only forces, publishes what was forced, and completes futures. Pool threads are platform threads: fsync never
+ * blocks a virtual-thread carrier. Futures complete on a pool thread (the writer's, or under {@code always} the sync
+ * task's): callbacks attached to them must not block.
  *
  * <p>A failed write or fsync fails the partition: the futures of the run fail (the records may or may not be on disk,
  * which the message says), and every later append fails at once until the log is reopened and recovered. After an
