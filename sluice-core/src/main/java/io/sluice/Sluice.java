@@ -72,8 +72,11 @@ public final class Sluice implements Subscriber, AutoCloseable {
             }
             known.add(provider.name());
         }
+        String hint = config.transport().equals(SluiceConfig.DEFAULT_TRANSPORT)
+                ? " (the default transport 'log' is in module io.sluice:sluice-log: add it, or set transport: memory)"
+                : "";
         throw new ConfigException("transport", config.transport(), "no such transport on the class path; available: "
-                + String.join(", ", new TreeSet<>(known)));
+                + String.join(", ", new TreeSet<>(known)) + hint);
     }
 
     /** The shared publisher. */

@@ -17,7 +17,7 @@ import java.util.Set;
  * Immutable and thread-safe. Read from {@code sluice.yaml}:
  *
  * <pre>{@code
- * transport: memory        # or log, kafka, nats, ...: the one line that changes between backends
+ * transport: log           # the default; or memory, kafka, nats: the one line that changes between backends
  * memory:
  *   partitions: 6
  * publisher:
@@ -33,8 +33,11 @@ import java.util.Set;
  * so switching transports is one line.
  */
 public final class SluiceConfig {
-    /** The transport used when {@code transport} is not set. */
-    public static final String DEFAULT_TRANSPORT = "memory";
+    /**
+     * The transport used when {@code transport} is not set: the embedded durable log of module
+     * {@code io.sluice:sluice-log}.
+     */
+    public static final String DEFAULT_TRANSPORT = "log";
     private static final Set<String> TOP_LEVEL = Set.of("transport", "publisher", "consumer");
 
     private final String transport;

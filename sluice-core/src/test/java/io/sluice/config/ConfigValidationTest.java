@@ -125,4 +125,14 @@ class ConfigValidationTest {
         assertThatThrownBy(() -> SluiceConfig.parse("consumer: 5\n", "x"))
                 .hasMessage("Invalid value 5 for configuration consumer: must be a section of keys");
     }
+
+    @Test
+    void shouldDefaultToTheEmbeddedLogAndSayWhereItLives() {
+        SluiceConfig config = SluiceConfig.parse("consumer:\n  maxInFlight: 10\n", "x");
+        assertThat(config.transport()).isEqualTo("log");
+        assertThatThrownBy(() -> io.sluice.Sluice.create(config))
+                .hasMessage("Invalid value 'log' for configuration transport: no such transport on the class path; "
+                        + "available: memory (the default transport 'log' is in module io.sluice:sluice-log: add it, "
+                        + "or set transport: memory)");
+    }
 }
