@@ -128,6 +128,11 @@ final class GroupMembership implements AutoCloseable {
         return target;
     }
 
+    /** The member holding the lease of {@code partition} in this view, or null when it is free. */
+    String leaseHolder(int partition) {
+        return leaseOwner.get(partition);
+    }
+
     /** True if another member now holds the lease of {@code partition} (this member lost it). */
     boolean leaseTakenByOther(int partition) {
         String owner = leaseOwner.get(partition);

@@ -353,7 +353,9 @@ final class JetStreamConsumer implements TransportConsumer {
         List<Integer> assigned = null;
         for (PartitionState p : parts) {
             if (target[p.index] && !p.owned) {
-                if (membership.acquire(p.index) && prepare(p)) {
+                String previous = membership.leaseHolder(p.index);
+                boolean takeover = previous != null && !previous.equals(membership.memberId());
+                if (membership.acquire(p.index) && prepare(p, takeover)) {
                     p.owned = true;
                     (assigned == null ? assigned = new ArrayList<>() : assigned).add(p.index);
                 }
@@ -390,14 +392,27 @@ final class JetStreamConsumer implements TransportConsumer {
         }
     }
 
-    /** Makes sure the partition's durable consumer exists with this member's settings. */
-    private boolean prepare(PartitionState p) {
+    /**
+     * Makes sure the partition's durable consumer exists with this member's settings. After taking the partition
+     * over from a member that stopped without letting go, and if that member left messages unacknowledged, holds
+     * pulls for one ack wait: by then the server has queued those messages for redelivery, and queued redeliveries
+     * go out before newer messages, so the new owner sees a key's messages in order.
+     */
+    private boolean prepare(PartitionState p, boolean takeover) {
         // The engine's in-flight bound (its first poll asks for all of it); a subscription paused from the start
         // has shown no bound yet, so it gets one pull batch until the next assignment updates the consumer.
         int maxAckPending = settings.maxAckPending > 0 ? settings.maxAckPending
                 : inFlightBound > 0 ? inFlightBound : settings.maxBatch;
         try {
-            streams.ensureConsumer(ts, spec.group(), p.index, spec.startFrom(), maxAckPending);
+            long unacked = streams.ensureConsumer(ts, spec.group(), p.index, spec.startFrom(), maxAckPending);
+            if (takeover && unacked > 0) {
+                p.holdUntil = System.nanoTime() + settings.ackWait.toNanos();
+                p.held = true;
+                log.info("Member {} took partition {} of topic {} group {} over from a member that stopped with {} "
+                                + "unacknowledged messages; fetching starts in {} ms, after the server has queued them for "
+                                + "redelivery, so keys stay in order", membership.memberId(), p.index, spec.topic(),
+                        spec.group(), unacked, settings.ackWait.toMillis());
+            }
             return true;
         } catch (IOException | JetStreamApiException | RuntimeException e) {
             log.warn("Could not prepare the durable consumer of partition {} of topic {} group {}: {}; letting the "
@@ -410,6 +425,7 @@ final class JetStreamConsumer implements TransportConsumer {
     /** Forgets a partition this member no longer owns; its buffered messages are handed back. */
     private void dropPartition(PartitionState p) {
         p.owned = false;
+        p.held = false;
         if (p.revoking) {
             p.revoking = false;
             revoking--;
@@ -495,7 +511,10 @@ final class JetStreamConsumer implements TransportConsumer {
         }
         int idle = 0;
         for (PartitionState p : parts) {
-            if (p.owned && !p.revoking && p.outstanding == 0) {
+            if (p.held && now - p.holdUntil >= 0) {
+                p.held = false;
+            }
+            if (p.owned && !p.revoking && !p.held && p.outstanding == 0) {
                 idle++;
             }
         }
@@ -506,7 +525,7 @@ final class JetStreamConsumer implements TransportConsumer {
         int n = parts.length;
         for (int i = 0; i < n && free > 0; i++) {
             PartitionState p = parts[(rotate + i) % n];
-            if (p.owned && !p.revoking && p.outstanding == 0) {
+            if (p.owned && !p.revoking && !p.held && p.outstanding == 0) {
                 int batch = Math.min(Math.min(share, settings.maxBatch), free);
                 pull(p, batch, now);
                 free -= batch;
@@ -743,6 +762,9 @@ final class JetStreamConsumer implements TransportConsumer {
         int outstanding;
         long requestDeadline;
         long lastPending = -1;
+        /** Pulls wait until {@code holdUntil} after a takeover from a member that left messages unacknowledged. */
+        boolean held;
+        long holdUntil;
 
         PartitionState(int index, String nextSubject) {
             this.index = index;

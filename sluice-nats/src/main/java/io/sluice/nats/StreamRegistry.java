@@ -152,8 +152,10 @@ final class StreamRegistry {
     /**
      * Creates the durable pull consumer of {@code group} on one partition, or updates its ack wait and max ack
      * pending when they differ. Blocking; called on a consumer's poll thread.
+     *
+     * @return messages the consumer has delivered and not yet seen acknowledged (0 for a new consumer)
      */
-    void ensureConsumer(TopicStream ts, String group, int partition, StartPosition start, int maxAckPending)
+    long ensureConsumer(TopicStream ts, String group, int partition, StartPosition start, int maxAckPending)
             throws IOException, JetStreamApiException {
         String durable = Names.durable(group, partition);
         ConsumerInfo info = null;
@@ -176,7 +178,7 @@ final class StreamRegistry {
                     .description("Sluice group " + group + ", partition " + partition + " of topic " + ts.topic())
                     .build());
             log.debug("Created durable consumer {} on stream {}", durable, ts.stream());
-            return;
+            return 0;
         }
         ConsumerConfiguration have = info.getConsumerConfiguration();
         if (have.getMaxAckPending() != maxAckPending || !have.getAckWait().equals(settings.ackWait)) {
@@ -185,6 +187,7 @@ final class StreamRegistry {
             log.debug("Updated durable consumer {} on stream {}: maxAckPending {}, ackWait {}", durable, ts.stream(),
                     maxAckPending, settings.ackWait);
         }
+        return info.getNumAckPending();
     }
 
     /** For tests and tools: the partition subjects a topic would get. */
