@@ -118,6 +118,17 @@ class JetStreamFeaturesTest {
     }
 
     @Test
+    void shouldSizeMaxAckPendingFromTheInFlightBound() throws Exception {
+        Subscription sub = sluice.subscribe(topic, "bounded", m -> { }, options().maxInFlight(37).build());
+        await().atMost(WAIT).until(() -> sub.assignedPartitions().size() == 3);
+        for (int p = 0; p < 3; p++) {
+            ConsumerInfo info = transport.management().getConsumerInfo(Names.stream(topic), Names.durable("bounded", p));
+            assertThat(info.getConsumerConfiguration().getMaxAckPending()).isEqualTo(37);
+            assertThat(info.getConsumerConfiguration().getAckWait()).isEqualTo(Duration.ofSeconds(2));
+        }
+    }
+
+    @Test
     void shouldSplitPartitionsBetweenMembersAndHandThemOverWhenOneLeaves() {
         Map<String, Integer> handledBy = new ConcurrentHashMap<>();
         Subscription a = sluice.subscribe(topic, "pair", m -> handledBy.put(m.id(), 1), options().build());

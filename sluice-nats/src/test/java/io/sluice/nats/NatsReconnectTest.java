@@ -103,6 +103,32 @@ class NatsReconnectTest {
     }
 
     @Test
+    void shouldFailPublishesAtOnceWhenTheBoundedReconnectBufferIsFull() throws Exception {
+        String topic = "buffer-" + Long.toHexString(System.nanoTime());
+        try (NatsTransport tiny = new NatsTransport(NatsTestServer.settings(server.url())
+                .reconnect(-1, Duration.ofMillis(100), Duration.ofMillis(50), 4096)
+                .publish(4096, Duration.ofSeconds(2)).build())) {
+            tiny.producer().send(topic, Message.of("k", "creates the stream").withDefaults(1)).join();
+            server.stop();
+            await().atMost(WAIT).until(() -> tiny.connectionState() == NatsTransport.ConnectionState.DISCONNECTED);
+            byte[] payload = new byte[1024];
+            Throwable failure = null;
+            for (int i = 0; i < 20 && failure == null; i++) {
+                CompletableFuture<Receipt> f = tiny.producer().send(topic,
+                        Message.builder().key("k").payload(payload).build().withDefaults(System.currentTimeMillis()));
+                if (f.isCompletedExceptionally()) {
+                    failure = f.handle((r, e) -> e).join();
+                }
+            }
+            assertThat(failure).as("a publish beyond 4 KiB of buffered data fails at once").isNotNull();
+            assertThat(failure).isInstanceOf(io.sluice.spi.TransientTransportException.class)
+                    .hasMessageContaining("failed while NATS was unavailable");
+            assertThat(tiny.producer().isTransient(failure)).isTrue();
+            server.restart();
+        }
+    }
+
+    @Test
     void shouldResumeConsumingWithoutLossAfterRestartMidConsumption() {
         checkConsumptionAcrossRestart(false);
     }
