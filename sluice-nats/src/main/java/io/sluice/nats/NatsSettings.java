@@ -126,6 +126,7 @@ public final class NatsSettings {
         coreMaxBuffered = b.coreMaxBuffered;
     }
 
+    /** A builder with the defaults of the table in docs/nats.md. */
     public static Builder builder() {
         return new Builder();
     }
@@ -252,18 +253,22 @@ public final class NatsSettings {
         return p;
     }
 
+    /** The server URLs. */
     public List<String> servers() {
         return servers;
     }
 
+    /** JetStream or core. */
     public Mode mode() {
         return mode;
     }
 
+    /** Partitions (subjects) per topic. */
     public int partitions() {
         return partitions;
     }
 
+    /** True when a trust store is set or a server URL uses {@code tls://}. */
     public boolean usesTls() {
         return trustStore != null || servers.stream().anyMatch(u -> u.startsWith("tls://"));
     }
@@ -323,37 +328,44 @@ public final class NatsSettings {
         private Builder() {
         }
 
+        /** {@code nats.servers}: the server URLs to connect to. */
         public Builder servers(List<String> servers) {
             this.servers = new ArrayList<>(servers);
             return this;
         }
 
+        /** {@code nats.servers} with one URL. */
         public Builder server(String url) {
             return servers(List.of(url));
         }
 
+        /** {@code nats.mode}. */
         public Builder mode(Mode mode) {
             this.mode = mode;
             return this;
         }
 
+        /** {@code nats.user} and {@code nats.password}. */
         public Builder userPassword(String user, String password) {
             this.user = user;
             this.password = password.toCharArray();
             return this;
         }
 
+        /** {@code nats.token}. */
         public Builder token(String token) {
             this.token = token.toCharArray();
             return this;
         }
 
+        /** {@code nats.tls.trustStore} and its password: turns TLS on and trusts the CAs in the store. */
         public Builder trustStore(Path file, String password) {
             this.trustStore = file;
             this.trustStorePassword = password == null ? null : password.toCharArray();
             return this;
         }
 
+        /** The {@code nats.reconnect} settings: attempts (-1 forever), wait, jitter and buffer size in bytes. */
         public Builder reconnect(int maxReconnects, Duration wait, Duration jitter, long bufferBytes) {
             this.maxReconnects = maxReconnects;
             this.reconnectWait = wait;
@@ -362,42 +374,50 @@ public final class NatsSettings {
             return this;
         }
 
+        /** {@code nats.connectTimeout}. */
         public Builder connectTimeout(Duration timeout) {
             this.connectTimeout = timeout;
             return this;
         }
 
+        /** {@code nats.stream.partitions}. */
         public Builder partitions(int partitions) {
             this.partitions = partitions;
             return this;
         }
 
+        /** {@code nats.stream.storage}. */
         public Builder storage(Storage storage) {
             this.storage = storage;
             return this;
         }
 
+        /** {@code nats.consumer.ackWait}. */
         public Builder ackWait(Duration ackWait) {
             this.ackWait = ackWait;
             return this;
         }
 
+        /** {@code nats.group.heartbeatInterval} and {@code nats.group.sessionTimeout}. */
         public Builder group(Duration heartbeatInterval, Duration sessionTimeout) {
             this.heartbeatInterval = heartbeatInterval;
             this.sessionTimeout = sessionTimeout;
             return this;
         }
 
+        /** {@code nats.consumer.pullExpiry}. */
         public Builder pullExpiry(Duration pullExpiry) {
             this.pullExpiry = pullExpiry;
             return this;
         }
 
+        /** {@code nats.mode} by name: {@code jetstream} or {@code core}. */
         public Builder mode(String name) {
             this.mode = Mode.valueOf(name.toUpperCase(Locale.ROOT));
             return this;
         }
 
+        /** {@code nats.publish.maxPendingAcks} and {@code nats.publish.ackTimeout}. */
         public Builder publish(int maxPendingAcks, Duration ackTimeout) {
             this.maxPendingAcks = maxPendingAcks;
             this.publishAckTimeout = ackTimeout;
@@ -422,6 +442,7 @@ public final class NatsSettings {
             }
         }
 
+        /** The settings; checks the server URLs (the other values are checked when read from configuration). */
         public NatsSettings build() {
             checkServers("nats.servers");
             return new NatsSettings(this);
