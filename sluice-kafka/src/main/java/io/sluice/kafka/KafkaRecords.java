@@ -6,9 +6,9 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.header.internals.RecordHeader;
-import org.apache.kafka.common.header.internals.RecordHeaders;
 
 import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 
 /**
  * Maps a {@link Message} to a Kafka record and back, byte-exact: key as UTF-8 (null stays null), payload as the
@@ -45,7 +45,8 @@ final class KafkaRecords {
             headers[extra + i] = new RecordHeader(h.name(i), h.value(i).getBytes(StandardCharsets.UTF_8));
         }
         byte[] key = m.key() == null ? null : m.key().getBytes(StandardCharsets.UTF_8);
-        return new ProducerRecord<>(topic, null, m.timestampMillis(), key, m.payload(), new RecordHeaders(headers));
+        // ProducerRecord copies the header list into its own RecordHeaders: hand it a view, not a second copy.
+        return new ProducerRecord<>(topic, null, m.timestampMillis(), key, m.payload(), Arrays.asList(headers));
     }
 
     /** Decodes records on the poll thread into one reused holder. Not thread-safe. */

@@ -80,6 +80,8 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
     private final Map<TopicPartition, Long> confirmedCommits = new HashMap<>();
     private final Map<Integer, TopicPartition> byId = new HashMap<>();
     private boolean allPaused;
+    /** Partitions of the topic itself (not its delay tiers) assigned now, kept by the rebalance callbacks. */
+    private int assignedCount;
     private boolean closing;
     private boolean closed;
     private long nextLagNanos;
@@ -117,16 +119,19 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
             keepAlive();
             return;
         }
-        Budget budget = new Budget(maxRecords, maxBytes, oversizedFirst);
+        Budget budget = new Budget(maxRecords, maxBytes, oversizedFirst, assignedCount);
         boolean blocked = drainBacklogs(budget, sink);
-        if (budget.delivered > 0 || blocked) {
-            refreshLag();
-            return; // bounds reached, or work handed over: the engine polls again soon
-        }
-        fetchOnly();
-        ConsumerRecords<byte[], byte[]> records = kafkaPoll(timeoutNanos);
-        for (TopicPartition tp : records.partitions()) {
-            accept(tp, records.records(tp), budget, sink);
+        // Fetch while there is room: partitions with a backlog are paused, so each further poll returns other
+        // partitions' buffered fetches; the bound keeps one call from looping when little arrives.
+        for (int round = 0; !blocked && budget.hasRoom() && round <= assignedCount; round++) {
+            fetchOnly();
+            ConsumerRecords<byte[], byte[]> records = kafkaPoll(budget.delivered > 0 || round > 0 ? 0 : timeoutNanos);
+            if (records.isEmpty()) {
+                break;
+            }
+            for (TopicPartition tp : records.partitions()) {
+                accept(tp, records.records(tp), budget, sink);
+            }
         }
         refreshLag();
     }
@@ -197,7 +202,7 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
                 }
                 Message m = decoder.message;
                 int size = m.estimatedSize();
-                if (!budget.fits(size)) {
+                if (i >= budget.share || !budget.fits(size)) {
                     break;
                 }
                 sink.accept(m, source, r.offset(), size, decoder.attemptsMade + 1, null);
@@ -217,36 +222,47 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
     }
 
     /**
-     * Hands over backlogged records while they fit.
+     * Hands over backlogged records while they fit, one partition after another a record at a time, each partition
+     * at most its share of this poll: records of one partition share its keys, so spreading the engine's in-flight
+     * room over partitions gives it more distinct keys to run in parallel.
      *
-     * @return true if a deliverable record did not fit the budget (so nothing more should be fetched now)
+     * @return true if a deliverable record did not fit the byte budget (so nothing more should be fetched now)
      */
     private boolean drainBacklogs(Budget budget, RecordSink sink) {
         if (backlogs.isEmpty()) {
             return false;
         }
         long now = System.currentTimeMillis();
-        Iterator<Map.Entry<TopicPartition, Backlog>> it = backlogs.entrySet().iterator();
-        while (it.hasNext()) {
-            Map.Entry<TopicPartition, Backlog> e = it.next();
-            Backlog b = e.getValue();
-            int source = sourceId(e.getKey());
-            while (!b.records.isEmpty()) {
+        for (Backlog b : backlogs.values()) {
+            b.handedThisPoll = 0;
+        }
+        boolean progress = true;
+        while (progress && budget.hasRoom()) {
+            progress = false;
+            Iterator<Map.Entry<TopicPartition, Backlog>> it = backlogs.entrySet().iterator();
+            while (it.hasNext() && budget.hasRoom()) {
+                Map.Entry<TopicPartition, Backlog> e = it.next();
+                Backlog b = e.getValue();
+                if (b.handedThisPoll >= budget.share) {
+                    continue;
+                }
                 b.decodeHead(decoder);
                 if (b.headDue > now) {
-                    break; // a delay tier's head is not due yet: the whole partition waits
+                    continue; // a delay tier's head is not due yet: the whole partition waits
                 }
                 int size = b.decodedHead.estimatedSize();
                 if (!budget.fits(size)) {
                     return true;
                 }
                 ConsumerRecord<byte[], byte[]> r = b.records.poll();
-                sink.accept(b.decodedHead, source, r.offset(), size, b.headAttempts + 1, null);
+                sink.accept(b.decodedHead, sourceId(e.getKey()), r.offset(), size, b.headAttempts + 1, null);
                 budget.take(size);
                 b.decodedHead = null;
-            }
-            if (b.records.isEmpty()) {
-                it.remove();
+                b.handedThisPoll++;
+                progress = true;
+                if (b.records.isEmpty()) {
+                    it.remove();
+                }
             }
         }
         return false;
@@ -256,18 +272,25 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
         return backlogs.computeIfAbsent(tp, k -> new Backlog());
     }
 
-    /** What one poll may still hand to the engine. */
+    /** What one poll may still hand to the engine, in all and per partition. */
     private static final class Budget {
         private final int maxRecords;
         private final long maxBytes;
         private final boolean oversizedFirst;
+        /** Records one partition may hand over in this poll: an even split of the room over assigned partitions. */
+        final int share;
         int delivered;
         long bytes;
 
-        Budget(int maxRecords, long maxBytes, boolean oversizedFirst) {
+        Budget(int maxRecords, long maxBytes, boolean oversizedFirst, int partitions) {
             this.maxRecords = maxRecords;
             this.maxBytes = maxBytes;
             this.oversizedFirst = oversizedFirst;
+            this.share = Math.max(1, (maxRecords + Math.max(1, partitions) - 1) / Math.max(1, partitions));
+        }
+
+        boolean hasRoom() {
+            return delivered < maxRecords && bytes < maxBytes;
         }
 
         boolean fits(int size) {
@@ -286,6 +309,7 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
     /** Fetched records of one partition not yet handed to the engine, oldest first; the head decoded once. */
     private static final class Backlog {
         final ArrayDeque<ConsumerRecord<byte[], byte[]>> records = new ArrayDeque<>();
+        int handedThisPoll;
         Message decodedHead;
         int headAttempts;
         long headDue;
@@ -349,6 +373,7 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
         if (allPaused) {
             consumer.pause(partitions);
         }
+        assignedCount += countOfTopic(partitions);
         log.info("Topic {} group {}: assigned {}", topic, group, partitions);
         listener.assigned(ids(partitions));
     }
@@ -375,7 +400,18 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
         forget(partitions);
     }
 
+    private int countOfTopic(Collection<TopicPartition> partitions) {
+        int n = 0;
+        for (TopicPartition tp : partitions) {
+            if (tp.topic().equals(topic)) {
+                n++;
+            }
+        }
+        return n;
+    }
+
     private void forget(Collection<TopicPartition> partitions) {
+        assignedCount = Math.max(0, assignedCount - countOfTopic(partitions));
         for (TopicPartition tp : partitions) {
             requestedCommits.remove(tp);
             confirmedCommits.remove(tp);

@@ -37,7 +37,9 @@ class KafkaSecurityTest {
 
     @AfterAll
     static void stopBroker() {
-        broker.close();
+        if (broker != null) {
+            broker.close();
+        }
     }
 
     private static Map<String, Object> tls(String protocol, Map<String, Object> extra) {

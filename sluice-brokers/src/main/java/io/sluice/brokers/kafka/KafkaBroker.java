@@ -59,6 +59,8 @@ public final class KafkaBroker implements AutoCloseable {
     private final String clusterId;
     private Process process;
     private int starts;
+    /** Stops the broker and deletes its directory if the JVM exits without {@link #close()}. */
+    private final Thread shutdownHook = new Thread(this::closeQuietly, "sluice-kafka-broker-stop");
 
     private KafkaBroker(Builder b) throws IOException {
         this.dir = Files.createTempDirectory("sluice-kafka-");
@@ -89,9 +91,7 @@ public final class KafkaBroker implements AutoCloseable {
      */
     public static synchronized KafkaBroker shared() {
         if (shared == null || !shared.isRunning()) {
-            KafkaBroker broker = start();
-            Runtime.getRuntime().addShutdownHook(new Thread(broker::close, "sluice-kafka-broker-stop"));
-            shared = broker;
+            shared = start(); // stopped by its shutdown hook when the JVM exits
         }
         return shared;
     }
@@ -182,6 +182,19 @@ public final class KafkaBroker implements AutoCloseable {
     public synchronized void close() {
         stop();
         deleteRecursively(dir);
+        try {
+            Runtime.getRuntime().removeShutdownHook(shutdownHook);
+        } catch (IllegalStateException | IllegalArgumentException e) {
+            // the JVM is already shutting down (this is the hook), or the broker never started
+        }
+    }
+
+    private void closeQuietly() {
+        try {
+            close();
+        } catch (RuntimeException e) {
+            log.debug("stopping the Kafka broker at exit failed", e);
+        }
     }
 
     // ------------------------------------------------------------------ launching
@@ -189,7 +202,8 @@ public final class KafkaBroker implements AutoCloseable {
     private synchronized KafkaBroker firstStart() {
         try {
             writeConfiguration();
-            runJava(List.of("kafka.tools.StorageTool", "format", "-t", clusterId, "-c",
+            // "--cluster-id=" because a base64 id may start with '-', which the option parser would take for a flag.
+            runJava(List.of("kafka.tools.StorageTool", "format", "--cluster-id=" + clusterId, "-c",
                     dir.resolve("server.properties").toString(), "--standalone"), dir.resolve("format.log"),
                     Duration.ofSeconds(60));
         } catch (IOException e) {
@@ -202,6 +216,7 @@ public final class KafkaBroker implements AutoCloseable {
             deleteRecursively(dir);
             throw e;
         }
+        Runtime.getRuntime().addShutdownHook(shutdownHook);
         return this;
     }
 
