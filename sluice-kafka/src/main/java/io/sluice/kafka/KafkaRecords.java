@@ -59,6 +59,14 @@ final class KafkaRecords {
         long dueMillis;
 
         void decode(ConsumerRecord<byte[], byte[]> r) {
+            decode(r, null);
+        }
+
+        /**
+         * @param idPrefix {@link #idPrefix} of the record's partition, or null to build it: records without an id
+         *                 header get {@code idPrefix + offset}
+         */
+        void decode(ConsumerRecord<byte[], byte[]> r, String idPrefix) {
             String id = null;
             int attempts = 0;
             long due = 0;
@@ -82,7 +90,7 @@ final class KafkaRecords {
                 headers.set(name, value == null ? "" : new String(value, StandardCharsets.UTF_8));
             }
             if (id == null) {
-                id = "kafka:" + r.topic() + "/" + r.partition() + "/" + r.offset();
+                id = (idPrefix != null ? idPrefix : idPrefix(r.topic(), r.partition())) + r.offset();
             }
             byte[] key = r.key();
             byte[] value = r.value();
@@ -98,6 +106,11 @@ final class KafkaRecords {
         }
 
         private static final byte[] EMPTY = new byte[0];
+
+        /** The id of a record without an id header, less its offset: {@code kafka:<topic>/<partition>/}. */
+        static String idPrefix(String topic, int partition) {
+            return "kafka:" + topic + "/" + partition + "/";
+        }
 
         private static int parseInt(byte[] ascii) {
             try {

@@ -194,9 +194,10 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
         int n = records.size();
         if (backlog == null) {
             long now = tier ? System.currentTimeMillis() : 0;
+            String idPrefix = KafkaRecords.Decoder.idPrefix(tp.topic(), tp.partition());
             for (; i < n; i++) {
                 ConsumerRecord<byte[], byte[]> r = records.get(i);
-                decoder.decode(r);
+                decoder.decode(r, idPrefix);
                 if (tier && decoder.dueMillis > now) {
                     break;
                 }
@@ -310,6 +311,7 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
     private static final class Backlog {
         final ArrayDeque<ConsumerRecord<byte[], byte[]>> records = new ArrayDeque<>();
         int handedThisPoll;
+        String idPrefix;
         Message decodedHead;
         int headAttempts;
         long headDue;
@@ -320,7 +322,11 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
 
         void decodeHead(KafkaRecords.Decoder decoder) {
             if (decodedHead == null) {
-                decoder.decode(records.peek());
+                ConsumerRecord<byte[], byte[]> head = records.peek();
+                if (idPrefix == null) {
+                    idPrefix = KafkaRecords.Decoder.idPrefix(head.topic(), head.partition());
+                }
+                decoder.decode(head, idPrefix);
                 decodedHead = decoder.message;
                 headAttempts = decoder.attemptsMade;
                 headDue = decoder.dueMillis;
