@@ -164,21 +164,29 @@ class LogCorruptionTest {
     }
 
     @Test
-    void shouldCutTheActiveTailFromACorruptBatchAfterTheLastIndexEntry() throws IOException {
+    void shouldCutTheActiveSegmentFromItsFirstCorruptBatch() throws IOException {
         writeRecords(100);
         List<Path> segs = segments(0);
         Path active = segs.get(segs.size() - 1);
+        long activeBase = Long.parseLong(active.getFileName().toString().substring(0, 20));
         List<Long> batches = batchPositions(active);
-        long victim = batches.get(batches.size() - 2); // the last index entry is at most ~512 bytes back
+        long victim = batches.get(1);
+        long size = Files.size(active);
         flipBit(active, victim + 60, 3);
         try (LogTransport log = LogTransport.open(settings(1))) {
-            RecoveryEvent e = log.events().get(log.events().size() - 1);
-            assertThat(e.kind()).isEqualTo(RecoveryEvent.Kind.TAIL_TRUNCATED);
-            assertThat(e.position()).isEqualTo(victim);
-            assertThat(e.offset()).isEqualTo(98);
-            assertThat(e.detail()).contains("corrupt batch").contains("body CRC mismatch");
-            assertThat(readAll(log, 0)).hasSize(98).last().isEqualTo(record(97));
+            assertThat(log.events()).singleElement().satisfies(e -> {
+                assertThat(e.kind()).isEqualTo(RecoveryEvent.Kind.TAIL_TRUNCATED);
+                assertThat(e.file()).isEqualTo(active);
+                assertThat(e.position()).isEqualTo(victim);
+                assertThat(e.offset()).isEqualTo(activeBase + 1);
+                assertThat(e.bytes()).isEqualTo(size - victim);
+                assertThat(e.detail()).contains("corrupt batch").contains("body CRC mismatch");
+            });
+            assertThat(Files.size(active)).isEqualTo(victim);
+            assertThat(readAll(log, 0)).hasSize((int) activeBase + 1).last().isEqualTo(record((int) activeBase));
+            assertThat(log.append(TOPIC, record(500)).join().offset()).isEqualTo(activeBase + 1);
         }
+        assertThat(verify()).contains("the log is sound");
     }
 
     @Test
@@ -265,6 +273,44 @@ class LogCorruptionTest {
             assertThat(perPartition).isGreaterThan(3);
             assertThat(log.committedOffset(TOPIC, "readers", 0)).hasValue(2);
         }
+    }
+
+    /** Writes a recovery point by hand, as a crash before the background flush of later segments would leave it. */
+    private void setRecoveryPoint(long offset) throws IOException {
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(16);
+        b.putLong(0, offset).putInt(8, 0x534C5250);
+        b.putInt(12, io.sluice.log.internal.BatchFormat.crc(b.array(), 0, 12));
+        Files.write(partitionDir(0).resolve("recovery-point"), b.array());
+    }
+
+    @Test
+    void shouldCutATornSegmentNotYetKnownForcedAndDropTheSegmentsAfterIt() throws IOException {
+        writeRecords(200);
+        List<Path> segs = segments(0);
+        assertThat(segs).hasSizeGreaterThan(3);
+        Path torn = segs.get(1);
+        long tornBase = Long.parseLong(torn.getFileName().toString().substring(0, 20));
+        List<Long> batches = batchPositions(torn);
+        long lastBatch = batches.get(batches.size() - 1);
+        setRecoveryPoint(tornBase); // segments from here on were not yet known to be on disk
+        try (FileChannel ch = FileChannel.open(torn, StandardOpenOption.WRITE)) {
+            ch.truncate(Files.size(torn) - 3);
+        }
+        assertThat(verify()).contains("torn tail of").contains("recovery cuts it on the next open");
+
+        try (LogTransport log = LogTransport.open(settings(1))) {
+            List<RecoveryEvent> events = log.events();
+            assertThat(events).allSatisfy(e -> assertThat(e.kind()).isEqualTo(RecoveryEvent.Kind.TAIL_TRUNCATED));
+            assertThat(events.get(0).file()).isEqualTo(torn);
+            assertThat(events.get(0).position()).isEqualTo(lastBatch);
+            assertThat(events).extracting(RecoveryEvent::file).containsAll(segs.subList(2, segs.size()));
+            long end = tornBase + batches.size() - 1;
+            assertThat(log.endOffset(TOPIC, 0)).isEqualTo(end);
+            assertThat(readAll(log, 0)).hasSize((int) end);
+            assertThat(log.append(TOPIC, record(0)).join().offset()).isEqualTo(end);
+        }
+        assertThat(segments(0)).hasSize(2);
+        assertThat(verify()).contains("the log is sound");
     }
 
     @Test

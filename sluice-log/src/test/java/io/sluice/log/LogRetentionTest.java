@@ -53,6 +53,30 @@ class LogRetentionTest {
         assertThat(LogVerifier.verify(dir, new PrintStream(OutputStream.nullOutputStream())).sound()).isTrue();
     }
 
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.EnumSource(FsyncPolicy.class)
+    void shouldMoveTheRecoveryPointPastEveryRolledSegmentWhateverThePolicy(FsyncPolicy policy) throws IOException {
+        LogSettings.Builder b = LogSettings.builder(dir).partitions(1).segmentBytes(4096).fsync(policy);
+        if (policy == FsyncPolicy.INTERVAL) {
+            b.fsyncInterval(Duration.ofMillis(50));
+        }
+        Path partition = dir.resolve("t").resolve("0");
+        try (LogTransport log = LogTransport.open(b.build())) {
+            for (int i = 0; i < 300; i++) {
+                log.append("t", record(i, System.currentTimeMillis())).join();
+            }
+            List<Path> segs = segments();
+            long activeBase = Long.parseLong(segs.get(segs.size() - 1).getFileName().toString().substring(0, 20));
+            // Under interval and never the rolled segments are forced in the background, without stalling appends.
+            await().atMost(Duration.ofSeconds(30)).until(
+                    () -> io.sluice.log.internal.RecoveryPoint.read(partition) == activeBase);
+        }
+        List<Path> segs = segments();
+        long activeBase = Long.parseLong(segs.get(segs.size() - 1).getFileName().toString().substring(0, 20));
+        assertThat(io.sluice.log.internal.RecoveryPoint.read(partition)).isEqualTo(activeBase);
+        assertThat(LogVerifier.verify(dir, new PrintStream(OutputStream.nullOutputStream())).sound()).isTrue();
+    }
+
     @Test
     void shouldRollAnAgedSegmentAndDeleteSegmentsPastRetentionTime() throws IOException {
         long now = System.currentTimeMillis();

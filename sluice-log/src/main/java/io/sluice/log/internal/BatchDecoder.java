@@ -63,6 +63,14 @@ public final class BatchDecoder {
         }
     }
 
+    /** Walks every record of the scanner's current batch by its length, without decoding, to check the framing. */
+    public void checkFraming(BatchScanner scan) {
+        open(scan);
+        while (hasNext()) {
+            skip();
+        }
+    }
+
     /** Decodes every record of the scanner's current batch, to check the framing. */
     public static void check(BatchScanner scan) {
         BatchDecoder d = new BatchDecoder();

@@ -107,10 +107,12 @@ abstract class IndexFile implements AutoCloseable {
         }
     }
 
-    /** Stops appending; the file stays for readers. */
-    final void seal() throws IOException {
+    /** Stops appending, forcing the file first if {@code force}; the file stays for readers. */
+    final void seal(boolean force) throws IOException {
         if (channel != null) {
-            channel.force(true);
+            if (force) {
+                channel.force(true);
+            }
             channel.close();
             channel = null;
         }

@@ -1,6 +1,7 @@
 package io.sluice.log.internal;
 
 import io.sluice.Message;
+import io.sluice.log.FsyncPolicy;
 import io.sluice.log.LogSettings;
 import io.sluice.log.RecoveryEvent;
 import org.slf4j.Logger;
@@ -47,6 +48,12 @@ public final class PartitionLog {
     private volatile Segment[] segments;
     private Segment active;
     private volatile long highWatermark;
+    /** Segments below this base offset are sealed and forced; see {@link RecoveryPoint}. */
+    private long recoveryPoint;
+    private final java.util.concurrent.locks.ReentrantLock recoveryPointLock =
+            new java.util.concurrent.locks.ReentrantLock();
+    /** Told of each segment sealed without forcing (fsync interval or never), to force it in the background. */
+    private java.util.function.Consumer<Segment> sealedUnforced = s -> { };
 
     private PartitionLog(String topic, int partition, Path dir, LogSettings settings, Segment[] segments) {
         this.topic = topic;
@@ -75,26 +82,58 @@ public final class PartitionLog {
         };
         List<Long> bases = segmentBases(dir);
         List<Segment> opened = new ArrayList<>();
+        long stored = RecoveryPoint.read(dir);
+        long recoveryPoint = stored >= 0 ? stored : bases.isEmpty() ? 0 : bases.get(0);
         if (bases.isEmpty()) {
             opened.add(Segment.create(dir, 0, System.currentTimeMillis()));
             Dirs.fsync(dir);
         } else {
+            boolean cut = false;
             for (int i = 0; i < bases.size(); i++) {
                 long base = bases.get(i);
                 boolean last = i == bases.size() - 1;
-                Segment s = Segment.open(dir, base, last);
-                if (last) {
-                    SegmentRecovery.recoverActive(s, settings.indexIntervalBytes(), sink);
+                if (cut) {
+                    Segment gone = Segment.open(dir, base, false);
+                    long bytes = gone.size();
+                    gone.delete();
+                    sink.add(RecoveryEvent.Kind.TAIL_TRUNCATED, gone.logFile, 0, base, bytes,
+                            "segment after a cut removed; the log now ends before offset " + base);
+                    continue;
+                }
+                if (!last && bases.get(i + 1) <= recoveryPoint) {
+                    Segment s = Segment.open(dir, base, false);
+                    if (SegmentRecovery.checkSealed(s, bases.get(i + 1), settings.indexIntervalBytes(), sink)) {
+                        opened.add(s);
+                    } else {
+                        s.close();
+                    }
+                    continue;
+                }
+                Segment s = Segment.open(dir, base, true);
+                cut = SegmentRecovery.recoverUnflushed(s, settings.indexIntervalBytes(), sink);
+                if (!last && !cut && s.nextOffset() != bases.get(i + 1)) {
+                    sink.add(RecoveryEvent.Kind.TAIL_TRUNCATED, s.logFile, s.size(), s.nextOffset(), 0,
+                            "segment ends before offset " + s.nextOffset() + " but the next one starts at "
+                                    + bases.get(i + 1) + "; the log now ends at " + s.nextOffset());
+                    cut = true;
+                }
+                if (last || cut) {
                     s.createdMillis = creationTime(s.logFile);
                     opened.add(s);
-                } else if (SegmentRecovery.checkSealed(s, bases.get(i + 1), settings.indexIntervalBytes(), sink)) {
-                    opened.add(s);
                 } else {
-                    s.close();
+                    s.seal(true); // rolled before a crash but not known forced: checked whole, forced now
+                    opened.add(s);
                 }
             }
+            Dirs.fsync(dir);
         }
-        return new PartitionLog(topic, partition, dir, settings, opened.toArray(new Segment[0]));
+        long activeBase = opened.get(opened.size() - 1).baseOffset();
+        if (stored != activeBase) {
+            RecoveryPoint.write(dir, activeBase);
+        }
+        PartitionLog p = new PartitionLog(topic, partition, dir, settings, opened.toArray(new Segment[0]));
+        p.recoveryPoint = activeBase;
+        return p;
     }
 
     /** Base offsets of the segments in {@code dir}, ascending; removes leftovers of interrupted rebuilds. */
@@ -288,7 +327,13 @@ public final class PartitionLog {
         all[all.length - 1] = next;
         segments = all;
         active = next;
-        old.seal();
+        if (settings.fsync() == FsyncPolicy.ALWAYS) {
+            old.seal(true); // its data is forced already, bar the last group; this costs little
+            advanceRecoveryPoint(next.baseOffset());
+        } else {
+            old.seal(false);
+            sealedUnforced.accept(old); // forced in the background, so a roll never stalls appends on the disk
+        }
         log.debug("Rolled {}/{}: sealed {} ({} bytes), new segment at offset {}", topic, partition, old.logFile,
                 old.size(), next.baseOffset());
     }
@@ -337,9 +382,39 @@ public final class PartitionLog {
         return drop;
     }
 
-    /** Forces and closes every file; a clean close. */
+    /** Asks to be told of segments sealed without forcing; set once by the partition's writer. */
+    void onSealedUnforced(java.util.function.Consumer<Segment> listener) {
+        this.sealedUnforced = listener;
+    }
+
+    /** Forces a segment sealed without forcing and moves the recovery point past it (background flush task). */
+    void flushSealed(Segment s) throws IOException {
+        s.forceSealed();
+        advanceRecoveryPoint(s.nextOffset());
+    }
+
+    /** Records durably that every segment below {@code offset} is sealed and forced. */
+    private void advanceRecoveryPoint(long offset) throws IOException {
+        recoveryPointLock.lock();
+        try {
+            if (offset > recoveryPoint) {
+                RecoveryPoint.write(dir, offset);
+                recoveryPoint = offset;
+            }
+        } finally {
+            recoveryPointLock.unlock();
+        }
+    }
+
+    /** Forces and closes every file, and records that everything before the active segment is on disk. */
     void close() throws IOException {
+        for (Segment s : segments) {
+            if (s != active && s.isSealed() && s.baseOffset() >= recoveryPoint && !s.isDeleted()) {
+                s.forceSealed(); // sealed without forcing and not yet flushed in the background
+            }
+        }
         active.closeWriter();
+        advanceRecoveryPoint(active.baseOffset());
         for (Segment s : segments) {
             s.close();
         }

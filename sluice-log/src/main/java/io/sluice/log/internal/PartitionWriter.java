@@ -58,6 +58,10 @@ public final class PartitionWriter implements Runnable {
     private final java.util.concurrent.ConcurrentLinkedQueue<Group> unsynced =
             new java.util.concurrent.ConcurrentLinkedQueue<>();
     private final AtomicBoolean syncScheduled = new AtomicBoolean();
+    /** Segments sealed without forcing (fsync interval or never), forced in order by the flush task. */
+    private final java.util.concurrent.ConcurrentLinkedQueue<Segment> unflushed =
+            new java.util.concurrent.ConcurrentLinkedQueue<>();
+    private final AtomicBoolean flushScheduled = new AtomicBoolean();
     private final AtomicBoolean closeOnce = new AtomicBoolean();
     private volatile boolean closing;
     private final java.util.concurrent.ConcurrentLinkedQueue<CompletableFuture<Void>> barriers =
@@ -75,6 +79,7 @@ public final class PartitionWriter implements Runnable {
     public PartitionWriter(PartitionLog partition, Executor executor, FsyncPolicy policy,
                            ThreadLocal<BatchBuilder> builders, Runnable onPublish, Counters counters) {
         this.counters = counters;
+        partition.onSealedUnforced(this::queueFlush);
         this.partition = partition;
         this.executor = executor;
         this.policy = policy;
@@ -332,6 +337,48 @@ public final class PartitionWriter implements Runnable {
         }
     }
 
+    private void queueFlush(Segment sealed) {
+        unflushed.add(sealed);
+        scheduleFlush();
+    }
+
+    private void scheduleFlush() {
+        if (flushScheduled.compareAndSet(false, true)) {
+            try {
+                executor.execute(this::runFlush);
+            } catch (RejectedExecutionException e) {
+                flushScheduled.set(false); // closing: the close forces what is left
+            }
+        }
+    }
+
+    /**
+     * Forces segments that rolled under fsync {@code interval} or {@code never}, oldest first, moving the recovery
+     * point past each. If one cannot be forced it stays below the point's reach, so the next open checks it batch by
+     * batch instead of trusting it.
+     */
+    private void runFlush() {
+        try {
+            for (Segment s; (s = unflushed.poll()) != null; ) {
+                try {
+                    partition.flushSealed(s);
+                } catch (Exception e) {
+                    log.error("Forcing sealed segment {} failed; it will be checked batch by batch when the log "
+                            + "opens next", s.logFile(), e);
+                    unflushed.clear();
+                    break;
+                }
+            }
+        } finally {
+            flushScheduled.set(false);
+            if (!unflushed.isEmpty()) {
+                scheduleFlush();
+            } else {
+                maybeFinishClose();
+            }
+        }
+    }
+
     private void failGroups(Throwable error) {
         ArrayList<Group> groups = new ArrayList<>();
         for (Group g; (g = unsynced.poll()) != null; ) {
@@ -374,7 +421,8 @@ public final class PartitionWriter implements Runnable {
     }
 
     private void maybeFinishClose() {
-        if (!closing || !unsynced.isEmpty() || syncScheduled.get() || !closeOnce.compareAndSet(false, true)) {
+        if (!closing || !unsynced.isEmpty() || syncScheduled.get() || !unflushed.isEmpty() || flushScheduled.get()
+                || !closeOnce.compareAndSet(false, true)) {
             return;
         }
         try {

@@ -282,23 +282,42 @@ public final class Segment implements ByteSource {
     }
 
     /**
-     * Makes the segment read-only: adds the final time-index entry (the segment's max timestamp at its record count),
-     * forces and closes the write channels. Readers see every byte and then move to the next segment.
+     * Makes the segment read-only: adds the final time-index entry (the segment's max timestamp at its record count)
+     * and closes the write channels, forcing the files first if {@code force} (otherwise {@link #forceSealed} does it
+     * later). Readers see every byte and then move to the next segment.
      */
-    void seal() throws IOException {
+    void seal(boolean force) throws IOException {
         int count = (int) (nextOffset - baseOffset);
         if (count > 0) {
             timeIndex.append(Math.max(maxTimestamp, lastTimeEntryTimestamp), count);
         }
         FileChannel ch = writeChannel;
-        ch.force(true);
-        forcedForClose = true;
+        if (force) {
+            ch.force(true);
+            forcedForClose = true;
+        }
         writeChannel = null;
         ch.close();
-        index.seal();
-        timeIndex.seal();
+        index.seal(force);
+        timeIndex.seal(force);
         readLimit = size;
         sealed = true;
+    }
+
+    /**
+     * Forces the files of a segment sealed without forcing, through channels of its own (an fsync of any descriptor
+     * flushes the file). A segment deleted by retention meanwhile needs nothing.
+     */
+    void forceSealed() throws IOException {
+        for (Path f : new Path[] {logFile, index.file(), timeIndex.file()}) {
+            try (FileChannel ch = FileChannel.open(f, StandardOpenOption.READ)) {
+                ch.force(true);
+            } catch (java.nio.file.NoSuchFileException e) {
+                if (!deleted) {
+                    throw e;
+                }
+            }
+        }
     }
 
     /** Forces and closes the write channels of the active segment on a clean close; it stays the active one. */
@@ -310,8 +329,8 @@ public final class Segment implements ByteSource {
             writeChannel = null;
             ch.close();
         }
-        index.seal();
-        timeIndex.seal();
+        index.seal(true);
+        timeIndex.seal(true);
     }
 
     /** Closes every channel (the files stay). */

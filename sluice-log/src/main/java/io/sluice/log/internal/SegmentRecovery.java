@@ -11,25 +11,24 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 
 /**
- * What the log does with each segment when it opens a directory.
+ * What the log does with each segment when it opens a directory, split by the partition's {@link RecoveryPoint}.
  *
- * <p><b>The active (last) segment.</b> Its offset index is trusted up to the last entry that points at a sound batch
- * header with the base offset the entry claims; its time index up to the last entry that agrees with that offset
- * index. From the last point both agree on, every batch to the end of the file is read and checked (header and body
- * CRC, dense offsets). The first batch that is torn or fails a check ends the log: it and everything after it is cut
- * off, the indexes are completed for what remains, and a {@link RecoveryEvent.Kind#TAIL_TRUNCATED} event says how many
- * bytes were cut, from which position and offset, and why. Under fsync {@code always} nothing cut was ever
- * acknowledged, because a batch is acknowledged only after an fsync that covered it and the cut starts after the last
- * sound batch.
+ * <p><b>From the recovery point on</b> (the active segment, and any segment that rolled but was not yet known to be
+ * forced): every batch from the start of the segment is read and checked (header and body CRC, record framing, dense
+ * offsets). The first batch that is torn or fails a check ends the log: it and everything after it is cut off, later
+ * segments are deleted, the indexes are rewritten for what remains, and a {@link RecoveryEvent.Kind#TAIL_TRUNCATED}
+ * event says how many bytes were cut, from which position and offset, and why. Under fsync {@code always} nothing cut
+ * was acknowledged: a batch is acknowledged only after an fsync that covered it, so an acknowledged batch is on disk
+ * whole, and the cut starts at the first batch that is not.
  *
- * <p><b>Sealed segments.</b> They were forced to disk when they rolled and are never written again, so they are never
- * cut. Their indexes are checked (shape, and that the last offset entry points at a sound header) and the batches
- * after the last index entry are checked to the end of the file, which must end exactly after a sound batch whose
- * next offset is the next segment's base offset. An index that does not match is rebuilt from the log
+ * <p><b>Below the recovery point</b> (sealed segments, forced completely before the point moved past them): they are
+ * never cut. Their indexes are checked (shape, and that the last offset entry points at a sound header) and the
+ * batches after the last index entry are checked to the end of the file, which must end exactly after a sound batch
+ * whose next offset is the next segment's base offset. An index that does not match is rebuilt from the log
  * ({@link RecoveryEvent.Kind#INDEX_REBUILT}). A batch that fails a check is reported as
  * {@link RecoveryEvent.Kind#SEGMENT_CORRUPT} with file, position and offset; the data stays as it is and readers stop
- * before it (see {@code LogConsumer}). Batches of a sealed segment before its last index entry are checked when they
- * are read, and by {@code sluice log verify}.
+ * before it (see {@code PartitionCursor}). Their other batches are checked when they are read, and by
+ * {@code sluice log verify}.
  *
  * <p>Stateless; called by the thread opening the log, before any reader or writer exists.
  */
@@ -43,86 +42,34 @@ public final class SegmentRecovery {
         void add(RecoveryEvent.Kind kind, Path file, long position, long offset, long bytes, String detail);
     }
 
-    // ---------------------------------------------------------------- active segment
+    // ---------------------------------------------------------------- segments from the recovery point on
 
-    /** Recovers the last segment of a partition, which is opened writable. */
-    static void recoverActive(Segment s, int indexInterval, Events events) throws IOException {
+    /**
+     * Recovers a segment at or after the recovery point (the active one, or one that rolled but was not yet known
+     * forced), opened writable: checks every batch from the start, cuts the file at the first torn or bad one, and
+     * rewrites the indexes as the writer would have built them for what remains.
+     *
+     * @return true if something was cut (the segments after this one must go)
+     */
+    static boolean recoverUnflushed(Segment s, int indexInterval, Events events) throws IOException {
         long size = s.size;
-        ByteBuffer offsets = s.index.readAll();
-        int kept = saneOffsetPrefix(offsets, size);
         try (FileChannel ch = FileChannel.open(s.logFile, StandardOpenOption.READ)) {
-            while (kept > 0 && !headerMatches(ch, s.baseOffset, offsets.getInt((kept - 1) * 8),
-                    offsets.getInt((kept - 1) * 8 + 4), size)) {
-                kept--;
-            }
-            int lastRelative = kept == 0 ? 0 : offsets.getInt((kept - 1) * 8);
-
-            ByteBuffer times = s.timeIndex.readAll();
-            int timeKept = 0;
-            long prevT = Long.MIN_VALUE;
-            int prevR = 0;
-            for (int j = 0; j < times.limit() / TimeIndex.ENTRY_SIZE; j++) {
-                long t = times.getLong(j * 12);
-                int r = times.getInt(j * 12 + 8);
-                if (t < prevT || r <= prevR || r > lastRelative || slotOf(offsets, kept, r) < 0) {
-                    break;
-                }
-                timeKept++;
-                prevT = t;
-                prevR = r;
-            }
-            // Restart at the last point both indexes agree on; from there both are rebuilt as the writer built them.
-            long start;
-            int offsetKept;
-            long maxSoFar;
-            long startOffset;
-            if (timeKept > 0) {
-                int slot = slotOf(offsets, kept, prevR);
-                offsetKept = slot + 1;
-                start = offsets.getInt(slot * 8 + 4);
-                maxSoFar = prevT;
-                startOffset = s.baseOffset + prevR;
-            } else {
-                offsetKept = 0;
-                start = 0;
-                maxSoFar = Long.MIN_VALUE;
-                startOffset = s.baseOffset;
-            }
-            if (kept < offsets.limit() / 8) {
-                events.add(RecoveryEvent.Kind.INDEX_REBUILT, s.index.file(), start, startOffset, 0,
-                        (offsets.limit() / 8 - kept) + " of " + (offsets.limit() / 8) + " offset index entries did "
-                                + "not match the log; rebuilt from offset " + startOffset);
-            }
-            s.index.truncateEntries(offsetKept);
-            s.timeIndex.truncateEntries(timeKept);
-
-            BatchScanner scan = new BatchScanner().reset((dst, pos) -> ch.read(dst, pos), start, size, true);
-            long expected = startOffset;
-            long bytesSince = 0;
-            long lastT = maxSoFar;
+            IndexBuilder built = new IndexBuilder(s.baseOffset, indexInterval);
+            BatchScanner scan = new BatchScanner().reset((dst, pos) -> ch.read(dst, pos), 0, size, true);
+            BatchDecoder decoder = new BatchDecoder();
+            long expected = s.baseOffset;
             String problem = null;
             while (scan.next()) {
                 if (scan.baseOffset() != expected) {
                     problem = "batch base offset " + scan.baseOffset() + " where " + expected + " was expected";
                     break;
                 }
-                String malformed = checkRecords(scan);
+                String malformed = checkFraming(scan, decoder);
                 if (malformed != null) {
                     problem = malformed;
                     break;
                 }
-                long pos = scan.position();
-                if (pos > 0 && bytesSince >= indexInterval) {
-                    int relative = (int) (expected - s.baseOffset);
-                    if (maxSoFar > lastT) {
-                        s.timeIndex.append(maxSoFar, relative);
-                        lastT = maxSoFar;
-                    }
-                    s.index.append(relative, (int) pos);
-                    bytesSince = 0;
-                }
-                bytesSince += scan.length();
-                maxSoFar = Math.max(maxSoFar, scan.maxTimestamp());
+                built.add(scan.position(), scan.baseOffset(), scan.length(), scan.maxTimestamp());
                 expected = scan.nextOffset();
             }
             if (problem == null) {
@@ -132,14 +79,44 @@ public final class SegmentRecovery {
             if (validEnd < size) {
                 s.truncateLogForRecovery(validEnd);
                 events.add(RecoveryEvent.Kind.TAIL_TRUNCATED, s.logFile, validEnd, expected, size - validEnd,
-                        (scan.tornTail() ? "torn batch" : "corrupt batch") + " at the end of the active segment ("
-                                + problem + "); cut the tail from offset " + expected);
+                        (scan.tornTail() ? "torn batch" : "corrupt batch") + " in a segment not yet known to be on "
+                                + "disk (" + problem + "); cut the log from offset " + expected);
             }
-            s.recovered(validEnd, expected, maxSoFar, bytesSince, lastT);
+            ByteBuffer offsets = built.offsetEntries();
+            ByteBuffer times = built.timeEntries();
+            ByteBuffer oldOffsets = s.index.readAll();
+            ByteBuffer oldTimes = s.timeIndex.readAll();
+            if (!offsets.equals(oldOffsets) || !times.equals(oldTimes)) {
+                // Entries a crash kept from being written are added, entries past a cut go: neither is news.
+                boolean cut = validEnd < size;
+                if (!isPrefix(oldOffsets, offsets) && !(cut && isPrefix(offsets, oldOffsets))
+                        || !isPrefix(oldTimes, times) && !(cut && isPrefix(times, oldTimes))) {
+                    events.add(RecoveryEvent.Kind.INDEX_REBUILT, s.index.file(), -1, s.baseOffset, 0,
+                            "indexes did not match the log; rebuilt from the log");
+                }
+                s.index.rewrite(offsets);
+                s.timeIndex.rewrite(times);
+            }
+            s.recovered(validEnd, expected, built.maxTimestamp(), built.bytesSinceEntry(), built.lastTimeEntry());
+            return validEnd < size;
         }
     }
 
-    /** Decodes the records of a sound batch to check their framing; null if they decode. */
+    private static boolean isPrefix(ByteBuffer prefix, ByteBuffer whole) {
+        return prefix.limit() <= whole.limit() && whole.slice(0, prefix.limit()).equals(prefix);
+    }
+
+    /** Walks the records of a sound batch to check their framing; null if it holds. */
+    private static String checkFraming(BatchScanner scan, BatchDecoder decoder) {
+        try {
+            decoder.checkFraming(scan);
+            return null;
+        } catch (MalformedBatchException e) {
+            return "records do not decode: " + e.getMessage();
+        }
+    }
+
+    /** Decodes the records of a sound batch to check them; null if they decode. */
     private static String checkRecords(BatchScanner scan) {
         try {
             BatchDecoder.check(scan);
@@ -409,6 +386,14 @@ public final class SegmentRecovery {
 
         public long maxTimestamp() {
             return maxSoFar;
+        }
+
+        long bytesSinceEntry() {
+            return bytesSince;
+        }
+
+        long lastTimeEntry() {
+            return lastT;
         }
 
         /** The offset index as it should be on disk. */

@@ -117,6 +117,8 @@ public final class LogVerifier {
             return 0;
         }
         int before = c.problems;
+        long stored = io.sluice.log.internal.RecoveryPoint.read(dir);
+        long recoveryPoint = stored >= 0 ? stored : bases.get(0);
         long expected = bases.get(0);
         long end = expected;
         long records = 0;
@@ -129,7 +131,8 @@ public final class LogVerifier {
                 c.problem(name + ": " + log.getFileName() + " starts at offset " + base + " but the previous segment "
                         + "ends before offset " + expected);
             }
-            SegmentCheck s = verifySegment(name, dir, base, last, c);
+            boolean trusted = !last && bases.get(i + 1) <= recoveryPoint;
+            SegmentCheck s = verifySegment(name, dir, base, last, trusted, c);
             records += s.records;
             bytes += s.bytes;
             expected = s.next;
@@ -147,8 +150,12 @@ public final class LogVerifier {
     private record SegmentCheck(long next, long records, long bytes) {
     }
 
-    private static SegmentCheck verifySegment(String name, Path dir, long base, boolean last, Counter c)
-            throws IOException {
+    /**
+     * @param trusted below the recovery point: sealed and forced, so damage is corruption that readers stop at;
+     *                otherwise the next open cuts the log at the first bad batch
+     */
+    private static SegmentCheck verifySegment(String name, Path dir, long base, boolean last, boolean trusted,
+                                              Counter c) throws IOException {
         Path logFile = dir.resolve(Segment.fileName(base, Segment.LOG_SUFFIX));
         String label = name + " " + logFile.getFileName();
         long next = base;
@@ -183,13 +190,13 @@ public final class LogVerifier {
             c.bytes += scan.position();
             if (scan.problem() != null) {
                 long cut = size - scan.position();
-                if (last && scan.tornTail()) {
+                if (!trusted && scan.tornTail()) {
                     c.problem(label + " at byte " + scan.position() + " (offset " + next + "): torn tail of " + cut
                             + " bytes (" + scan.problem() + "); recovery cuts it on the next open");
                 } else {
                     c.problem(label + " at byte " + scan.position() + " (offset " + next + "): " + scan.problem()
-                            + (last ? "; recovery cuts the active segment from here on the next open"
-                            : "; sealed segment: readers stop before this batch"));
+                            + (trusted ? "; sealed segment: readers stop before this batch"
+                            : "; recovery cuts the log from here on the next open"));
                 }
             }
             verifyIndexes(label, base, last, batches, next, offsets, times, scan.problem() == null, c);
