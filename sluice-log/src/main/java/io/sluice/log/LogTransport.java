@@ -38,6 +38,7 @@ import java.util.concurrent.CompletableFuture;
  *      ├── topic.properties           partitions=N, fixed when the topic is created
  *      ├── groups/&lt;group&gt;.offsets     committed offsets: a journal of CRC-checked commit records
  *      └── &lt;partition&gt;/                0 .. N-1
+ *          ├── recovery-point                   first segment not yet known sealed and forced
  *          ├── 00000000000000000000.log         record batches (format: io.sluice.log.internal.BatchFormat)
  *          ├── 00000000000000000000.index       sparse offset index, one entry per ~4 KiB
  *          ├── 00000000000000000000.timeindex   time index
@@ -45,8 +46,9 @@ import java.util.concurrent.CompletableFuture;
  * </pre>
  *
  * <p>Durability follows {@link LogSettings#fsync()} (see {@link FsyncPolicy} for what each policy promises). On open
- * the log recovers every partition: a torn or corrupt tail of the active segment is cut, indexes that do not match are
- * rebuilt, and a corrupt sealed segment is reported and never skipped; {@link #events()} lists what was found.
+ * the log recovers every partition: segments not yet known to be on disk are checked batch by batch and cut at the
+ * first torn or corrupt batch, indexes that do not match are rebuilt, and a corrupt sealed segment is reported and
+ * never skipped; {@link #events()} lists what was found.
  *
  * <p>Besides the transport SPI it offers positioning a group by offset or time, reading records directly, and the
  * partition bounds, for tools and operators. Thread-safe.
