@@ -169,6 +169,25 @@ final class GroupMembership implements AutoCloseable {
         }
     }
 
+    /**
+     * Rewrites this member's lease of {@code partition} at the revision it last saw, so the bucket's one-day expiry
+     * never removes a lease still in use, and so a lease another member replaced is noticed.
+     *
+     * @return false if the lease is no longer this member's
+     */
+    boolean refresh(int partition) {
+        try {
+            long revision = kv.update(leaseKey(partition), me, leaseRevision.get(partition));
+            applyLease(partition, me, revision);
+            return true;
+        } catch (JetStreamApiException e) {
+            return false;
+        } catch (IOException | RuntimeException e) {
+            log.debug("Refreshing the lease of partition {} in {} failed: {}", partition, prefix, e.toString());
+            return true; // unknown: try again on the next refresh
+        }
+    }
+
     /** Gives the lease of {@code partition} up so the member it should move to can take it. */
     void release(int partition) {
         try {

@@ -73,6 +73,8 @@ final class JetStreamConsumer implements TransportConsumer {
     private final long pullGraceNanos;
     private final int topicPrefixLength;
     private static final long CURRENT_REQUEST = -1;
+    /** Leases are rewritten this often; the group bucket expires entries a day after their last write. */
+    private static final long LEASE_REFRESH_NANOS = TimeUnit.HOURS.toNanos(1);
 
     // Poll-thread state.
     private final ArrayDeque<Fetched> buffered = new ArrayDeque<>();
@@ -83,6 +85,7 @@ final class JetStreamConsumer implements TransportConsumer {
     private int inFlightBound;
     private long nextHeartbeat;
     private long nextProgress;
+    private long nextLeaseRefresh;
     private boolean rebalanceDue = true;
     private int revoking;
     private int rotate;
@@ -132,6 +135,7 @@ final class JetStreamConsumer implements TransportConsumer {
         long now = System.nanoTime();
         nextHeartbeat = now + heartbeatNanos;
         nextProgress = now + progressNanos / 2;
+        nextLeaseRefresh = now + LEASE_REFRESH_NANOS;
         log.debug("Member {} joined group {} on topic {} (stream {})", memberId, spec.group(), spec.topic(),
                 ts.stream());
     }
@@ -300,6 +304,10 @@ final class JetStreamConsumer implements TransportConsumer {
             rebalanceDue = true;
             expireRequests(now);
         }
+        if (now - nextLeaseRefresh >= 0) {
+            nextLeaseRefresh = now + LEASE_REFRESH_NANOS;
+            refreshLeases();
+        }
         if (membership.takeChanged() || rebalanceDue) {
             rebalanceDue = false;
             rebalance();
@@ -309,6 +317,25 @@ final class JetStreamConsumer implements TransportConsumer {
         if (now - nextProgress >= 0) {
             sendProgress(now);
             nextProgress = now + Math.max(TimeUnit.MILLISECONDS.toNanos(100), progressNanos / 2);
+        }
+    }
+
+    /** Rewrites owned leases (the bucket expires entries a day after their last write); a refused one is lost. */
+    private void refreshLeases() {
+        List<Integer> lost = null;
+        for (PartitionState p : parts) {
+            if (p.owned && !membership.refresh(p.index)) {
+                (lost == null ? lost = new ArrayList<>() : lost).add(p.index);
+            }
+        }
+        if (lost != null) {
+            listener.lost(lost);
+            for (int p : lost) {
+                dropPartition(parts[p]);
+            }
+            flushReleases();
+            log.warn("Member {} found partitions {} of topic {} group {} leased to another member", membership.memberId(),
+                    lost, spec.topic(), spec.group());
         }
     }
 
