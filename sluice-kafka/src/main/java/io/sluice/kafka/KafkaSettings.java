@@ -255,7 +255,10 @@ public final class KafkaSettings {
                 throw new ConfigException(section.key(key), SECRET_KEY.matcher(key).matches() ? "[hidden]" : e.getValue(),
                         "is managed by Sluice and cannot be passed through; use the kafka.* settings instead");
             }
-            out.put(key, String.valueOf(e.getValue()));
+            Object value = e.getValue();
+            // A YAML list becomes Kafka's comma-separated list form.
+            out.put(key, value instanceof List<?> list ? String.join(",", list.stream().map(String::valueOf).toList())
+                    : String.valueOf(value));
         }
         return out;
     }
@@ -325,22 +328,27 @@ public final class KafkaSettings {
         return common(clientIdSuffix);
     }
 
+    /** {@code kafka.bootstrapServers}: the brokers to connect to. */
     public String bootstrapServers() {
         return bootstrapServers;
     }
 
+    /** {@code kafka.linger}: how long the producer waits to fill a batch. */
     public Duration linger() {
         return linger;
     }
 
+    /** {@code kafka.batchSize}: the producer's batch size per partition, in bytes. */
     public int batchSize() {
         return batchSize;
     }
 
+    /** {@code kafka.compression}: the producer's compression codec. */
     public Compression compression() {
         return compression;
     }
 
+    /** {@code kafka.idempotence}: idempotent producer with {@code acks=all} (true) or {@code acks=1}. */
     public boolean idempotence() {
         return idempotence;
     }
@@ -350,6 +358,7 @@ public final class KafkaSettings {
         return maxRequestSize;
     }
 
+    /** {@code kafka.security.protocol}. */
     public Protocol protocol() {
         return protocol;
     }
@@ -357,32 +366,6 @@ public final class KafkaSettings {
     /** The delay tiers; empty when native delayed redelivery is off. */
     public DelayTiers delayTiers() {
         return delayTiers;
-    }
-
-    /** This configuration with other delay tiers. */
-    KafkaSettings withDelayTiers(DelayTiers tiers) {
-        Map<String, Object> v = values();
-        v.put("delayTiers", tiers);
-        return new KafkaSettings(v);
-    }
-
-    private Map<String, Object> values() {
-        Map<String, Object> v = new LinkedHashMap<>();
-        v.put("bootstrapServers", bootstrapServers);
-        v.put("clientId", clientId);
-        v.put("linger", linger);
-        v.put("batchSize", batchSize);
-        v.put("compression", compression);
-        v.put("idempotence", idempotence);
-        v.put("deliveryTimeout", deliveryTimeout);
-        v.put("maxRequestSize", maxRequestSize);
-        v.put("delayTiers", delayTiers);
-        v.put("protocol", protocol);
-        v.put("security", securityProperties);
-        v.put("properties", properties);
-        v.put("producerProperties", producerProperties);
-        v.put("consumerProperties", consumerProperties);
-        return v;
     }
 
     private static Map<String, String> redacted(Map<String, String> m) {

@@ -52,11 +52,13 @@ public final class KafkaTransport implements Transport {
     private volatile Admin admin;
     private volatile boolean closed;
 
+    /** A transport with these settings; it connects on first use. */
     public KafkaTransport(KafkaSettings settings) {
         this.settings = settings;
         this.instance = Integer.toString(INSTANCES.incrementAndGet());
     }
 
+    /** The validated {@code kafka:} settings this transport was built with. */
     public KafkaSettings settings() {
         return settings;
     }
@@ -94,7 +96,7 @@ public final class KafkaTransport implements Transport {
         return s;
     }
 
-    /** The admin client, created on first use. */
+    /** The admin client (created on first use, closed with the transport), for topic administration. */
     public Admin admin() {
         Admin a = admin;
         if (a == null) {
