@@ -79,6 +79,12 @@ public final class DeliveryLog {
         });
     }
 
+    /** Call when a handler succeeds on a transport that promises no order: counts it, checks no order. */
+    public void handledInAnyOrder(Message m) {
+        handledCount.computeIfAbsent(m.id(), id -> new AtomicInteger()).incrementAndGet();
+        handledTotal.incrementAndGet();
+    }
+
     public int timesHandled(String messageId) {
         AtomicInteger c = handledCount.get(messageId);
         return c == null ? 0 : c.get();
