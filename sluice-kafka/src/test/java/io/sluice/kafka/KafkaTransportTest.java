@@ -223,6 +223,43 @@ class KafkaTransportTest {
     }
 
     @Test
+    void shouldSpreadEachPollOverPartitionsAndKeepEachInOrder() throws Exception {
+        createTopic(topic, 4, Map.of());
+        List<java.util.concurrent.CompletableFuture<Receipt>> sent = new ArrayList<>();
+        for (int i = 0; i < 200; i++) {
+            sent.add(sluice.publisher().publish(topic, Message.of("k" + i, "m" + i)));
+        }
+        for (var f : sent) {
+            f.get(30, TimeUnit.SECONDS);
+        }
+        Map<Integer, List<Long>> byPartition = new java.util.concurrent.ConcurrentHashMap<>();
+        List<String> overShare = new ArrayList<>();
+        TransportConsumer consumer = transport.consumer(new ConsumerSpec(topic, topic + "-g", "bare-3",
+                StartPosition.EARLIEST), new Events());
+        try {
+            await().atMost(WAIT).until(() -> {
+                Map<Integer, Integer> thisPoll = new java.util.HashMap<>();
+                consumer.poll(40, Long.MAX_VALUE, true, TimeUnit.MILLISECONDS.toNanos(100),
+                        (m, p, offset, size, attempt, h) -> {
+                            thisPoll.merge(p, 1, Integer::sum);
+                            byPartition.computeIfAbsent(p, k -> new ArrayList<>()).add(offset);
+                        });
+                thisPoll.forEach((p, n) -> {
+                    if (n > 10) {
+                        overShare.add("partition " + p + " handed over " + n + " records in one poll of 40");
+                    }
+                });
+                return byPartition.values().stream().mapToInt(List::size).sum() == 200;
+            });
+            assertThat(overShare).as("a partition over its share (40 / 4 partitions) in one poll").isEmpty();
+            assertThat(byPartition).hasSize(4);
+            byPartition.values().forEach(offsets -> assertThat(offsets).isSorted().doesNotHaveDuplicates());
+        } finally {
+            consumer.close();
+        }
+    }
+
+    @Test
     void shouldKeepMembershipWhileFullForLongerThanMaxPollInterval() throws Exception {
         KafkaTransport shortPoll = new KafkaTransport(KafkaSettings.of(Map.of("bootstrapServers", bootstrap,
                 "consumerProperties", Map.of("max.poll.interval.ms", "1500", "session.timeout.ms", "6000",
