@@ -119,7 +119,7 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
             keepAlive();
             return;
         }
-        Budget budget = new Budget(maxRecords, maxBytes, oversizedFirst, assignedCount);
+        Budget budget = new Budget(maxRecords, maxBytes, oversizedFirst);
         boolean blocked = drainBacklogs(budget, sink);
         // Fetch while there is room: partitions with a backlog are paused, so each further poll returns other
         // partitions' buffered fetches; the bound keeps one call from looping when little arrives.
@@ -195,6 +195,7 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
         if (backlog == null) {
             long now = tier ? System.currentTimeMillis() : 0;
             String idPrefix = KafkaRecords.Decoder.idPrefix(tp.topic(), tp.partition());
+            int share = budget.share(assignedCount);
             for (; i < n; i++) {
                 ConsumerRecord<byte[], byte[]> r = records.get(i);
                 decoder.decode(r, idPrefix);
@@ -203,7 +204,7 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
                 }
                 Message m = decoder.message;
                 int size = m.estimatedSize();
-                if (i >= budget.share || !budget.fits(size)) {
+                if (i >= share || !budget.fits(size)) {
                     break;
                 }
                 sink.accept(m, source, r.offset(), size, decoder.attemptsMade + 1, null);
@@ -237,6 +238,7 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
         for (Backlog b : backlogs.values()) {
             b.handedThisPoll = 0;
         }
+        int share = budget.share(assignedCount);
         boolean progress = true;
         while (progress && budget.hasRoom()) {
             progress = false;
@@ -244,7 +246,7 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
             while (it.hasNext() && budget.hasRoom()) {
                 Map.Entry<TopicPartition, Backlog> e = it.next();
                 Backlog b = e.getValue();
-                if (b.handedThisPoll >= budget.share) {
+                if (b.handedThisPoll >= share) {
                     continue;
                 }
                 b.decodeHead(decoder);
@@ -278,16 +280,22 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
         private final int maxRecords;
         private final long maxBytes;
         private final boolean oversizedFirst;
-        /** Records one partition may hand over in this poll: an even split of the room over assigned partitions. */
-        final int share;
         int delivered;
         long bytes;
 
-        Budget(int maxRecords, long maxBytes, boolean oversizedFirst, int partitions) {
+        Budget(int maxRecords, long maxBytes, boolean oversizedFirst) {
             this.maxRecords = maxRecords;
             this.maxBytes = maxBytes;
             this.oversizedFirst = oversizedFirst;
-            this.share = Math.max(1, (maxRecords + Math.max(1, partitions) - 1) / Math.max(1, partitions));
+        }
+
+        /**
+         * Records one partition may hand over in this poll: an even split of the room over the partitions assigned
+         * now (asked at each use, since the first poll's rebalance assigns them).
+         */
+        int share(int partitions) {
+            int p = Math.max(1, partitions);
+            return Math.max(1, (maxRecords + p - 1) / p);
         }
 
         boolean hasRoom() {
