@@ -44,6 +44,17 @@ class KafkaBrokerTest {
     }
 
     @Test
+    void shouldComeBackOnTheSamePortAfterAKill() throws Exception {
+        try (KafkaBroker broker = KafkaBroker.start()) {
+            broker.kill();
+            assertThat(broker.isRunning()).isFalse();
+            broker.resume();
+            assertThat(broker.isRunning()).isTrue();
+            assertThat(nodes(broker.bootstrapServers())).isEqualTo(1);
+        }
+    }
+
+    @Test
     void shouldNotPrintTlsPassword() throws Exception {
         TlsMaterial tls = TlsMaterial.generate(java.nio.file.Files.createTempDirectory("tls-test"));
         assertThat(tls.keyStore()).exists();
