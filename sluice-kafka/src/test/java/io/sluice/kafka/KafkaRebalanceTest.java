@@ -63,7 +63,7 @@ class KafkaRebalanceTest {
                 TimeUnit.MICROSECONDS.sleep(1000 + ThreadLocalRandom.current().nextInt(2000));
                 deliveries.handled(m, false);
             };
-            ConsumerOptions options = ConsumerOptions.builder().maxInFlight(32)
+            ConsumerOptions options = ConsumerOptions.builder().maxInFlight(16)
                     .commitInterval(Duration.ofMillis(200)).shutdownTimeout(Duration.ofSeconds(20)).build();
             List<Subscription> members = new ArrayList<>();
             members.add(sluice.subscribe(topic, group, handler, options));
