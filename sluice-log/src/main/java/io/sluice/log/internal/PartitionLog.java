@@ -285,8 +285,7 @@ public final class PartitionLog {
             roll(nowMillis);
             a = active;
         }
-        a.indexBeforeAppend(baseOffset, settings.indexIntervalBytes());
-        a.append(batch, nextOffset, maxTimestamp);
+        a.append(batch, baseOffset, nextOffset, maxTimestamp, settings.indexIntervalBytes());
     }
 
     /** Forces the active segment's data to disk. */

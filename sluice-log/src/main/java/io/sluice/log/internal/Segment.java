@@ -205,35 +205,35 @@ public final class Segment implements ByteSource {
     }
 
     /**
-     * Adds index entries for a batch about to be written at {@link #size} if enough bytes passed since the last ones:
-     * the time entry first, so that an offset entry on disk always has its time entry before it.
+     * Writes a whole batch at the end of the log file, then the index entries for it if enough bytes passed since the
+     * last ones. Data first: a crash between the two leaves a batch without its entry, which recovery adds, rather
+     * than an entry pointing past the end. Readers do not see the batch until {@link #publish}.
      */
-    void indexBeforeAppend(long batchBaseOffset, int indexIntervalBytes) throws IOException {
-        if (size > 0 && bytesSinceIndexEntry >= indexIntervalBytes) {
-            int relative = (int) (batchBaseOffset - baseOffset);
-            long max = maxTimestamp;
-            if (max > lastTimeEntryTimestamp) {
-                timeIndex.append(max, relative);
-                lastTimeEntryTimestamp = max;
-            }
-            index.append(relative, (int) size);
-            bytesSinceIndexEntry = 0;
-        }
-    }
-
-    /** Writes a whole batch at the end of the log file; readers do not see it until {@link #publish}. */
-    void append(ByteBuffer batch, long batchNextOffset, long batchMaxTimestamp) throws IOException {
+    void append(ByteBuffer batch, long batchBaseOffset, long batchNextOffset, long batchMaxTimestamp,
+                int indexIntervalBytes) throws IOException {
         int length = batch.remaining();
-        long at = size;
+        long start = size;
+        boolean indexDue = start > 0 && bytesSinceIndexEntry >= indexIntervalBytes;
+        long maxBefore = maxTimestamp;
+        long at = start;
         while (batch.hasRemaining()) {
             at += writeChannel.write(batch, at);
         }
         size = at;
-        bytesSinceIndexEntry += length;
         nextOffset = batchNextOffset;
         if (batchMaxTimestamp > maxTimestamp) {
             maxTimestamp = batchMaxTimestamp;
         }
+        if (indexDue) {
+            int relative = (int) (batchBaseOffset - baseOffset);
+            if (maxBefore > lastTimeEntryTimestamp) {
+                timeIndex.append(maxBefore, relative);
+                lastTimeEntryTimestamp = maxBefore;
+            }
+            index.append(relative, (int) start);
+            bytesSinceIndexEntry = 0;
+        }
+        bytesSinceIndexEntry += length;
     }
 
     /** Cuts the log file back to {@code newSize} after a failed write. */

@@ -88,9 +88,11 @@ public final class SegmentRecovery {
             ByteBuffer oldTimes = s.timeIndex.readAll();
             if (!offsets.equals(oldOffsets) || !times.equals(oldTimes)) {
                 // Entries a crash kept from being written are added, entries past a cut go: neither is news.
+                // So is the final time entry of a segment sealed just before the crash (it is sealed again below).
                 boolean cut = validEnd < size;
-                if (!isPrefix(oldOffsets, offsets) && !(cut && isPrefix(offsets, oldOffsets))
-                        || !isPrefix(oldTimes, times) && !(cut && isPrefix(times, oldTimes))) {
+                boolean timesMatch = isPrefix(oldTimes, times) || cut && isPrefix(times, oldTimes)
+                        || oldTimes.equals(built.sealedTimeEntries(expected));
+                if (!isPrefix(oldOffsets, offsets) && !(cut && isPrefix(offsets, oldOffsets)) || !timesMatch) {
                     events.add(RecoveryEvent.Kind.INDEX_REBUILT, s.index.file(), -1, s.baseOffset, 0,
                             "indexes did not match the log; rebuilt from the log");
                 }
@@ -374,6 +376,18 @@ public final class SegmentRecovery {
             }
             bytesSince += length;
             maxSoFar = Math.max(maxSoFar, batchMaxTimestamp);
+        }
+
+        /** The time index with the final entry a seal before {@code nextOffset} would add, leaving this one as is. */
+        ByteBuffer sealedTimeEntries(long nextOffset) {
+            int count = (int) (nextOffset - baseOffset);
+            ByteBuffer plain = timeEntries();
+            if (count <= 0) {
+                return plain;
+            }
+            ByteBuffer sealed = ByteBuffer.allocate(plain.remaining() + 12);
+            sealed.put(plain).putLong(Math.max(maxSoFar, lastT)).putInt(count);
+            return sealed.flip();
         }
 
         /** Adds the final time entry of a sealed segment ending before {@code nextOffset}. */
