@@ -9,10 +9,9 @@ import io.sluice.config.PublisherOptions;
 import io.sluice.spi.TransportProducer;
 
 import java.time.Duration;
-import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
-import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
@@ -20,6 +19,7 @@ import java.util.concurrent.Semaphore;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * The {@link Publisher} over a transport producer: assigns ids, bounds unacknowledged publishes with a semaphore,
@@ -33,7 +33,13 @@ public final class BoundedPublisher implements Publisher {
     private final TransportProducer producer;
     private final PublisherOptions options;
     private final Semaphore room;
-    private final Set<CompletableFuture<Receipt>> pending = ConcurrentHashMap.newKeySet();
+    /**
+     * Publishes not known to be settled, for flush and close. Settled ones are swept out once per
+     * {@code maxPendingPublishes} publishes, so the queue holds at most about twice the bound and a publish costs
+     * one lock-free append instead of a hash-set insert and remove.
+     */
+    private final ConcurrentLinkedQueue<PendingPublish> unsettled = new ConcurrentLinkedQueue<>();
+    private final AtomicInteger sinceSweep = new AtomicInteger();
     private final ScheduledExecutorService retryTimer;
     private volatile boolean closed;
 
@@ -76,13 +82,17 @@ public final class BoundedPublisher implements Publisher {
             return CompletableFuture.failedFuture(new PublishException("publisher closed while waiting for room; message "
                     + m.id() + " not published to " + topic));
         }
-        CompletableFuture<Receipt> result = new CompletableFuture<>();
-        pending.add(result);
+        PendingPublish result = new PendingPublish();
+        unsettled.add(result);
+        if (sinceSweep.incrementAndGet() >= options.maxPendingPublishes()) {
+            sinceSweep.set(0);
+            unsettled.removeIf(PendingPublish::isSettled);
+        }
         attempt(topic, m, result, 0);
         return result;
     }
 
-    private void attempt(String topic, Message m, CompletableFuture<Receipt> result, int retries) {
+    private void attempt(String topic, Message m, PendingPublish result, int retries) {
         CompletableFuture<Receipt> sent;
         try {
             sent = producer.send(topic, m);
@@ -109,10 +119,11 @@ public final class BoundedPublisher implements Publisher {
         });
     }
 
-    private void settle(CompletableFuture<Receipt> result, Receipt receipt, Throwable error) {
-        if (pending.remove(result)) {
-            room.release();
+    private void settle(PendingPublish result, Receipt receipt, Throwable error) {
+        if (!result.claimSettlement()) {
+            return;
         }
+        room.release();
         if (error == null) {
             result.complete(receipt);
         } else {
@@ -136,13 +147,13 @@ public final class BoundedPublisher implements Publisher {
 
     /** Publishes not yet confirmed or failed. */
     public int pendingCount() {
-        return pending.size();
+        return options.maxPendingPublishes() - room.availablePermits();
     }
 
     @Override
     public boolean flush(Duration timeout) throws InterruptedException {
         producer.flush();
-        CompletableFuture<?>[] snapshot = pending.toArray(new CompletableFuture<?>[0]);
+        CompletableFuture<?>[] snapshot = unsettled.toArray(new CompletableFuture<?>[0]);
         try {
             CompletableFuture.allOf(snapshot).get(timeout.toNanos(), TimeUnit.NANOSECONDS);
         } catch (ExecutionException e) {
@@ -169,9 +180,10 @@ public final class BoundedPublisher implements Publisher {
             Thread.currentThread().interrupt();
         }
         retryTimer.shutdownNow();
-        for (CompletableFuture<Receipt> f : pending.toArray(new CompletableFuture[0])) {
+        for (PendingPublish f : unsettled) {
             settle(f, null, new PublishException("publisher closed before the broker confirmed this message; "
                     + "it may or may not have been stored"));
         }
+        unsettled.clear();
     }
 }
