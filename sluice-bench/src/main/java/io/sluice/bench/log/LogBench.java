@@ -42,8 +42,10 @@ import java.util.stream.Stream;
  * and to Chronicle Queue appending the same values (in a child JVM, which gets the JDK-internals flags Chronicle
  * needs).</li>
  * <li>Append with fsync {@code always} from 1, 16 and 256 concurrent publishers, each waiting for its ack before the
- * next publish: acknowledged records/s and ack latency, against the raw fsync rate of the disk.</li>
- * <li>Sequential read of the 1 KiB log from the page cache, decoding every record, against a raw read of its files.</li>
+ * next publish: acknowledged records/s and ack latency, against the raw fsync rate of the disk, for 100 B writes and
+ * for writes as large as the log's groups.</li>
+ * <li>Sequential read of the 1 KiB log from the page cache, decoding every record, against a raw read of its
+ * files.</li>
  * </ol>
  * Every line gives process CPU time per record.
  */
@@ -149,8 +151,8 @@ public final class LogBench implements Benchmark {
     }
 
     private void fsyncPhase(Path root, List<String> report, List<String> targets) throws Exception {
-        out.printf("%nraw fsync rate (100 B write + fdatasync, 2 s) ...%n");
-        double fsyncRate = rawFsyncRate(root.resolve("fsync-raw"), 2);
+        out.printf("%nraw fsync rate (100 B write + fdatasync, best of 3 x 1 s) ...%n");
+        double fsyncRate = bestRawFsyncRate(root.resolve("fsync-raw"), 100);
         report.add(String.format("raw fsync rate                %,11.0f fsync/s (%.0f us each)", fsyncRate,
                 1e6 / fsyncRate));
         for (int publishers : new int[] {1, 16, 256}) {
@@ -164,9 +166,18 @@ public final class LogBench implements Benchmark {
                     a.perSecond / (publishers * fsyncRate)));
             if (publishers == 256) {
                 double bound = 0.5 * 256 * fsyncRate;
+                // The bandwidth side of the bound: the disk's rate for writes as large as the log's groups.
+                int groupBytes = (int) Math.max(100, a.recordsPerFsync * a.bytesPerRecord);
+                out.printf("%nraw fsync rate at the log's group size (%,d B write + fdatasync, best of 3 x 1 s) ...%n",
+                        groupBytes);
+                double groupRate = bestRawFsyncRate(root.resolve("fsync-raw-group"), groupBytes);
+                double logFsyncRate = a.perSecond / a.recordsPerFsync;
+                report.add(String.format("raw fsync rate, %,6d B writes %,11.0f fsync/s | the log's groups: %,.0f "
+                        + "fsync/s = %.2f x raw", groupBytes, groupRate, logFsyncRate, logFsyncRate / groupRate));
                 targets.add(String.format("fsync always, 256 publishers >= 0.5 x 256 x fsync rate = %,.0f rec/s   "
                         + "%,.0f  %s", bound, a.perSecond, a.perSecond >= bound ? "met"
-                        : "MISSED (see docs/benchmarks.md for where the time goes)"));
+                        : String.format("MISSED; bandwidth-bound: %.2f x the raw fsync rate for writes of its group "
+                        + "size (%,d B)", logFsyncRate / groupRate, groupBytes)));
             }
         }
     }
@@ -302,9 +313,18 @@ public final class LogBench implements Benchmark {
         }
     }
 
-    private double rawFsyncRate(Path file, int seconds) throws IOException {
+    /** The disk's fsync rate swings with what else the machine does; its best over three seconds is the limit. */
+    private double bestRawFsyncRate(Path file, int writeBytes) throws IOException {
+        double best = 0;
+        for (int i = 0; i < 3; i++) {
+            best = Math.max(best, rawFsyncRate(file, 1, writeBytes));
+        }
+        return best;
+    }
+
+    private double rawFsyncRate(Path file, int seconds, int writeBytes) throws IOException {
         Files.createDirectories(file.getParent());
-        ByteBuffer b = ByteBuffer.allocateDirect(100);
+        ByteBuffer b = ByteBuffer.allocateDirect(writeBytes);
         long count = 0;
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE)) {
             long t0 = System.nanoTime();
@@ -326,7 +346,7 @@ public final class LogBench implements Benchmark {
 
     /** Acknowledged throughput with latency figures. */
     record Acked(double perSecond, double p50Micros, double p99Micros, double recordsPerFsync, double cpuMicros,
-                 double fsyncMicros, double fsyncShare) {
+                 double fsyncMicros, double fsyncShare, double bytesPerRecord) {
     }
 
     private Acked appendAlways(Path logDir, int publishers, int seconds, int size) throws Exception {
@@ -376,7 +396,8 @@ public final class LogBench implements Benchmark {
             Histogram h = latencies.getIntervalHistogram();
             Acked a = new Acked(records / (t / 1e9), h.getValueAtPercentile(50), h.getValueAtPercentile(99),
                     fsyncs > 0 ? (double) records / fsyncs : Double.NaN, cpu / 1e3 / Math.max(1, records),
-                    fsyncMicros, fsyncShare);
+                    fsyncMicros, fsyncShare, (double) (stats1.bytes() - stats0.bytes())
+                    / Math.max(1, stats1.records() - stats0.records()));
             out.printf("  %,.0f acked rec/s, p50 %,.0f us, p99 %,.0f us; the writer spent %.0f%% of the time in %,d "
                     + "fsyncs of %,.0f us each%n", a.perSecond, a.p50Micros, a.p99Micros, 100 * fsyncShare, fsyncs,
                     fsyncMicros);
