@@ -26,7 +26,6 @@ public final class PartitionCursor {
     private Segment segment;
     private long nextOffset;
     private Message[] pending = new Message[64];
-    private long pendingFirstOffset;
     private int pendingIndex;
     private int pendingCount;
     private CorruptLogException corrupt;
@@ -198,9 +197,6 @@ public final class PartitionCursor {
                 if (decoder.nextOffset() < nextOffset) {
                     decoder.skip();
                 } else {
-                    if (pendingCount == 0) {
-                        pendingFirstOffset = decoder.nextOffset();
-                    }
                     pending[pendingCount++] = decoder.next();
                 }
             }

@@ -88,13 +88,6 @@ public final class Segment implements ByteSource {
         return new Segment(dir, baseOffset, writable);
     }
 
-    /** Opens a segment for tools: read-only, no recovery. */
-    public static Segment openReadOnly(Path dir, long baseOffset) throws IOException {
-        Segment s = new Segment(dir, baseOffset, false);
-        s.readLimit = s.size;
-        return s;
-    }
-
     // ---------------------------------------------------------------- read side (any thread)
 
     public long baseOffset() {
