@@ -38,6 +38,10 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--config", description = "sluice.yaml to use instead of the built-in demo configuration")
     Path config;
 
+    @Option(names = "--data", defaultValue = "sluice-data",
+            description = "directory of the embedded log when no --config is given (default ${DEFAULT-VALUE})")
+    Path data;
+
     @Option(names = "--messages", defaultValue = "30000", description = "orders to publish (default ${DEFAULT-VALUE})")
     int messages;
 
@@ -59,7 +63,7 @@ final class DemoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        SluiceConfig cfg = config != null ? SluiceConfig.load(config) : DemoSettings.defaultConfig();
+        SluiceConfig cfg = config != null ? SluiceConfig.load(config) : DemoSettings.defaultConfig(data);
         ConsumerOptions options = cfg.consumer().toBuilder()
                 .maxInFlight(64)
                 .retry(RetryPolicy.builder().initialDelay(Duration.ofMillis(20)).maxDelay(Duration.ofMillis(200))
@@ -70,7 +74,7 @@ final class DemoCommand implements Callable<Integer> {
         DemoWorkload workload = new DemoWorkload(messages, keys, transientPercent, poison);
         long started = System.nanoTime();
         try (Sluice sluice = Sluice.create(cfg)) {
-            out.printf("Sluice demo on transport '%s'%s%n", cfg.transport(), DemoSettings.describe(cfg));
+            out.printf("Sluice demo on transport '%s': %s%n", cfg.transport(), DemoSettings.describe(sluice));
             out.printf("%,d orders for %,d customers; %d%% fail transiently at first; %d are poison and go to %s%n",
                     messages, keys, transientPercent, poison, DeadLetters.defaultTopic(TOPIC));
 
@@ -148,6 +152,10 @@ final class DemoCommand implements Callable<Integer> {
         out.printf("  handled              %,d (%,d distinct; redelivered %,d)%n", handled, w.handledDistinct(),
                 Math.max(0, handled - w.handledDistinct()));
         out.printf("  retried attempts     %,d%n", retried);
+        if (w.fromEarlierRuns() > 0) {
+            out.printf("  from earlier runs    %,d orders an interrupted earlier run left unfinished, handled now%n",
+                    w.fromEarlierRuns());
+        }
         out.printf("  dead-lettered        %,d confirmed by the workers, %,d read back from %s%n", deadLettered,
                 w.deadLettersSeen(), DeadLetters.defaultTopic(TOPIC));
         out.printf("  time                 %.1f s, %,.0f orders/s%n", seconds, w.publishedCount() / seconds);

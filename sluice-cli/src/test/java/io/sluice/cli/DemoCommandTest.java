@@ -5,26 +5,43 @@ import picocli.CommandLine;
 
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
+import java.nio.file.Path;
+import org.junit.jupiter.api.io.TempDir;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
 class DemoCommandTest {
 
-    @Test
-    void shouldRunTheDemoAndPassItsOwnCheck() {
+    @TempDir
+    Path data;
+
+    private static String run(String... args) {
         ByteArrayOutputStream buffer = new ByteArrayOutputStream();
         PrintStream original = System.out;
         int exit;
         System.setOut(new PrintStream(buffer, true));
         try {
-            exit = SluiceCli.commandLine().execute("demo", "--messages", "3000", "--keys", "60", "--poison", "4",
-                    "--max-seconds", "60");
+            exit = SluiceCli.commandLine().execute(args);
         } finally {
             System.setOut(original);
         }
         String out = buffer.toString();
         assertThat(exit).as(out).isZero();
-        assertThat(out).contains("dead-lettered        4 confirmed by the workers, 4 read back from demo.orders.dlq")
+        return out;
+    }
+
+    @Test
+    void shouldRunTheDemoOnTheEmbeddedLogAndResumeOnTheSecondRun() {
+        String first = run("demo", "--data", data.toString(), "--messages", "3000", "--keys", "60", "--poison", "4");
+        assertThat(first).contains("Sluice demo on transport 'log': data in " + data.toAbsolutePath())
+                .contains("first run here")
+                .contains("dead-lettered        4 confirmed by the workers, 4 read back from demo.orders.dlq")
+                .contains("Check passed");
+
+        String second = run("demo", "--data", data.toString(), "--messages", "2000", "--keys", "60", "--poison", "2");
+        assertThat(second).contains("demo.orders already holds 3,000 orders from earlier runs, and group "
+                        + "demo-fulfilment resumes at its committed offsets (3,000 of them done)")
+                .contains("handled              1,998 (1,998 distinct; redelivered 0)")
                 .contains("Check passed");
     }
 
