@@ -446,8 +446,18 @@ public abstract class TransportContractTest {
         };
         publishKeyed(topic, 40, 10, 32);
         CommitSampler sampler = new CommitSampler(g);
-        Subscription first = sluice.subscribe(topic, g, handler, opts);
-        await().atMost(WAIT).until(() -> log.distinctHandled() >= 60);
+        // The first consumer slows to a crawl after 60 messages, so it is surely mid-flight when it stops, however
+        // fast or loaded the machine is.
+        java.util.concurrent.CountDownLatch stalled = new java.util.concurrent.CountDownLatch(1);
+        Handler firstHandler = m -> {
+            if (log.distinctHandled() >= 60) {
+                stalled.countDown();
+                Thread.sleep(Duration.ofMinutes(1));
+            }
+            handler.handle(m);
+        };
+        Subscription first = sluice.subscribe(topic, g, firstHandler, opts);
+        stalled.await();
         if (abandon) {
             Subscriptions.abandon(first);
         } else {
