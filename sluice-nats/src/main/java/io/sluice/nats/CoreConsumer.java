@@ -22,8 +22,8 @@ import java.util.concurrent.locks.LockSupport;
  * A core-mode subscriber: the topic is a subject (wildcards {@code *} and {@code >} allowed) and the group a NATS
  * queue group, so the server hands each message to one member of the group. At most once: a message is gone once
  * the server sent it; nothing is acknowledged or redelivered. Messages arrive through a jnats dispatcher into a
- * buffer of at most {@code nats.core.maxBufferedMessages}; beyond that they are dropped and counted, as NATS does for
- * a slow consumer. Everything is partition 0 with offset -1, as in the publisher's receipts.
+ * buffer of at most {@code nats.core.maxBufferedMessages} messages and {@code nats.core.maxBufferedBytes} bytes (by
+ * {@link Message#estimatedSize()}); beyond either they are dropped and counted, as NATS does for a slow consumer. Everything is partition 0 with offset -1, as in the publisher's receipts.
  *
  * <p>Not thread-safe: owned by the poll thread, except {@link #wakeup()} and the dispatcher callback.
  */
@@ -35,8 +35,10 @@ final class CoreConsumer implements TransportConsumer {
     private final PartitionListener listener;
     private final Dispatcher dispatcher;
     private final int maxBuffered;
+    private final long maxBufferedBytes;
     private final ConcurrentLinkedQueue<Message> inbound = new ConcurrentLinkedQueue<>();
     private final AtomicInteger buffered = new AtomicInteger();
+    private final AtomicLong bufferedBytes = new AtomicLong();
     private final AtomicLong dropped = new AtomicLong();
     private long reportedDropped;
     /** Core NATS assigns no offsets: receipts and deliveries both say -1. */
@@ -52,6 +54,7 @@ final class CoreConsumer implements TransportConsumer {
         this.spec = spec;
         this.listener = listener;
         this.maxBuffered = transport.settings().coreMaxBuffered;
+        this.maxBufferedBytes = transport.settings().coreMaxBufferedBytes;
         Names.checkTopic(spec.topic(), true);
         this.dispatcher = nc.createDispatcher(this::onMessage);
         dispatcher.subscribe(spec.topic(), spec.group());
@@ -65,17 +68,22 @@ final class CoreConsumer implements TransportConsumer {
     }
 
     private void onMessage(io.nats.client.Message msg) {
-        if (buffered.incrementAndGet() > maxBuffered) {
-            buffered.decrementAndGet();
-            dropped.incrementAndGet();
-            return;
-        }
         Message m;
         try {
             m = NatsWire.decode(msg);
         } catch (RuntimeException e) {
             m = Message.builder().payload(msg.getData() == null ? new byte[0] : msg.getData()).build();
         }
+        int size = m.estimatedSize();
+        // Only this dispatcher thread adds, so checking then adding cannot overshoot the bounds; one message larger
+        // than the byte bound is still taken into an empty buffer.
+        int count = buffered.get();
+        if (count >= maxBuffered || (count > 0 && bufferedBytes.get() + size > maxBufferedBytes)) {
+            dropped.incrementAndGet();
+            return;
+        }
+        buffered.incrementAndGet();
+        bufferedBytes.addAndGet(size);
         inbound.add(m);
         if (waiting) {
             Thread t = pollThread;
@@ -109,6 +117,7 @@ final class CoreConsumer implements TransportConsumer {
                 }
                 inbound.poll();
                 buffered.decrementAndGet();
+                bufferedBytes.addAndGet(-size);
                 sink.accept(m, 0, NO_OFFSET, size, 1, null);
                 n++;
                 bytes += size;
@@ -135,8 +144,9 @@ final class CoreConsumer implements TransportConsumer {
     private void reportDrops() {
         long d = dropped.get();
         if (d != reportedDropped) {
-            log.warn("NATS core subscriber of {} (group {}) dropped {} messages: more than nats.core.maxBufferedMessages"
-                    + "={} were waiting", spec.topic(), spec.group(), d - reportedDropped, maxBuffered);
+            log.warn("NATS core subscriber of {} (group {}) dropped {} messages: the buffer was full "
+                            + "(nats.core.maxBufferedMessages={}, nats.core.maxBufferedBytes={})", spec.topic(),
+                    spec.group(), d - reportedDropped, maxBuffered, maxBufferedBytes);
             reportedDropped = d;
         }
     }

@@ -10,116 +10,138 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 
 /**
- * One member's view of its consumer group, kept in a JetStream key-value bucket (NATS 2.9 has no consumer groups).
- * Under the prefix {@code <topic>.<group>} (escaped):
+ * One member's view of its consumer group, kept in a JetStream key-value bucket (NATS 2.9 has no consumer groups),
+ * and the writes that change it. Under the prefix {@code <topic>.<group>} (escaped):
  *
  * <pre>
  * m.&lt;member&gt;     heartbeat: put every nats.group.heartbeatInterval; deleted when the member leaves
- * p.&lt;partition&gt;  lease: the member that owns the partition; created when free, deleted when let go
+ * p.&lt;partition&gt;  lease: "&lt;member&gt;" while that member owns the partition; deleted when it let go cleanly;
+ *                  "~&lt;member&gt;" when it let go without the server confirming its releases (the next owner holds)
  * </pre>
  *
- * <p>A member is alive while its latest heartbeat is at most {@code nats.group.sessionTimeout} older than the
- * newest heartbeat anyone in the group wrote. Both times are the server's (the entries' creation times), so client
- * clocks do not matter. Alive members sorted by id split the partitions: partition {@code p} belongs to
- * {@code alive[p % alive.size()]}. A member takes a partition only by creating its lease (or, if the lease holder is
- * no longer alive, by replacing the lease at the revision it read), so a partition never has two owners by the
- * bucket's account; a member that finds its lease replaced stops consuming that partition.
+ * <p>Liveness is judged by this member's own monotonic clock: a member is alive while this member saw a new revision
+ * of its heartbeat at most {@code sessionTimeout} ago. Server and client wall clocks play no part, so a clock step or
+ * skew cannot make a live member look dead. A member seen for the first time (on joining, or after this member's
+ * connection came back, see {@link #resetLiveness}) counts as alive for one session timeout.
  *
- * <p>A watcher (jnats' thread) keeps the view current and calls {@code onChange} when membership or leases change;
- * everything else is called by the consumer's poll thread.
+ * <p>Alive members sorted by id split the partitions: partition {@code p} belongs to {@code alive[p % alive.size()]}.
+ * Every lease write is a compare-and-set: a member creates a free lease, replaces a released or dead holder's lease
+ * at the revision it read, and rewrites or gives up its own lease only at the revision its own last write returned.
+ * So a member can never delete or overwrite a lease another member took meanwhile.
+ *
+ * <p>Threads: the watcher (a jnats thread) updates the view, which is made of immutable records swapped atomically;
+ * {@link #heartbeat} is called by the keep-alive thread; lease writes by the group coordinator thread. Any thread may
+ * read the view.
  */
 final class GroupMembership implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(GroupMembership.class);
+    private static final String RELEASED_UNCONFIRMED = "~";
+
+    /**
+     * A partition's lease as the bucket last showed it.
+     *
+     * @param holder   the member owning it, or null when free
+     * @param dirty    free, but its last holder let go without confirmed releases: its messages may still be
+     *                 waiting for their ack wait, so the next owner must hold its first fetch
+     * @param revision the entry's revision (of the delete marker, for a clean release)
+     */
+    record Lease(String holder, boolean dirty, long revision) {
+    }
+
+    /**
+     * A lease this member just took.
+     *
+     * @param revision           the revision of this member's write
+     * @param mayHaveUnacked     the previous holder may have left messages unacknowledged and not released (it died,
+     *                           stalled, or let go unconfirmed): fetching waits until the server redelivers them
+     * @param previous           who held it before, for the log; null when it was free
+     */
+    record Acquired(long revision, boolean mayHaveUnacked, String previous) {
+    }
+
+    /** The newest heartbeat revision seen of a member, and when (System.nanoTime) this member saw it. */
+    private record Seen(long revision, long atNanos) {
+    }
 
     private final KeyValue kv;
     private final String prefix;
     private final String me;
+    private final byte[] meBytes;
     private final int partitions;
-    private final long sessionMillis;
+    private final long sessionNanos;
     private final Runnable onChange;
     private final String myKey;
+    private final Map<String, Seen> members = new ConcurrentHashMap<>();
+    private final AtomicReferenceArray<Lease> leases;
+    private volatile NatsKeyValueWatchSubscription watch;
 
-    // Written by the watcher thread (and by the poll thread after its own lease writes), read by the poll thread.
-    private final Map<String, Long> lastSeen = new ConcurrentHashMap<>();
-    private final AtomicReferenceArray<String> leaseOwner;
-    private final AtomicLongArray leaseRevision;
-    private volatile long newestHeartbeat;
-    private volatile boolean changed = true;
-    private NatsKeyValueWatchSubscription watch;
-
-    GroupMembership(KeyValue kv, String topic, String group, String memberId, int partitions, long sessionMillis,
+    GroupMembership(KeyValue kv, String topic, String group, String memberId, int partitions, long sessionNanos,
                     Runnable onChange) {
         this.kv = kv;
         this.prefix = Names.escape(topic) + "." + Names.escape(group);
         this.me = memberId;
+        this.meBytes = memberId.getBytes(StandardCharsets.UTF_8);
         this.partitions = partitions;
-        this.sessionMillis = sessionMillis;
+        this.sessionNanos = sessionNanos;
         this.onChange = onChange;
         this.myKey = prefix + ".m." + me;
-        this.leaseOwner = new AtomicReferenceArray<>(partitions);
-        this.leaseRevision = new AtomicLongArray(partitions);
+        this.leases = new AtomicReferenceArray<>(partitions);
     }
 
-    /** Writes the first heartbeat and starts watching the group. */
+    /** Writes the first heartbeat (failing if it cannot) and starts watching the group. */
     void join() throws IOException, JetStreamApiException, InterruptedException {
-        heartbeat();
+        kv.put(myKey, meBytes);
         watch = kv.watch(prefix + ".>", new Watcher());
     }
 
-    /** Writes a heartbeat; failures are logged and tried again on the next beat. */
-    void heartbeat() {
+    /** Writes a heartbeat. @return true if the server stored it */
+    boolean heartbeat() {
         try {
-            kv.put(myKey, me);
+            kv.put(myKey, meBytes);
+            return true;
         } catch (IOException | JetStreamApiException | RuntimeException e) {
             log.debug("Heartbeat of member {} in {} failed: {}", me, prefix, e.toString());
-        }
-    }
-
-    /** True once after the view changed (a member came or went, a lease moved). */
-    boolean takeChanged() {
-        if (!changed) {
             return false;
         }
-        changed = false;
-        return true;
     }
 
-    boolean hasChanged() {
-        return changed;
+    /**
+     * Counts every known member as seen now. Called after this member's connection came back: while it was away it
+     * saw no heartbeats, which says nothing about the others.
+     */
+    void resetLiveness(long nowNanos) {
+        members.replaceAll((m, s) -> new Seen(s.revision, nowNanos));
     }
 
     /** Alive members, sorted; always includes this member. */
-    List<String> alive() {
-        long newest = newestHeartbeat;
+    List<String> alive(long nowNanos) {
         List<String> alive = new ArrayList<>();
-        for (Map.Entry<String, Long> e : lastSeen.entrySet()) {
-            if (newest - e.getValue() <= sessionMillis) {
+        alive.add(me);
+        for (Map.Entry<String, Seen> e : members.entrySet()) {
+            if (!e.getKey().equals(me) && nowNanos - e.getValue().atNanos <= sessionNanos) {
                 alive.add(e.getKey());
             }
-        }
-        if (!alive.contains(me)) {
-            alive.add(me);
         }
         alive.sort(null);
         return alive;
     }
 
-    private boolean isAlive(String member) {
-        Long seen = lastSeen.get(member);
-        return seen != null && newestHeartbeat - seen <= sessionMillis;
+    private boolean isAlive(String member, long nowNanos) {
+        Seen s = members.get(member);
+        return member.equals(me) || (s != null && nowNanos - s.atNanos <= sessionNanos);
     }
 
     /** The partitions this member should own under the current view. */
-    boolean[] target() {
-        List<String> alive = alive();
+    boolean[] target(long nowNanos) {
+        List<String> alive = alive(nowNanos);
         int index = alive.indexOf(me);
         boolean[] target = new boolean[partitions];
         for (int p = index; p < partitions; p += alive.size()) {
@@ -128,86 +150,113 @@ final class GroupMembership implements AutoCloseable {
         return target;
     }
 
-    /** The member holding the lease of {@code partition} in this view, or null when it is free. */
-    String leaseHolder(int partition) {
-        return leaseOwner.get(partition);
-    }
-
-    /** True if another member now holds the lease of {@code partition} (this member lost it). */
-    boolean leaseTakenByOther(int partition) {
-        String owner = leaseOwner.get(partition);
-        return owner != null && !owner.equals(me);
+    /** The lease of {@code partition} as last seen, or null when its key never existed (or expired). */
+    Lease lease(int partition) {
+        return leases.get(partition);
     }
 
     /**
-     * Tries to take the lease of {@code partition}: creates it when free, or replaces it when its holder is no
-     * longer alive. False when another live member holds it or a concurrent write won.
+     * True if the view shows that {@code partition}'s lease, which this member wrote at {@code myRevision}, has since
+     * been replaced or deleted by someone else.
      */
-    boolean acquire(int partition) {
-        String owner = leaseOwner.get(partition);
+    boolean lostSince(int partition, long myRevision) {
+        Lease l = leases.get(partition);
+        return l != null && l.revision > myRevision && !me.equals(l.holder);
+    }
+
+    /**
+     * Tries to take the lease of {@code partition}: creates it when free, or replaces it at the revision seen when it
+     * was released unconfirmed or its holder is no longer alive.
+     *
+     * @return the new lease, or null when a live member holds it, a concurrent write won, or the bucket failed
+     */
+    Acquired acquire(int partition, long nowNanos) {
+        Lease l = leases.get(partition);
         String key = leaseKey(partition);
         try {
-            long revision;
-            if (owner == null) {
-                revision = kv.create(key, me.getBytes(java.nio.charset.StandardCharsets.UTF_8));
-            } else if (owner.equals(me)) {
-                return true;
-            } else if (!isAlive(owner)) {
-                revision = kv.update(key, me, leaseRevision.get(partition));
-                log.info("Member {} took partition {} of {} over from {}, whose heartbeats stopped", me, partition,
-                        prefix, owner);
+            Acquired a;
+            if (l == null || (l.holder == null && !l.dirty)) {
+                // create() also takes a key whose last entry is a delete marker
+                a = new Acquired(kv.create(key, meBytes), false, null);
+            } else if (l.holder == null) {
+                a = new Acquired(kv.update(key, meBytes, l.revision), true, null);
+            } else if (l.holder.equals(me) || !isAlive(l.holder, nowNanos)) {
+                // Its holder is gone (or it is a lease of this member's it no longer tracks): it may have left
+                // messages unacknowledged, so the caller holds fetching if the consumer has any.
+                a = new Acquired(kv.update(key, meBytes, l.revision), true, l.holder);
             } else {
-                return false;
+                return null;
             }
-            applyLease(partition, me, revision);
-            return true;
+            applyLease(partition, new Lease(me, false, a.revision));
+            return a;
         } catch (JetStreamApiException e) {
-            return false; // someone else wrote the lease first; the watcher will tell us who
+            return null; // someone else wrote the lease first; the watcher will tell us who
         } catch (IOException | RuntimeException e) {
             log.debug("Taking the lease of partition {} in {} failed: {}", partition, prefix, e.toString());
-            return false;
+            return null;
+        }
+    }
+
+    /** Outcome of a lease rewrite: the new revision, or one of these. */
+    static final long LOST = -1;
+    static final long UNKNOWN = 0;
+
+    /**
+     * Rewrites this member's lease of {@code partition} at {@code myRevision}, so the bucket's one-day expiry never
+     * removes a lease in use, and so a lease another member replaced is noticed.
+     *
+     * @return the new revision; {@link #LOST} if the lease is no longer this member's; {@link #UNKNOWN} if the
+     *         bucket did not answer
+     */
+    long refresh(int partition, long myRevision) {
+        try {
+            long revision = kv.update(leaseKey(partition), meBytes, myRevision);
+            applyLease(partition, new Lease(me, false, revision));
+            return revision;
+        } catch (JetStreamApiException e) {
+            return LOST;
+        } catch (IOException | RuntimeException e) {
+            log.debug("Refreshing the lease of partition {} in {} failed: {}", partition, prefix, e.toString());
+            return UNKNOWN;
         }
     }
 
     /**
-     * Rewrites this member's lease of {@code partition} at the revision it last saw, so the bucket's one-day expiry
-     * never removes a lease still in use, and so a lease another member replaced is noticed.
+     * Gives up this member's lease of {@code partition}, written at {@code myRevision}: deletes it when the releases
+     * of its messages were confirmed, otherwise marks it released-unconfirmed so the next owner holds its first fetch.
+     * Either write is at {@code myRevision}, so a lease another member took meanwhile is left alone.
      *
-     * @return false if the lease is no longer this member's
+     * @return false if the bucket did not answer (try again); true when done or when the lease had moved
      */
-    boolean refresh(int partition) {
+    boolean release(int partition, long myRevision, boolean releasesConfirmed) {
+        String key = leaseKey(partition);
         try {
-            long revision = kv.update(leaseKey(partition), me, leaseRevision.get(partition));
-            applyLease(partition, me, revision);
+            if (releasesConfirmed) {
+                kv.delete(key, myRevision);
+            } else {
+                kv.update(key, (RELEASED_UNCONFIRMED + me).getBytes(StandardCharsets.UTF_8), myRevision);
+            }
             return true;
         } catch (JetStreamApiException e) {
-            return false;
+            log.debug("Lease of partition {} in {} moved on before member {} released it ({})", partition, prefix, me,
+                    e.getMessage());
+            return true;
         } catch (IOException | RuntimeException e) {
-            log.debug("Refreshing the lease of partition {} in {} failed: {}", partition, prefix, e.toString());
-            return true; // unknown: try again on the next refresh
+            log.debug("Releasing partition {} in {} failed ({}); trying again", partition, prefix, e.toString());
+            return false;
         }
     }
 
-    /** Gives the lease of {@code partition} up so the member it should move to can take it. */
-    void release(int partition) {
-        try {
-            long revision = leaseRevision.get(partition);
-            if (me.equals(leaseOwner.get(partition)) && revision > 0) {
-                kv.delete(leaseKey(partition), revision);
-            } else {
-                kv.delete(leaseKey(partition));
+    private void applyLease(int partition, Lease next) {
+        // Only move forward: a watcher event older than a write already applied must not undo it.
+        while (true) {
+            Lease current = leases.get(partition);
+            if (current != null && current.revision >= next.revision) {
+                return;
             }
-        } catch (IOException | JetStreamApiException | RuntimeException e) {
-            log.debug("Releasing partition {} in {} failed ({}); it frees when this member's heartbeats stop", partition,
-                    prefix, e.toString());
-        }
-    }
-
-    private void applyLease(int partition, String owner, long revision) {
-        // Only move forward: a watcher event older than our own write must not undo it.
-        long seen = leaseRevision.get(partition);
-        if (revision > seen && leaseRevision.compareAndSet(partition, seen, revision)) {
-            leaseOwner.set(partition, owner);
+            if (leases.compareAndSet(partition, current, next)) {
+                return;
+            }
         }
     }
 
@@ -215,15 +264,12 @@ final class GroupMembership implements AutoCloseable {
         return prefix + ".p." + partition;
     }
 
-    /** Leaves the group: releases {@code owned} leases and deletes the heartbeat, so others rebalance at once. */
-    void leave(List<Integer> owned) {
-        for (int p : owned) {
-            release(p);
-        }
+    /** Deletes the heartbeat, so others rebalance at once, and stops watching. */
+    void leave() {
         try {
             kv.delete(myKey);
         } catch (IOException | JetStreamApiException | RuntimeException e) {
-            log.debug("Deleting the heartbeat of {} failed: {}; it expires after the session timeout", me,
+            log.debug("Deleting the heartbeat of {} failed: {}; it counts as gone after the session timeout", me,
                     e.toString());
         }
         close();
@@ -250,19 +296,26 @@ final class GroupMembership implements AutoCloseable {
         @Override
         public void watch(KeyValueEntry entry) {
             String key = entry.getKey();
+            if (key.length() <= prefix.length() + 1) {
+                return;
+            }
             String rest = key.substring(prefix.length() + 1);
             boolean put = entry.getOperation() == KeyValueOperation.PUT;
+            long revision = entry.getRevision();
             boolean significant;
             if (rest.startsWith("m.")) {
                 String member = rest.substring(2);
+                if (member.equals(me)) {
+                    return;
+                }
                 if (put) {
-                    long created = entry.getCreated().toInstant().toEpochMilli();
-                    if (created > newestHeartbeat) {
-                        newestHeartbeat = created;
-                    }
-                    significant = lastSeen.put(member, created) == null;
+                    long now = System.nanoTime();
+                    Seen before = members.get(member);
+                    members.merge(member, new Seen(revision, now),
+                            (old, seen) -> seen.revision > old.revision ? seen : old);
+                    significant = before == null;
                 } else {
-                    significant = lastSeen.remove(member) != null;
+                    significant = members.remove(member) != null;
                 }
             } else if (rest.startsWith("p.")) {
                 int partition;
@@ -271,23 +324,25 @@ final class GroupMembership implements AutoCloseable {
                 } catch (NumberFormatException e) {
                     return;
                 }
-                if (partition >= partitions) {
+                if (partition < 0 || partition >= partitions) {
                     return;
                 }
-                applyLease(partition, put ? entry.getValueAsString() : null, entry.getRevision());
+                String value = put ? entry.getValueAsString() : null;
+                Lease lease = value == null ? new Lease(null, false, revision)
+                        : value.startsWith(RELEASED_UNCONFIRMED) ? new Lease(null, true, revision)
+                        : new Lease(value, false, revision);
+                applyLease(partition, lease);
                 significant = true;
             } else {
                 return;
             }
             if (significant) {
-                changed = true;
                 onChange.run();
             }
         }
 
         @Override
         public void endOfData() {
-            changed = true;
             onChange.run();
         }
     }

@@ -28,26 +28,32 @@ import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 
 /**
  * One group member on a JetStream topic. Each partition has a durable pull consumer per group ({@code <group>__p<n>})
- * and belongs to one member at a time through a lease ({@link GroupMembership}).
+ * and belongs to one member at a time through a lease; leases, heartbeats and consumer set-up are the
+ * {@link GroupCoordinator}'s, on its own threads, which tells this class what changed.
  *
- * <p>Fetching. The member sends pull requests ({@code $JS.API.CONSUMER.MSG.NEXT}) itself, at most one outstanding
- * per owned partition, each for at most the room the engine has left minus what is already buffered or requested,
- * so fetched-but-unfinished messages never exceed the engine's in-flight bound and the durable consumer's
- * {@code MaxAckPending} follows it. Replies arrive on a private inbox ({@code <inbox>.<partition>.<request>}) through
- * a jnats dispatcher, which decodes them into a lock-free queue that the poll thread drains.
+ * <p>Fetching. The member sends pull requests ({@code $JS.API.CONSUMER.MSG.NEXT}) itself, only while connected and
+ * while its lease time lasts, at most one outstanding per owned partition. A request asks for at most the room the
+ * engine has left minus what is buffered or already requested, in messages and in bytes ({@code max_bytes}), and at
+ * most what the partition's {@code MaxAckPending} still allows, so fetched-but-unfinished messages stay within the
+ * engine's bounds. Replies arrive on a private inbox ({@code <inbox>.<partition>.<request>}) through a jnats
+ * dispatcher, which decodes them into a lock-free queue that the poll thread drains.
  *
  * <p>Outcomes. {@link #ack} sends {@code +ACK}, {@link #deadLettered} {@code +TERM}, {@link #redeliverLater}
- * {@code -NAK} with a delay (confirmed by the server's reply). Messages the engine holds longer than a third of
- * the ack wait (a long in-memory retry, a slow handler) get {@code +WPI} (in progress) from the poll thread, so the
- * server does not redeliver them behind the engine's back. Released messages (shutdown, rebalance) are
- * {@code -NAK}ed in stream order after outstanding pulls have ended, so the next owner gets them back in order.
+ * {@code -NAK} with a delay (confirmed by the server's reply). Messages fetched and not yet finished, whether the
+ * engine holds them or they wait in this class's buffer (paused subscription, byte bound), get {@code +WPI} (in
+ * progress) every third of the ack wait, so the server does not redeliver them behind the engine's back; while the
+ * poll thread is inside a rebalance callback the keep-alive thread sends them. Released messages (shutdown,
+ * rebalance) are {@code -NAK}ed in stream order after outstanding pulls have ended, so the next owner gets them back
+ * in order; a partition's lease is given up only once the server confirmed those naks.
  *
- * <p>Not thread-safe: owned by the subscription's poll thread, except {@link #wakeup()} (any thread) and the
- * dispatcher and watcher callbacks, which only touch the inbound queue and volatile flags.
+ * <p>Not thread-safe: owned by the subscription's poll thread, except {@link #wakeup()} (any thread), the
+ * dispatcher callback (touches only the inbound queue), and {@link #sweepWhileInCallback} (keep-alive thread, only
+ * while the poll thread is inside a listener callback, see {@link #callback}).
  */
 final class JetStreamConsumer implements TransportConsumer {
     private static final Logger log = LoggerFactory.getLogger(JetStreamConsumer.class);
@@ -55,55 +61,66 @@ final class JetStreamConsumer implements TransportConsumer {
     private static final byte[] NAK = "-NAK".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] TERM = "+TERM".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] IN_PROGRESS = "+WPI".getBytes(StandardCharsets.US_ASCII);
+    private static final long CURRENT_REQUEST = -1;
+    /** Longest park inside one poll, so lease time and request expiry are looked at often. */
+    private static final long TICK_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
+    /** Pause before pulling again on a partition whose last pull ended in an error status. */
+    private static final long PULL_RETRY_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
+    private static final long UNLIMITED = -1;
+    /** The largest max_bytes sent; more is as good as none. */
+    private static final long MAX_PULL_BYTES = 1L << 40;
+    private static final int LIVE = 0;
+    private static final int FROZEN = 1;
+    private static final int SWEEPING = 2;
 
     private final Connection nc;
+    private final NatsTransport transport;
     private final NatsSettings settings;
-    private final StreamRegistry streams;
     private final StreamRegistry.TopicStream ts;
     private final ConsumerSpec spec;
     private final PartitionListener listener;
-    private final GroupMembership membership;
+    private final GroupCoordinator group;
     private final Dispatcher dispatcher;
     private final String inbox;
     private final PartitionState[] parts;
     private final ConcurrentLinkedQueue<Fetched> inbound = new ConcurrentLinkedQueue<>();
-    private final long heartbeatNanos;
     private final long progressNanos;
     private final long pullExpiryNanos;
     private final long pullGraceNanos;
     private final int topicPrefixLength;
-    private static final long CURRENT_REQUEST = -1;
-    /** Leases are rewritten this often; the group bucket expires entries a day after their last write. */
-    private static final long LEASE_REFRESH_NANOS = TimeUnit.HOURS.toNanos(1);
+    /** LIVE, or FROZEN while the poll thread is in a callback (the keep-alive thread may then sweep: SWEEPING). */
+    private final AtomicInteger sweepState = new AtomicInteger(LIVE);
 
     // Poll-thread state.
     private final ArrayDeque<Fetched> buffered = new ArrayDeque<>();
     private final Fetched held = new Fetched(); // sentinel of the list of messages the engine holds
     private final List<Fetched> toRelease = new ArrayList<>();
-    private final Map<Long, Integer> nextAttempt = new HashMap<>();
+    private long bufferedBytes;
     private int outstandingTotal;
+    private long outstandingBytes;
     private int inFlightBound;
-    private long nextHeartbeat;
+    private long deliveredBytes;
     private long nextProgress;
-    private long nextLeaseRefresh;
-    private boolean rebalanceDue = true;
+    private long seenReconnects;
+    private int owned;
     private int revoking;
     private int rotate;
+    private int callbackDepth;
+    private boolean unlimitedPullOut;
     private boolean closed;
 
-    // Shared with the dispatcher and watcher threads.
+    // Shared with the dispatcher and coordinator threads.
     private volatile Thread pollThread;
     private volatile boolean waiting;
     private volatile boolean wakeupRequested;
 
     JetStreamConsumer(NatsTransport transport, ConsumerSpec spec, PartitionListener listener) {
+        this.transport = transport;
         this.nc = transport.connection();
         this.settings = transport.settings();
-        this.streams = transport.streams();
         this.spec = spec;
         this.listener = listener;
-        this.ts = streams.stream(spec.topic());
-        this.heartbeatNanos = settings.heartbeatInterval.toNanos();
+        this.ts = transport.streams().stream(spec.topic());
         this.progressNanos = settings.ackWait.toNanos() / 3;
         this.pullExpiryNanos = settings.pullExpiry.toNanos();
         this.pullGraceNanos = Math.max(TimeUnit.SECONDS.toNanos(1), pullExpiryNanos);
@@ -117,27 +134,41 @@ final class JetStreamConsumer implements TransportConsumer {
         }
         String memberId = Names.escape(spec.memberId()) + "-" + UUID.randomUUID().toString().substring(0, 8);
         this.inbox = "_INBOX.sluice." + UUID.randomUUID().toString().replace("-", "");
+        this.seenReconnects = transport.reconnects();
         this.dispatcher = nc.createDispatcher(this::onMessage);
-        dispatcher.subscribe(inbox + ".>");
-        this.membership = new GroupMembership(transport.groupBucket(), spec.topic(), spec.group(), memberId,
-                parts.length, settings.sessionTimeout.toMillis(), this::wakeForRebalance);
+        GroupCoordinator coordinator = null;
         try {
-            membership.join();
+            dispatcher.subscribe(inbox + ".>");
+            coordinator = new GroupCoordinator(transport, ts, spec, memberId, this::wakePollThread,
+                    this::sweepWhileInCallback);
+            coordinator.start();
         } catch (IOException | JetStreamApiException e) {
-            nc.closeDispatcher(dispatcher);
+            abortStart(coordinator);
             throw new TransientTransportException("could not join group " + spec.group() + " on topic "
                     + spec.topic() + ": " + e.getMessage(), e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            nc.closeDispatcher(dispatcher);
+            abortStart(coordinator);
             throw new SluiceException("interrupted while joining group " + spec.group(), e);
+        } catch (RuntimeException | Error e) {
+            abortStart(coordinator);
+            throw e;
         }
-        long now = System.nanoTime();
-        nextHeartbeat = now + heartbeatNanos;
-        nextProgress = now + progressNanos / 2;
-        nextLeaseRefresh = now + LEASE_REFRESH_NANOS;
+        this.group = coordinator;
+        this.nextProgress = System.nanoTime() + progressNanos / 2;
         log.debug("Member {} joined group {} on topic {} (stream {})", memberId, spec.group(), spec.topic(),
                 ts.stream());
+    }
+
+    private void abortStart(GroupCoordinator coordinator) {
+        if (coordinator != null) {
+            coordinator.abort();
+        }
+        try {
+            nc.closeDispatcher(dispatcher);
+        } catch (RuntimeException e) {
+            // connection already closed
+        }
     }
 
     // ------------------------------------------------------------------ dispatcher thread
@@ -162,7 +193,6 @@ final class JetStreamConsumer implements TransportConsumer {
         }
         // Messages keep their stream subject, <topic>.<partition>; they answer the partition's current request.
         int partition = parseInt(subject, topicPrefixLength, subject.length());
-        long request = CURRENT_REQUEST;
         if (partition < 0 || partition >= parts.length) {
             return;
         }
@@ -172,7 +202,7 @@ final class JetStreamConsumer implements TransportConsumer {
         }
         Fetched f = new Fetched();
         f.partition = partition;
-        f.request = request;
+        f.request = CURRENT_REQUEST;
         f.replyTo = reply;
         parseAckSubject(reply, f);
         try {
@@ -195,7 +225,7 @@ final class JetStreamConsumer implements TransportConsumer {
         }
     }
 
-    private void wakeForRebalance() {
+    private void wakePollThread() {
         Thread t = pollThread;
         if (t != null) {
             LockSupport.unpark(t);
@@ -258,18 +288,24 @@ final class JetStreamConsumer implements TransportConsumer {
     public void poll(int maxRecords, long maxBytes, boolean oversizedFirst, long timeoutNanos, RecordSink sink)
             throws InterruptedException {
         pollThread = Thread.currentThread();
-        inFlightBound = Math.max(inFlightBound, maxRecords);
+        if (maxRecords > inFlightBound || inFlightBound == 0) {
+            inFlightBound = Math.max(inFlightBound, maxRecords);
+            group.pollStarted(inFlightBound);
+        }
         long deadline = System.nanoTime() + timeoutNanos;
         while (true) {
             long now = System.nanoTime();
             maintain(now);
-            drainInbound();
+            drainInbound(now);
             if (maxRecords == 0) {
                 flushReleases();
                 return;
             }
-            int delivered = deliver(maxRecords, maxBytes, oversizedFirst, sink);
-            requestMore(maxRecords - delivered, now);
+            int delivered = 0;
+            if (group.leaseValid(now)) {
+                delivered = deliver(maxRecords, maxBytes, oversizedFirst, sink);
+                requestMore(maxRecords - delivered, maxBytes - deliveredBytes, oversizedFirst && delivered == 0, now);
+            }
             if (delivered > 0 || wakeupRequested) {
                 wakeupRequested = false;
                 return;
@@ -279,8 +315,8 @@ final class JetStreamConsumer implements TransportConsumer {
                 return;
             }
             waiting = true;
-            if (inbound.isEmpty() && !wakeupRequested && !membership.hasChanged()) {
-                LockSupport.parkNanos(this, Math.min(remaining, Math.max(0, nextHeartbeat - now)));
+            if (inbound.isEmpty() && !wakeupRequested && !group.hasEvents()) {
+                LockSupport.parkNanos(this, Math.min(remaining, TICK_NANOS));
             }
             waiting = false;
             if (Thread.interrupted()) {
@@ -290,53 +326,101 @@ final class JetStreamConsumer implements TransportConsumer {
     }
 
     private void maintain(long now) {
-        if (nc.getStatus() != Connection.Status.CONNECTED) {
-            // Key-value calls would only wait for their timeout; keep serving what is buffered until reconnected.
-            if (now - nextHeartbeat >= 0) {
-                nextHeartbeat = now + heartbeatNanos;
-                expireRequests(now);
-            }
-            return;
+        applyEvents(now);
+        if (owned > 0 && !group.leaseValid(now)) {
+            fence();
         }
-        if (now - nextHeartbeat >= 0) {
-            membership.heartbeat();
-            nextHeartbeat = now + heartbeatNanos;
-            rebalanceDue = true;
+        long reconnects = transport.reconnects();
+        if (reconnects != seenReconnects) {
+            seenReconnects = reconnects;
+            extendRequests(now);
+        }
+        if (nc.getStatus() == Connection.Status.CONNECTED) {
             expireRequests(now);
         }
-        if (now - nextLeaseRefresh >= 0) {
-            nextLeaseRefresh = now + LEASE_REFRESH_NANOS;
-            refreshLeases();
-        }
-        if (membership.takeChanged() || rebalanceDue) {
-            rebalanceDue = false;
-            rebalance();
-        } else {
-            finishRevocations();
-        }
+        finishRevocations(now);
         if (now - nextProgress >= 0) {
-            sendProgress(now);
+            sendProgress(now, group.leaseValid(now));
             nextProgress = now + Math.max(TimeUnit.MILLISECONDS.toNanos(100), progressNanos / 2);
+        }
+        flushReleases();
+    }
+
+    /** Applies what the coordinator decided: assignments, revocations to start, partitions lost. */
+    private void applyEvents(long now) {
+        List<Integer> assigned = null;
+        GroupCoordinator.Event e;
+        while ((e = group.nextEvent()) != null) {
+            PartitionState p = parts[e.partition()];
+            if (e.kind() != GroupCoordinator.Event.Kind.ASSIGN && assigned != null) {
+                announceAssigned(assigned);
+                assigned = null;
+            }
+            switch (e.kind()) {
+                case ASSIGN -> {
+                    if (p.owned) {
+                        lose(List.of(p.index), false); // cannot happen: the coordinator revokes or loses first
+                    }
+                    p.owned = true;
+                    p.epoch = e.epoch();
+                    p.held = e.holdNanos() > 0;
+                    p.holdUntil = now + e.holdNanos();
+                    p.retryAt = now;
+                    owned++;
+                    (assigned == null ? assigned = new ArrayList<>() : assigned).add(p.index);
+                }
+                case REVOKE -> {
+                    if (p.owned && p.epoch == e.epoch() && !p.revoking) {
+                        p.revoking = true; // stop pulling; let go once its outstanding pull has ended
+                        revoking++;
+                    }
+                }
+                case LOST -> {
+                    if (p.owned && p.epoch == e.epoch()) {
+                        lose(List.of(p.index), false);
+                    }
+                }
+            }
+        }
+        if (assigned != null) {
+            announceAssigned(assigned);
         }
     }
 
-    /** Rewrites owned leases (the bucket expires entries a day after their last write); a refused one is lost. */
-    private void refreshLeases() {
-        List<Integer> lost = null;
+    private void announceAssigned(List<Integer> assigned) {
+        callback(() -> listener.assigned(assigned));
+    }
+
+    /**
+     * This member's lease time ran out (see {@link GroupCoordinator}): others may take its partitions over, so it stops
+     * fetching, dispatching and sending in-progress acks for them and gives them all up as lost.
+     */
+    private void fence() {
+        List<Integer> all = new ArrayList<>();
         for (PartitionState p : parts) {
-            if (p.owned && !membership.refresh(p.index)) {
-                (lost == null ? lost = new ArrayList<>() : lost).add(p.index);
+            if (p.owned) {
+                all.add(p.index);
             }
         }
-        if (lost != null) {
-            listener.lost(lost);
-            for (int p : lost) {
-                dropPartition(parts[p]);
+        log.warn("Member {} of group {} on topic {} has had no heartbeat stored for longer than its session allows "
+                        + "(the process stalled, or the server or its key-value bucket did not answer); it gives up "
+                        + "partitions {} so that another member can take them, and takes them back when it can",
+                group.memberId(), spec.group(), spec.topic(), all);
+        lose(all, true);
+    }
+
+    /** Gives {@code partitions} up at once: the engine abandons their work, unfinished messages are nak'ed. */
+    private void lose(List<Integer> partitions, boolean tellCoordinator) {
+        callback(() -> listener.lost(partitions));
+        for (int index : partitions) {
+            PartitionState p = parts[index];
+            int epoch = p.epoch;
+            dropPartition(p);
+            if (tellCoordinator) {
+                group.dropped(index, epoch);
             }
-            flushReleases();
-            log.warn("Member {} found partitions {} of topic {} group {} leased to another member", membership.memberId(),
-                    lost, spec.topic(), spec.group());
         }
+        flushReleases();
     }
 
     /** Pull requests whose reply never came (lost in a disconnect) stop counting after expiry plus a grace. */
@@ -349,53 +433,23 @@ final class JetStreamConsumer implements TransportConsumer {
     }
 
     /**
-     * Brings ownership in line with the group's view: stops partitions whose lease another member took, starts
-     * revoking those that should move, and takes leases of target partitions. Key-value writes happen here only, so
-     * this runs on a heartbeat tick or when the watch saw a change, not on every poll.
+     * After a reconnect, pull requests sent before it (or kept in jnats' reconnect buffer and sent on reconnecting)
+     * may still be alive on the server for one pull expiry: they keep counting until then, so this member does not
+     * ask for the same room twice.
      */
-    private void rebalance() {
-        boolean[] target = membership.target();
-        List<Integer> lost = null;
+    private void extendRequests(long now) {
         for (PartitionState p : parts) {
-            if (!p.owned) {
-                continue;
+            if (p.outstanding > 0) {
+                p.requestDeadline = Math.max(p.requestDeadline, now + pullExpiryNanos + pullGraceNanos);
             }
-            if (membership.leaseTakenByOther(p.index)) {
-                (lost == null ? lost = new ArrayList<>() : lost).add(p.index);
-            } else if (!target[p.index] && !p.revoking) {
-                p.revoking = true; // stop pulling; let go once its outstanding pull has ended
-                revoking++;
-            }
-        }
-        if (lost != null) {
-            listener.lost(lost);
-            for (int p : lost) {
-                dropPartition(parts[p]);
-            }
-            flushReleases();
-            log.warn("Member {} lost partitions {} of topic {} group {} to another member", membership.memberId(),
-                    lost, spec.topic(), spec.group());
-        }
-        finishRevocations();
-        List<Integer> assigned = null;
-        for (PartitionState p : parts) {
-            if (target[p.index] && !p.owned) {
-                String previous = membership.leaseHolder(p.index);
-                boolean takeover = previous != null && !previous.equals(membership.memberId());
-                if (membership.acquire(p.index) && prepare(p, takeover)) {
-                    p.owned = true;
-                    (assigned == null ? assigned = new ArrayList<>() : assigned).add(p.index);
-                }
-                // else its previous owner has not let go yet: the watch or the next heartbeat tick tries again
-            }
-        }
-        if (assigned != null) {
-            listener.assigned(assigned);
         }
     }
 
-    /** Lets go of revoking partitions whose outstanding pull has ended: engine first, then naks, then the lease. */
-    private void finishRevocations() {
+    /**
+     * Lets go of revoking partitions whose outstanding pull has ended: engine first, then naks as requests; the
+     * coordinator gives the lease up once the server confirmed them.
+     */
+    private void finishRevocations(long now) {
         if (revoking == 0) {
             return;
         }
@@ -408,49 +462,28 @@ final class JetStreamConsumer implements TransportConsumer {
         if (revoked == null) {
             return;
         }
-        listener.revoked(revoked);
-        drainInbound();
-        for (int p : revoked) {
-            dropPartition(parts[p]);
+        List<Integer> done = revoked;
+        callback(() -> listener.revoked(done));
+        drainInbound(now);
+        int[] epochs = new int[revoked.size()];
+        for (int i = 0; i < epochs.length; i++) {
+            PartitionState p = parts[revoked.get(i)];
+            epochs[i] = p.epoch;
+            dropPartition(p);
         }
-        flushReleases(true);
-        for (int p : revoked) {
-            membership.release(p);
-        }
-    }
-
-    /**
-     * Makes sure the partition's durable consumer exists with this member's settings. After taking the partition
-     * over from a member that stopped without letting go, and if that member left messages unacknowledged, holds
-     * pulls for one ack wait: by then the server has queued those messages for redelivery, and queued redeliveries
-     * go out before newer messages, so the new owner sees a key's messages in order.
-     */
-    private boolean prepare(PartitionState p, boolean takeover) {
-        // The engine's in-flight bound (its first poll asks for all of it); a subscription paused from the start
-        // has shown no bound yet, so it gets one pull batch until the next assignment updates the consumer.
-        int maxAckPending = settings.maxAckPending > 0 ? settings.maxAckPending
-                : inFlightBound > 0 ? inFlightBound : settings.maxBatch;
-        try {
-            long unacked = streams.ensureConsumer(ts, spec.group(), p.index, spec.startFrom(), maxAckPending);
-            if (takeover && unacked > 0) {
-                p.holdUntil = System.nanoTime() + settings.ackWait.toNanos();
-                p.held = true;
-                log.info("Member {} took partition {} of topic {} group {} over from a member that stopped with {} "
-                                + "unacknowledged messages; fetching starts in {} ms, after the server has queued them for "
-                                + "redelivery, so keys stay in order", membership.memberId(), p.index, spec.topic(),
-                        spec.group(), unacked, settings.ackWait.toMillis());
-            }
-            return true;
-        } catch (IOException | JetStreamApiException | RuntimeException e) {
-            log.warn("Could not prepare the durable consumer of partition {} of topic {} group {}: {}; letting the "
-                    + "partition go for now", p.index, spec.topic(), spec.group(), e.toString());
-            membership.release(p.index);
-            return false;
+        CompletableFuture<Void>[] confirmations = sendReleases(true);
+        for (int i = 0; i < epochs.length; i++) {
+            int p = revoked.get(i);
+            CompletableFuture<Void> c = confirmations[p];
+            group.released(p, epochs[i], c != null ? c : CompletableFuture.completedFuture(null));
         }
     }
 
     /** Forgets a partition this member no longer owns; its buffered messages are handed back. */
     private void dropPartition(PartitionState p) {
+        if (p.owned) {
+            owned--;
+        }
         p.owned = false;
         p.held = false;
         if (p.revoking) {
@@ -462,40 +495,68 @@ final class JetStreamConsumer implements TransportConsumer {
             Fetched f = it.next();
             if (f.partition == p.index) {
                 it.remove();
+                bufferedBytes -= f.size;
                 toRelease.add(f);
             }
         }
+        p.buffered = 0;
+        p.inEngine = 0;
+        p.parked.clear(); // delayed redeliveries now go to the next owner, which counts attempts afresh
+        p.largeHead = false;
     }
 
-    private void drainInbound() {
+    private void drainInbound(long now) {
         Fetched f;
         while ((f = inbound.poll()) != null) {
             PartitionState p = parts[f.partition];
             boolean current = (f.request == CURRENT_REQUEST || f.request == p.request) && p.outstanding > 0;
             if (f.status != 0) {
                 if (current) {
+                    if (f.status == 409 && f.statusText != null && f.statusText.startsWith("Message Size")) {
+                        // The next message did not fit the bytes offered: wait for more room (see requestMore).
+                        p.largeHead = true;
+                        p.failedBytes = p.requestBytes;
+                    } else if (f.status != 408 && f.status != 404) {
+                        p.retryAt = now + PULL_RETRY_NANOS;
+                        log.debug("Pull on partition {} of topic {} ended: {} {}", p.index, spec.topic(), f.status,
+                                f.statusText);
+                    }
                     endRequest(p);
-                }
-                if (f.status == 409) {
-                    log.debug("Pull on partition {} of topic {} ended: {}", p.index, spec.topic(), f.statusText);
                 }
                 continue;
             }
             if (current) {
                 p.outstanding--;
                 outstandingTotal--;
+                long used = Math.min(f.size, p.requestBytes);
+                p.requestBytes -= used;
+                outstandingBytes -= used;
+                if (p.outstanding == 0) {
+                    endRequest(p);
+                }
             }
             if (!p.owned) {
                 toRelease.add(f); // late reply for a partition let go
                 continue;
             }
+            p.largeHead = false;
+            f.epoch = p.epoch;
+            f.heldSince = now; // the server's ack wait started when it sent the message
             buffered.add(f);
+            bufferedBytes += f.size;
+            p.buffered++;
         }
     }
 
     private void endRequest(PartitionState p) {
         outstandingTotal -= p.outstanding;
         p.outstanding = 0;
+        outstandingBytes -= p.requestBytes;
+        p.requestBytes = 0;
+        if (p.unlimited) {
+            p.unlimited = false;
+            unlimitedPullOut = false;
+        }
     }
 
     private int deliver(int maxRecords, long maxBytes, boolean oversizedFirst, RecordSink sink) {
@@ -508,13 +569,17 @@ final class JetStreamConsumer implements TransportConsumer {
             }
             buffered.poll();
             PartitionState p = parts[f.partition];
-            f.heldSince = System.nanoTime();
+            bufferedBytes -= f.size;
+            p.buffered--;
+            p.inEngine++;
             link(f);
-            int attempt = Math.max(1, f.delivered);
-            if (attempt > 1 && !nextAttempt.isEmpty()) {
-                Integer expected = nextAttempt.remove(key(f.partition, f.seq));
-                if (expected != null) {
-                    attempt = Math.max(attempt, expected);
+            int attempt = 1;
+            if (f.delivered > 1 && !p.parked.isEmpty()) {
+                // One of this member's delayed redeliveries: continue its attempt count. Any other redelivery
+                // (release on rebalance or shutdown, ack wait after a crash) is not a handler attempt.
+                Integer next = p.parked.remove(f.seq);
+                if (next != null) {
+                    attempt = next;
                 }
             }
             p.lastPending = f.pending;
@@ -524,24 +589,46 @@ final class JetStreamConsumer implements TransportConsumer {
             n++;
             bytes += f.size;
         }
+        deliveredBytes = bytes;
         return n;
     }
 
-    private void requestMore(int room, long now) {
+    /**
+     * Sends pull requests for the room the engine has left, spread over owned partitions that have none outstanding.
+     * A partition whose next message did not fit the bytes offered goes first and alone: nothing else is fetched
+     * until the engine's free bytes exceed what it was offered, or until the engine is empty, when it may fetch that
+     * one message without a byte limit (the engine takes one oversized message when it holds nothing else).
+     */
+    private void requestMore(int room, long bytesRoom, boolean engineEmpty, long now) {
+        if (closed || unlimitedPullOut || nc.getStatus() != Connection.Status.CONNECTED) {
+            return; // while disconnected, pulls would only pile up in the reconnect buffer
+        }
         int pipeline = buffered.size() + outstandingTotal;
         int free = room - pipeline;
+        long freeBytes = bytesRoom - bufferedBytes - outstandingBytes;
+        int n = parts.length;
+        for (int i = 0; i < n; i++) {
+            PartitionState p = parts[(rotate + i) % n];
+            if (p.largeHead && pullable(p, now)) {
+                int batch = Math.min(Math.min(free, settings.maxBatch), ackRoom(p));
+                if (engineEmpty && pipeline == 0 && ackRoom(p) > 0) {
+                    pull(p, 1, UNLIMITED, now);
+                } else if (freeBytes > p.failedBytes && batch > 0) {
+                    pull(p, batch, freeBytes, now);
+                }
+                rotate = (rotate + 1) % n;
+                return;
+            }
+        }
         // With work still in the pipeline, wait until a quarter of the bound is free instead of sending a pull
         // request per finished message: far fewer round trips when handlers are slow and the engine is full.
         int minPull = pipeline == 0 ? 1 : Math.max(1, Math.min(settings.maxBatch, inFlightBound / 4));
-        if (free < minPull) {
+        if (free < minPull || freeBytes <= 0) {
             return;
         }
         int idle = 0;
         for (PartitionState p : parts) {
-            if (p.held && now - p.holdUntil >= 0) {
-                p.held = false;
-            }
-            if (p.owned && !p.revoking && !p.held && p.outstanding == 0) {
+            if (pullable(p, now)) {
                 idle++;
             }
         }
@@ -549,24 +636,45 @@ final class JetStreamConsumer implements TransportConsumer {
             return;
         }
         int share = Math.max(1, free / idle);
-        int n = parts.length;
-        for (int i = 0; i < n && free > 0; i++) {
+        long bytesShare = Math.max(1, freeBytes / idle);
+        for (int i = 0; i < n && free > 0 && freeBytes > 0; i++) {
             PartitionState p = parts[(rotate + i) % n];
-            if (p.owned && !p.revoking && !p.held && p.outstanding == 0) {
-                int batch = Math.min(Math.min(share, settings.maxBatch), free);
-                pull(p, batch, now);
-                free -= batch;
+            if (pullable(p, now)) {
+                int batch = Math.min(Math.min(share, settings.maxBatch), Math.min(free, ackRoom(p)));
+                if (batch > 0) {
+                    long bytes = Math.min(bytesShare, freeBytes);
+                    pull(p, batch, bytes, now);
+                    free -= batch;
+                    freeBytes -= bytes;
+                }
             }
         }
         rotate = (rotate + 1) % n;
     }
 
-    private void pull(PartitionState p, int batch, long now) {
-        long request = ++p.request;
-        if (log.isTraceEnabled()) {
-            log.trace("pull {} batch {} on partition {}", request, batch, p.index);
+    private boolean pullable(PartitionState p, long now) {
+        if (p.held && now - p.holdUntil >= 0) {
+            p.held = false;
         }
-        String body = "{\"batch\":" + batch + ",\"expires\":" + pullExpiryNanos + "}";
+        return p.owned && !p.revoking && !p.held && p.outstanding == 0 && now - p.retryAt >= 0;
+    }
+
+    /**
+     * What the partition's {@code MaxAckPending} still allows: the server stops sending once that many of its messages
+     * are unacknowledged, counting those waiting for a delayed redelivery.
+     */
+    private int ackRoom(PartitionState p) {
+        return group.maxAckPending() - (p.inEngine + p.buffered + p.outstanding + p.parked.size());
+    }
+
+    private void pull(PartitionState p, int batch, long maxBytes, long now) {
+        long request = ++p.request;
+        long bytes = maxBytes == UNLIMITED ? UNLIMITED : Math.min(maxBytes, MAX_PULL_BYTES);
+        if (log.isTraceEnabled()) {
+            log.trace("pull {} batch {} max_bytes {} on partition {}", request, batch, bytes, p.index);
+        }
+        String body = "{\"batch\":" + batch + ",\"expires\":" + pullExpiryNanos
+                + (bytes == UNLIMITED ? "" : ",\"max_bytes\":" + bytes) + "}";
         try {
             nc.publish(p.nextSubject, inbox + "." + p.index + "." + request, body.getBytes(StandardCharsets.US_ASCII));
         } catch (IllegalStateException e) {
@@ -574,20 +682,82 @@ final class JetStreamConsumer implements TransportConsumer {
         }
         p.outstanding = batch;
         outstandingTotal += batch;
+        p.unlimited = bytes == UNLIMITED;
+        unlimitedPullOut |= p.unlimited;
+        p.requestBytes = p.unlimited ? 0 : bytes;
+        outstandingBytes += p.requestBytes;
         p.requestDeadline = now + pullExpiryNanos + pullGraceNanos;
     }
 
-    /** Tells the server the engine still works on messages it holds, so their ack wait starts over. */
-    private void sendProgress(long now) {
+    /**
+     * Tells the server the member still works on messages it fetched (held by the engine or buffered here), so their
+     * ack wait starts over; not once the lease time ran out, so that the server redelivers them to the next owner.
+     */
+    private void sendProgress(long now, boolean leaseValid) {
         for (Fetched h = held.next; h != held; ) {
             Fetched next = h.next;
-            if (h.handedOff) {
+            if (h.done || h.handedOff) {
                 unlink(h);
-            } else if (now - h.heldSince >= progressNanos) {
+            } else if (leaseValid && now - h.heldSince >= progressNanos) {
                 publish(h.replyTo, IN_PROGRESS);
                 h.heldSince = now;
             }
             h = next;
+        }
+        if (leaseValid) {
+            for (Fetched f : buffered) {
+                if (now - f.heldSince >= progressNanos) {
+                    publish(f.replyTo, IN_PROGRESS);
+                    f.heldSince = now;
+                }
+            }
+        }
+    }
+
+    /**
+     * Runs a listener callback, which may block for up to the engine's shutdown timeout while handlers finish. Meanwhile
+     * the keep-alive thread may send in-progress acks ({@link #sweepWhileInCallback}); the poll thread changes neither
+     * the held list nor the buffer during a callback (finished messages are only marked, and unlinked later).
+     */
+    private void callback(Runnable r) {
+        if (callbackDepth++ == 0) {
+            sweepState.set(FROZEN);
+        }
+        try {
+            r.run();
+        } finally {
+            if (--callbackDepth == 0) {
+                while (!sweepState.compareAndSet(FROZEN, LIVE)) {
+                    Thread.onSpinWait(); // a sweep is running; it takes microseconds
+                }
+            }
+        }
+    }
+
+    /** Keep-alive thread: sends due in-progress acks while the poll thread is inside a callback. */
+    private void sweepWhileInCallback() {
+        if (!sweepState.compareAndSet(FROZEN, SWEEPING)) {
+            return;
+        }
+        try {
+            long now = System.nanoTime();
+            if (!group.leaseValid(now)) {
+                return;
+            }
+            for (Fetched h = held.next; h != held; h = h.next) {
+                if (!h.done && !h.handedOff && now - h.heldSince >= progressNanos) {
+                    publish(h.replyTo, IN_PROGRESS);
+                    h.heldSince = now;
+                }
+            }
+            for (Fetched f : buffered) {
+                if (now - f.heldSince >= progressNanos) {
+                    publish(f.replyTo, IN_PROGRESS);
+                    f.heldSince = now;
+                }
+            }
+        } finally {
+            sweepState.set(FROZEN);
         }
     }
 
@@ -608,28 +778,65 @@ final class JetStreamConsumer implements TransportConsumer {
     @Override
     public void ack(Object ackHandle) {
         Fetched h = (Fetched) ackHandle;
-        unlink(h);
+        settle(h);
         publish(h.replyTo, ACK);
     }
 
     @Override
     public void deadLettered(Object ackHandle) {
         Fetched h = (Fetched) ackHandle;
-        unlink(h);
+        settle(h);
         publish(h.replyTo, TERM);
     }
 
     @Override
     public void release(Object ackHandle) {
         Fetched h = (Fetched) ackHandle;
-        unlink(h);
+        settle(h);
         toRelease.add(h);
+    }
+
+    /** The engine is done with {@code h}: it leaves the partition's counts and the held list. */
+    private void settle(Fetched h) {
+        PartitionState p = parts[h.partition];
+        boolean current = p.owned && h.epoch == p.epoch;
+        if (h.parked) {
+            h.parked = false; // its hand-off failed and the engine retried it in memory
+            if (current) {
+                p.parked.remove(h.seq);
+            }
+        } else if (current && p.inEngine > 0) {
+            p.inEngine--;
+        }
+        if (callbackDepth > 0) {
+            h.done = true; // unlinked by the next progress sweep
+        } else {
+            unlink(h);
+        }
     }
 
     @Override
     public CompletableFuture<Void> redeliverLater(Redelivery r) {
         Fetched h = (Fetched) r.ackHandle();
-        nextAttempt.put(key(h.partition, h.seq), r.attemptsMade() + 1);
+        PartitionState p = parts[h.partition];
+        if (!p.owned || h.epoch != p.epoch) {
+            return CompletableFuture.failedFuture(new TransientTransportException("partition " + p.index
+                    + " of topic " + spec.topic() + " is no longer this member's"));
+        }
+        int cap = group.maxDelayedPerPartition();
+        if (p.parked.size() >= cap) {
+            // Each one counts against the partition's MaxAckPending until redelivered; beyond the headroom the
+            // server would stop sending the partition's other keys.
+            return CompletableFuture.failedFuture(new TransientTransportException(p.parked.size()
+                    + " messages of partition " + p.index + " of topic " + spec.topic() + " already wait for a delayed "
+                    + "redelivery, as many as MaxAckPending (" + group.maxAckPending() + ") leaves beyond the in-flight "
+                    + "bound; this retry waits in memory"));
+        }
+        p.parked.put(h.seq, r.attemptsMade() + 1);
+        h.parked = true;
+        if (p.inEngine > 0) {
+            p.inEngine--;
+        }
         byte[] body = ("-NAK {\"delay\":" + Math.max(0, r.delayNanos()) + "}").getBytes(StandardCharsets.US_ASCII);
         try {
             return nc.requestWithTimeout(h.replyTo, body, settings.publishAckTimeout).thenAccept(reply -> {
@@ -653,18 +860,24 @@ final class JetStreamConsumer implements TransportConsumer {
 
     /** Sends -NAK for released messages, in stream order per partition, so they come back in order. */
     private void flushReleases() {
-        flushReleases(false);
+        if (!toRelease.isEmpty()) {
+            sendReleases(false);
+        }
     }
 
     /**
      * Sends -NAK for released messages, in stream order per partition, so the server queues them for redelivery in
-     * that order. With {@code confirm}, sends each as a request and waits (bounded) for the server's replies: the
-     * server processes acks asynchronously, and a partition is handed to another member only once its naks are in,
-     * so the next owner cannot fetch later messages of a key before the released ones.
+     * that order. With {@code confirm}, sends each as a request: the server processes acks asynchronously, and a
+     * partition's lease is given up only once its naks are confirmed, so the next owner cannot fetch later messages
+     * of a key before the released ones.
+     *
+     * @return with {@code confirm}, per partition the confirmation of its naks (null where it had none)
      */
-    private void flushReleases(boolean confirm) {
+    @SuppressWarnings("unchecked")
+    private CompletableFuture<Void>[] sendReleases(boolean confirm) {
+        CompletableFuture<Void>[] byPartition = new CompletableFuture[parts.length];
         if (toRelease.isEmpty()) {
-            return;
+            return byPartition;
         }
         toRelease.sort(Comparator.<Fetched>comparingInt(h -> h.partition).thenComparingLong(h -> h.seq));
         if (!confirm) {
@@ -672,25 +885,25 @@ final class JetStreamConsumer implements TransportConsumer {
                 publish(h.replyTo, NAK);
             }
             toRelease.clear();
-            return;
+            return byPartition;
         }
-        CompletableFuture<?>[] replies = new CompletableFuture<?>[toRelease.size()];
-        for (int i = 0; i < replies.length; i++) {
+        List<CompletableFuture<?>> replies = new ArrayList<>();
+        for (int i = 0; i < toRelease.size(); i++) {
+            Fetched h = toRelease.get(i);
+            CompletableFuture<?> reply;
             try {
-                replies[i] = nc.requestWithTimeout(toRelease.get(i).replyTo, NAK, settings.publishAckTimeout);
+                reply = nc.requestWithTimeout(h.replyTo, NAK, settings.publishAckTimeout);
             } catch (RuntimeException e) {
-                replies[i] = CompletableFuture.failedFuture(e);
+                reply = CompletableFuture.failedFuture(e);
+            }
+            replies.add(reply);
+            if (i == toRelease.size() - 1 || toRelease.get(i + 1).partition != h.partition) {
+                byPartition[h.partition] = CompletableFuture.allOf(replies.toArray(CompletableFuture[]::new));
+                replies.clear();
             }
         }
         toRelease.clear();
-        try {
-            CompletableFuture.allOf(replies).get(settings.publishAckTimeout.toNanos(), TimeUnit.NANOSECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
-            log.debug("Not every release of topic {} group {} was confirmed ({}); the server redelivers those after "
-                    + "the ack wait", spec.topic(), spec.group(), e.toString());
-        }
+        return byPartition;
     }
 
     private void publish(String subject, byte[] body) {
@@ -701,10 +914,6 @@ final class JetStreamConsumer implements TransportConsumer {
             log.debug("Could not send {} to {}: {}", new String(body, StandardCharsets.US_ASCII), subject,
                     e.getMessage());
         }
-    }
-
-    private static long key(int partition, long seq) {
-        return ((long) partition << 48) ^ seq;
     }
 
     private void link(Fetched h) {
@@ -726,8 +935,8 @@ final class JetStreamConsumer implements TransportConsumer {
 
     /**
      * Leaves the group: waits (at most the pull expiry plus a grace) for outstanding pulls to end so no message is
-     * left in flight towards a closed inbox, hands back everything not acknowledged, in stream order, then releases
-     * leases and the heartbeat.
+     * left in flight towards a closed inbox, hands back everything not acknowledged, in stream order, then gives up
+     * the leases (deleted once the server confirmed the naks, marked unconfirmed otherwise) and the heartbeat.
      */
     @Override
     public void close() {
@@ -735,38 +944,46 @@ final class JetStreamConsumer implements TransportConsumer {
             return;
         }
         closed = true;
-        long deadline = System.nanoTime() + pullExpiryNanos + pullGraceNanos;
         pollThread = Thread.currentThread();
-        drainInbound();
-        while (outstandingTotal > 0 && System.nanoTime() - deadline < 0) {
+        long deadline = System.nanoTime() + pullExpiryNanos + pullGraceNanos;
+        drainInbound(System.nanoTime());
+        while (outstandingTotal > 0 && System.nanoTime() - deadline < 0
+                && nc.getStatus() == Connection.Status.CONNECTED) {
             waiting = true;
             if (inbound.isEmpty()) {
                 LockSupport.parkNanos(this, TimeUnit.MILLISECONDS.toNanos(20));
             }
             waiting = false;
-            drainInbound();
-            if (!nc.getStatus().equals(Connection.Status.CONNECTED)) {
-                break;
-            }
+            drainInbound(System.nanoTime());
         }
         for (Fetched f : buffered) {
             toRelease.add(f);
         }
         buffered.clear();
+        bufferedBytes = 0;
         for (Fetched h = held.next; h != held; h = h.next) {
-            if (!h.handedOff) {
+            if (!h.handedOff && !h.done) {
                 toRelease.add(h);
             }
         }
-        flushReleases(nc.getStatus() == Connection.Status.CONNECTED);
-        List<Integer> owned = new ArrayList<>();
-        for (PartitionState p : parts) {
-            if (p.owned) {
-                owned.add(p.index);
-                p.owned = false;
+        boolean connected = nc.getStatus() == Connection.Status.CONNECTED;
+        CompletableFuture<Void> releases;
+        if (connected) {
+            List<CompletableFuture<Void>> all = new ArrayList<>();
+            for (CompletableFuture<Void> c : sendReleases(true)) {
+                if (c != null) {
+                    all.add(c);
+                }
             }
+            releases = CompletableFuture.allOf(all.toArray(CompletableFuture[]::new));
+        } else {
+            sendReleases(false);
+            releases = CompletableFuture.failedFuture(new IllegalStateException("not connected"));
         }
-        membership.leave(owned);
+        for (PartitionState p : parts) {
+            p.owned = false;
+        }
+        group.leave(releases);
         try {
             nc.closeDispatcher(dispatcher);
         } catch (RuntimeException e) {
@@ -783,11 +1000,24 @@ final class JetStreamConsumer implements TransportConsumer {
     private static final class PartitionState {
         final int index;
         final String nextSubject;
+        /** Next attempt number of this member's delayed redeliveries still on the server, by stream sequence. */
+        final Map<Long, Integer> parked = new HashMap<>();
         boolean owned;
+        int epoch;
         boolean revoking;
         long request;
         int outstanding;
+        /** Bytes the outstanding request may still deliver (0 when none, or for an unlimited one). */
+        long requestBytes;
+        boolean unlimited;
         long requestDeadline;
+        long retryAt;
+        /** Messages of this partition in the buffer, and delivered to the engine and not finished. */
+        int buffered;
+        int inEngine;
+        /** The last pull ended because the next message did not fit its bytes; {@code failedBytes} were offered. */
+        boolean largeHead;
+        long failedBytes;
         long lastPending = -1;
         /** Pulls wait until {@code holdUntil} after a takeover from a member that left messages unacknowledged. */
         boolean held;
@@ -814,8 +1044,15 @@ final class JetStreamConsumer implements TransportConsumer {
         long seq;
         long pending = -1;
         int size;
+        int epoch;
+        /** When the server's ack wait last started over (arrival or the last +WPI). */
         long heldSince;
+        /** Handed to the server for a delayed redelivery (set on the poll thread when asked). */
+        boolean parked;
+        /** The server confirmed the delayed redelivery; set on a jnats thread. */
         volatile boolean handedOff;
+        /** Finished by the engine during a callback; unlinked later. */
+        volatile boolean done;
         Fetched prev;
         Fetched next;
 

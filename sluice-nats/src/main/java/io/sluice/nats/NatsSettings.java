@@ -32,7 +32,7 @@ import java.util.Set;
  *   consumer: {ackWait: 30s, maxAckPending: 0, pullExpiry: 1s, maxBatch: 256}
  *   group: {heartbeatInterval: 1s, sessionTimeout: 10s, bucket: sluice_groups}
  *   publish: {maxPendingAcks: 4096, ackTimeout: 5s}
- *   core: {maxBufferedMessages: 65536}
+ *   core: {maxBufferedMessages: 65536, maxBufferedBytes: 64MiB}
  * }</pre>
  */
 public final class NatsSettings {
@@ -91,6 +91,7 @@ public final class NatsSettings {
     final Duration publishAckTimeout;
     // core
     final int coreMaxBuffered;
+    final long coreMaxBufferedBytes;
 
     private NatsSettings(Builder b) {
         servers = List.copyOf(b.servers);
@@ -124,6 +125,7 @@ public final class NatsSettings {
         maxPendingAcks = b.maxPendingAcks;
         publishAckTimeout = b.publishAckTimeout;
         coreMaxBuffered = b.coreMaxBuffered;
+        coreMaxBufferedBytes = b.coreMaxBufferedBytes;
     }
 
     /** A builder with the defaults of the table in docs/nats.md. */
@@ -140,99 +142,64 @@ public final class NatsSettings {
         } else if (servers != null) {
             b.servers(List.of(String.valueOf(servers).split("\\s*,\\s*")));
         }
-        b.checkServers(s.key("servers"));
         b.mode = Checks.enumValue(s.key("mode"), Mode.class, s.string("mode", "jetstream"));
         b.user = blankToNull(s.string("user", null));
         String password = s.string("password", null);
         b.password = password == null ? null : password.toCharArray();
         String token = s.string("token", null);
         b.token = token == null ? null : token.toCharArray();
-        b.connectTimeout = Checks.durationBetween(s.key("connectTimeout"), s.duration("connectTimeout",
-                b.connectTimeout), Duration.ofMillis(10), Duration.ofMinutes(10));
+        b.connectTimeout = s.duration("connectTimeout", b.connectTimeout);
         b.connectionName = s.string("connectionName", null);
 
         ConfigSection r = s.section("reconnect");
-        b.maxReconnects = Checks.intBetween(r.key("maxReconnects"), r.integer("maxReconnects", b.maxReconnects),
-                -1, 1_000_000);
-        b.reconnectWait = Checks.durationBetween(r.key("wait"), r.duration("wait", b.reconnectWait),
-                Duration.ZERO, Duration.ofMinutes(10));
-        b.reconnectJitter = Checks.durationBetween(r.key("jitter"), r.duration("jitter", b.reconnectJitter),
-                Duration.ZERO, Duration.ofMinutes(10));
-        b.reconnectBufferBytes = Checks.longBetween(r.key("bufferSize"), r.bytes("bufferSize",
-                b.reconnectBufferBytes), 0, 1L << 34);
+        b.maxReconnects = r.integer("maxReconnects", b.maxReconnects);
+        b.reconnectWait = r.duration("wait", b.reconnectWait);
+        b.reconnectJitter = r.duration("jitter", b.reconnectJitter);
+        b.reconnectBufferBytes = r.bytes("bufferSize", b.reconnectBufferBytes);
         r.rejectUnknownKeys(Set.of("maxReconnects", "wait", "jitter", "bufferSize"));
 
         ConfigSection t = s.section("tls");
-        b.trustStore = existingFile(t, "trustStore");
+        b.trustStore = path(t, "trustStore");
         String tsp = t.string("trustStorePassword", null);
         b.trustStorePassword = tsp == null ? null : tsp.toCharArray();
-        b.keyStore = existingFile(t, "keyStore");
+        b.keyStore = path(t, "keyStore");
         String ksp = t.string("keyStorePassword", null);
         b.keyStorePassword = ksp == null ? null : ksp.toCharArray();
         t.rejectUnknownKeys(Set.of("trustStore", "trustStorePassword", "keyStore", "keyStorePassword"));
 
         ConfigSection st = s.section("stream");
-        b.partitions = Checks.intBetween(st.key("partitions"), st.integer("partitions", b.partitions), 1, 1024);
+        b.partitions = st.integer("partitions", b.partitions);
         b.storage = Checks.enumValue(st.key("storage"), Storage.class, st.string("storage", "file"));
         b.retention = Checks.enumValue(st.key("retention"), Retention.class, st.string("retention", "limits"));
-        b.maxAge = Checks.durationBetween(st.key("maxAge"), st.duration("maxAge", b.maxAge), Duration.ZERO,
-                Duration.ofDays(365_000));
+        b.maxAge = st.duration("maxAge", b.maxAge);
         b.maxBytes = st.has("maxBytes") && "-1".equals(String.valueOf(st.raw("maxBytes")).trim()) ? -1
-                : Checks.longBetween(st.key("maxBytes"), st.bytes("maxBytes", b.maxBytes), -1, Long.MAX_VALUE);
-        b.duplicateWindow = Checks.durationBetween(st.key("duplicateWindow"), st.duration("duplicateWindow",
-                b.duplicateWindow), Duration.ofMillis(100), Duration.ofDays(7));
+                : st.bytes("maxBytes", b.maxBytes);
+        b.duplicateWindow = st.duration("duplicateWindow", b.duplicateWindow);
         st.rejectUnknownKeys(Set.of("partitions", "storage", "retention", "maxAge", "maxBytes", "duplicateWindow"));
 
         ConfigSection c = s.section("consumer");
-        b.ackWait = Checks.durationBetween(c.key("ackWait"), c.duration("ackWait", b.ackWait), Duration.ofSeconds(1),
-                Duration.ofHours(12));
-        b.maxAckPending = Checks.intBetween(c.key("maxAckPending"), c.integer("maxAckPending", b.maxAckPending), 0,
-                10_000_000);
-        b.pullExpiry = Checks.durationBetween(c.key("pullExpiry"), c.duration("pullExpiry", b.pullExpiry),
-                Duration.ofMillis(100), Duration.ofMinutes(1));
-        b.maxBatch = Checks.intBetween(c.key("maxBatch"), c.integer("maxBatch", b.maxBatch), 1, 10_000);
+        b.ackWait = c.duration("ackWait", b.ackWait);
+        b.maxAckPending = c.integer("maxAckPending", b.maxAckPending);
+        b.pullExpiry = c.duration("pullExpiry", b.pullExpiry);
+        b.maxBatch = c.integer("maxBatch", b.maxBatch);
         c.rejectUnknownKeys(Set.of("ackWait", "maxAckPending", "pullExpiry", "maxBatch"));
 
         ConfigSection g = s.section("group");
-        b.heartbeatInterval = Checks.durationBetween(g.key("heartbeatInterval"), g.duration("heartbeatInterval",
-                b.heartbeatInterval), Duration.ofMillis(50), Duration.ofMinutes(1));
-        b.sessionTimeout = Checks.durationBetween(g.key("sessionTimeout"), g.duration("sessionTimeout",
-                b.sessionTimeout), Duration.ofMillis(200), Duration.ofHours(1));
-        if (b.sessionTimeout.compareTo(b.heartbeatInterval.multipliedBy(3)) < 0) {
-            throw new ConfigException(g.key("sessionTimeout"), Durations.format(b.sessionTimeout),
-                    "must be at least three heartbeat intervals (nats.group.heartbeatInterval="
-                            + Durations.format(b.heartbeatInterval) + ")");
-        }
+        b.heartbeatInterval = g.duration("heartbeatInterval", b.heartbeatInterval);
+        b.sessionTimeout = g.duration("sessionTimeout", b.sessionTimeout);
         b.groupBucket = g.string("bucket", b.groupBucket);
-        if (!b.groupBucket.matches("[A-Za-z0-9_-]+")) {
-            throw new ConfigException(g.key("bucket"), b.groupBucket, "must be letters, digits, '_' or '-'");
-        }
         g.rejectUnknownKeys(Set.of("heartbeatInterval", "sessionTimeout", "bucket"));
 
         ConfigSection p = s.section("publish");
-        b.maxPendingAcks = Checks.intBetween(p.key("maxPendingAcks"), p.integer("maxPendingAcks", b.maxPendingAcks),
-                1, 1_000_000);
-        b.publishAckTimeout = Checks.durationBetween(p.key("ackTimeout"), p.duration("ackTimeout",
-                b.publishAckTimeout), Duration.ofMillis(100), Duration.ofMinutes(10));
+        b.maxPendingAcks = p.integer("maxPendingAcks", b.maxPendingAcks);
+        b.publishAckTimeout = p.duration("ackTimeout", b.publishAckTimeout);
         p.rejectUnknownKeys(Set.of("maxPendingAcks", "ackTimeout"));
 
         ConfigSection co = s.section("core");
-        b.coreMaxBuffered = Checks.intBetween(co.key("maxBufferedMessages"), co.integer("maxBufferedMessages",
-                b.coreMaxBuffered), 1, 10_000_000);
-        co.rejectUnknownKeys(Set.of("maxBufferedMessages"));
+        b.coreMaxBuffered = co.integer("maxBufferedMessages", b.coreMaxBuffered);
+        b.coreMaxBufferedBytes = co.bytes("maxBufferedBytes", b.coreMaxBufferedBytes);
+        co.rejectUnknownKeys(Set.of("maxBufferedMessages", "maxBufferedBytes"));
 
-        if (b.token != null && b.user != null) {
-            throw new ConfigException(s.key("token"), "Invalid configuration " + s.key("token") + ": give either "
-                    + "a token or nats.user and nats.password, not both");
-        }
-        if (b.user != null && b.password == null) {
-            throw new ConfigException(s.key("password"), "Invalid configuration " + s.key("password")
-                    + ": nats.user is set, so a password is required");
-        }
-        if (b.user == null && b.password != null) {
-            throw new ConfigException(s.key("user"), "Invalid configuration " + s.key("user")
-                    + ": nats.password is set, so a user is required");
-        }
         s.rejectUnknownKeys(KEYS);
         return b.build();
     }
@@ -241,16 +208,9 @@ public final class NatsSettings {
         return s == null || s.isBlank() ? null : s;
     }
 
-    private static Path existingFile(ConfigSection s, String name) {
+    private static Path path(ConfigSection s, String name) {
         String value = s.string(name, null);
-        if (value == null) {
-            return null;
-        }
-        Path p = Path.of(value);
-        if (!Files.isReadable(p)) {
-            throw new ConfigException(s.key(name), value, "must be a readable file");
-        }
-        return p;
+        return value == null ? null : Path.of(value);
     }
 
     /** The server URLs. */
@@ -275,7 +235,7 @@ public final class NatsSettings {
 
     @Override
     public String toString() {
-        return "NatsSettings{servers=" + servers + ", mode=" + mode.name().toLowerCase(Locale.ROOT)
+        return "NatsSettings{servers=" + redacted(servers) + ", mode=" + mode.name().toLowerCase(Locale.ROOT)
                 + ", auth=" + (token != null ? "token(****)" : user != null ? "user(" + user + ", ****)" : "none")
                 + ", tls=" + (trustStore != null ? "trustStore(" + trustStore + ")" : usesTls() ? "default" : "off")
                 + ", reconnect={max=" + maxReconnects + ", wait=" + Durations.format(reconnectWait) + ", jitter="
@@ -288,7 +248,8 @@ public final class NatsSettings {
                 + ", group={heartbeat=" + Durations.format(heartbeatInterval) + ", sessionTimeout="
                 + Durations.format(sessionTimeout) + ", bucket=" + groupBucket + "}"
                 + ", publish={maxPendingAcks=" + maxPendingAcks + ", ackTimeout="
-                + Durations.format(publishAckTimeout) + "}}";
+                + Durations.format(publishAckTimeout) + "}"
+                + ", core={maxBufferedMessages=" + coreMaxBuffered + ", maxBufferedBytes=" + coreMaxBufferedBytes + "}}";
     }
 
     /** Builds settings in code (tests, embedding); {@link #from} is the checked path from configuration. */
@@ -324,6 +285,7 @@ public final class NatsSettings {
         private int maxPendingAcks = 4096;
         private Duration publishAckTimeout = Duration.ofSeconds(5);
         private int coreMaxBuffered = 65_536;
+        private long coreMaxBufferedBytes = 64L * 1024 * 1024;
 
         private Builder() {
         }
@@ -413,7 +375,7 @@ public final class NatsSettings {
 
         /** {@code nats.mode} by name: {@code jetstream} or {@code core}. */
         public Builder mode(String name) {
-            this.mode = Mode.valueOf(name.toUpperCase(Locale.ROOT));
+            this.mode = Checks.enumValue("nats.mode", Mode.class, name);
             return this;
         }
 
@@ -424,28 +386,178 @@ public final class NatsSettings {
             return this;
         }
 
-        private void checkServers(String key) {
-            if (servers.isEmpty()) {
-                throw new ConfigException(key, "[]", "must name at least one server, such as nats://127.0.0.1:4222");
+        /** {@code nats.consumer.maxAckPending}: 0 follows the subscription's in-flight bound. */
+        public Builder maxAckPending(int maxAckPending) {
+            this.maxAckPending = maxAckPending;
+            return this;
+        }
+
+        /** {@code nats.consumer.maxBatch}. */
+        public Builder maxBatch(int maxBatch) {
+            this.maxBatch = maxBatch;
+            return this;
+        }
+
+        /** {@code nats.stream.retention}. */
+        public Builder retention(Retention retention) {
+            this.retention = retention;
+            return this;
+        }
+
+        /** {@code nats.group.bucket}. */
+        public Builder groupBucket(String bucket) {
+            this.groupBucket = bucket;
+            return this;
+        }
+
+        /** {@code nats.core.maxBufferedMessages} and {@code nats.core.maxBufferedBytes}. */
+        public Builder coreBuffer(int maxMessages, long maxBytes) {
+            this.coreMaxBuffered = maxMessages;
+            this.coreMaxBufferedBytes = maxBytes;
+            return this;
+        }
+
+        /**
+         * The settings, after checking every value and the rules between them; a bad one fails with
+         * {@link ConfigException} naming its {@code nats.*} key.
+         */
+        public NatsSettings build() {
+            checkServers("nats.servers");
+            if (mode == null) {
+                throw new ConfigException("nats.mode", null, "must be one of jetstream, core");
             }
-            for (String url : servers) {
-                try {
-                    URI u = URI.create(url.trim());
-                    String scheme = u.getScheme();
-                    if (scheme == null || !Set.of("nats", "tls", "opentls").contains(scheme) || u.getHost() == null) {
-                        throw new IllegalArgumentException();
-                    }
-                } catch (IllegalArgumentException e) {
-                    throw new ConfigException(key, url, "must be a list of server URLs such as nats://127.0.0.1:4222 "
-                            + "or tls://host:4222");
-                }
+            checkAuth();
+            Checks.durationBetween("nats.connectTimeout", connectTimeout, Duration.ofMillis(10), Duration.ofMinutes(10));
+            if (connectionName != null && connectionName.isBlank()) {
+                throw new ConfigException("nats.connectionName", connectionName, "must not be blank");
+            }
+            Checks.intBetween("nats.reconnect.maxReconnects", maxReconnects, -1, 1_000_000);
+            Checks.durationBetween("nats.reconnect.wait", reconnectWait, Duration.ZERO, Duration.ofMinutes(10));
+            Checks.durationBetween("nats.reconnect.jitter", reconnectJitter, Duration.ZERO, Duration.ofMinutes(10));
+            Checks.longBetween("nats.reconnect.bufferSize", reconnectBufferBytes, 0, 1L << 34);
+            checkReadable("nats.tls.trustStore", trustStore);
+            checkReadable("nats.tls.keyStore", keyStore);
+
+            Checks.intBetween("nats.stream.partitions", partitions, 1, 1024);
+            if (storage == null) {
+                throw new ConfigException("nats.stream.storage", null, "must be one of file, memory");
+            }
+            if (retention == null) {
+                throw new ConfigException("nats.stream.retention", null, "must be one of limits, interest, workqueue");
+            }
+            Checks.durationBetween("nats.stream.maxAge", maxAge, Duration.ZERO, Duration.ofDays(365_000));
+            Checks.longBetween("nats.stream.maxBytes", maxBytes, -1, Long.MAX_VALUE);
+            Checks.durationBetween("nats.stream.duplicateWindow", duplicateWindow, Duration.ofMillis(100),
+                    Duration.ofDays(7));
+
+            Checks.durationBetween("nats.consumer.ackWait", ackWait, Duration.ofSeconds(1), Duration.ofHours(12));
+            Checks.durationBetween("nats.consumer.pullExpiry", pullExpiry, Duration.ofMillis(100), Duration.ofMinutes(1));
+            Checks.intBetween("nats.consumer.maxBatch", maxBatch, 1, 10_000);
+            Checks.intBetween("nats.consumer.maxAckPending", maxAckPending, 0, 10_000_000);
+            if (maxAckPending > 0 && maxAckPending < maxBatch) {
+                throw new ConfigException("nats.consumer.maxAckPending", maxAckPending, "must be 0 (follow the "
+                        + "in-flight bound) or at least nats.consumer.maxBatch=" + maxBatch);
+            }
+
+            Checks.durationBetween("nats.group.heartbeatInterval", heartbeatInterval, Duration.ofMillis(50),
+                    Duration.ofMinutes(1));
+            Checks.durationBetween("nats.group.sessionTimeout", sessionTimeout, Duration.ofMillis(200),
+                    Duration.ofHours(1));
+            if (sessionTimeout.compareTo(heartbeatInterval.multipliedBy(3)) < 0) {
+                throw new ConfigException("nats.group.sessionTimeout", Durations.format(sessionTimeout),
+                        "must be at least three heartbeat intervals (nats.group.heartbeatInterval="
+                                + Durations.format(heartbeatInterval) + ")");
+            }
+            if (sessionTimeout.compareTo(pullExpiry.plus(heartbeatInterval.multipliedBy(2))) <= 0) {
+                // A member stops fetching this long before others may take its partitions over (see leaseMargin).
+                throw new ConfigException("nats.group.sessionTimeout", Durations.format(sessionTimeout),
+                        "must be longer than nats.consumer.pullExpiry (" + Durations.format(pullExpiry)
+                                + ") plus two heartbeat intervals (" + Durations.format(heartbeatInterval) + ")");
+            }
+            if (groupBucket == null || !groupBucket.matches("[A-Za-z0-9_-]+")) {
+                throw new ConfigException("nats.group.bucket", groupBucket, "must be letters, digits, '_' or '-'");
+            }
+
+            Checks.intBetween("nats.publish.maxPendingAcks", maxPendingAcks, 1, 1_000_000);
+            Checks.durationBetween("nats.publish.ackTimeout", publishAckTimeout, Duration.ofMillis(100),
+                    Duration.ofMinutes(10));
+            Checks.intBetween("nats.core.maxBufferedMessages", coreMaxBuffered, 1, 10_000_000);
+            Checks.longBetween("nats.core.maxBufferedBytes", coreMaxBufferedBytes, 1024, 1L << 40);
+            return new NatsSettings(this);
+        }
+
+        private void checkAuth() {
+            if (token != null && user != null) {
+                throw new ConfigException("nats.token", "Invalid configuration nats.token: give either a token or "
+                        + "nats.user and nats.password, not both");
+            }
+            if (token != null && token.length == 0) {
+                throw new ConfigException("nats.token", "Invalid configuration nats.token: must not be empty");
+            }
+            if (user != null && password == null) {
+                throw new ConfigException("nats.password", "Invalid configuration nats.password: nats.user is set, "
+                        + "so a password is required");
+            }
+            if (user == null && password != null) {
+                throw new ConfigException("nats.user", "Invalid configuration nats.user: nats.password is set, so a "
+                        + "user is required");
             }
         }
 
-        /** The settings; checks the server URLs (the other values are checked when read from configuration). */
-        public NatsSettings build() {
-            checkServers("nats.servers");
-            return new NatsSettings(this);
+        private static void checkReadable(String key, Path file) {
+            if (file != null && !Files.isReadable(file)) {
+                throw new ConfigException(key, file.toString(), "must be a readable file");
+            }
         }
+
+        private void checkServers(String key) {
+            if (servers == null || servers.isEmpty()) {
+                throw new ConfigException(key, "[]", "must name at least one server, such as nats://127.0.0.1:4222");
+            }
+            for (String url : servers) {
+                URI u;
+                try {
+                    u = URI.create(url.trim());
+                } catch (IllegalArgumentException e) {
+                    throw new ConfigException(key, redacted(url), "must be a list of server URLs such as "
+                            + "nats://127.0.0.1:4222 or tls://host:4222");
+                }
+                String scheme = u.getScheme() == null ? null : u.getScheme().toLowerCase(Locale.ROOT);
+                if ("opentls".equals(scheme)) {
+                    throw new ConfigException(key, redacted(url), "opentls:// connects without checking the server's "
+                            + "certificate; use tls:// and trust the server's CA with nats.tls.trustStore");
+                }
+                if (scheme == null || !Set.of("nats", "tls").contains(scheme) || u.getHost() == null) {
+                    throw new ConfigException(key, redacted(url), "must be a list of server URLs such as "
+                            + "nats://127.0.0.1:4222 or tls://host:4222");
+                }
+                if (u.getRawUserInfo() != null) {
+                    throw new ConfigException(key, redacted(url), "must not carry credentials; set nats.user and "
+                            + "nats.password, or nats.token, which are kept out of logs");
+                }
+            }
+        }
+    }
+
+    /** {@code urls} with any user info replaced by {@code ***}, for messages and logs. */
+    static List<String> redacted(List<String> urls) {
+        List<String> out = new ArrayList<>(urls.size());
+        for (String u : urls) {
+            out.add(redacted(u));
+        }
+        return out;
+    }
+
+    /** {@code url} with the part before '@' in its authority replaced by {@code ***}. */
+    static String redacted(String url) {
+        if (url == null) {
+            return null;
+        }
+        int scheme = url.indexOf("://");
+        int from = scheme < 0 ? 0 : scheme + 3;
+        int slash = url.indexOf('/', from);
+        int end = slash < 0 ? url.length() : slash;
+        int at = url.lastIndexOf('@', end - 1);
+        return at < from ? url : url.substring(0, from) + "***" + url.substring(at);
     }
 }

@@ -7,6 +7,7 @@ import io.nats.client.JetStream;
 import io.nats.client.JetStreamApiException;
 import io.nats.client.KeyValue;
 import io.nats.client.KeyValueManagement;
+import io.nats.client.KeyValueOptions;
 import io.nats.client.JetStreamManagement;
 import io.nats.client.JetStreamOptions;
 import io.nats.client.Nats;
@@ -41,6 +42,7 @@ import java.util.Locale;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Consumer;
 
@@ -74,6 +76,7 @@ public final class NatsTransport implements Transport {
     private final List<Consumer<ConnectionState>> stateListeners = new CopyOnWriteArrayList<>();
     private final AtomicReference<CompletableFuture<KeyValue>> bucket =
             new AtomicReference<>();
+    private final AtomicLong reconnects = new AtomicLong();
     private volatile ConnectionState state = ConnectionState.CONNECTED;
     private volatile boolean closed;
 
@@ -93,7 +96,7 @@ public final class NatsTransport implements Transport {
                     this.jetStream = connection.jetStream(jso);
                     this.management = connection.jetStreamManagement(jso);
                 } catch (IOException e) {
-                    throw new SluiceException("NATS server at " + connection.getConnectedUrl()
+                    throw new SluiceException("NATS server at " + NatsSettings.redacted(connection.getConnectedUrl())
                             + " does not offer JetStream (" + e.getMessage() + ")", e);
                 }
                 this.streams = new StreamRegistry(management, settings);
@@ -116,7 +119,7 @@ public final class NatsTransport implements Transport {
                 Acknowledgement.PER_MESSAGE, true, true, true, maxPayload)
                 : new TransportCapabilities(false, false, false, Acknowledgement.PER_MESSAGE, false, false, true,
                 maxPayload);
-        log.info("NATS transport connected to {} (server {} {}), {}", connection.getConnectedUrl(),
+        log.info("NATS transport connected to {} (server {} {}), {}", NatsSettings.redacted(connection.getConnectedUrl()),
                 connection.getServerInfo().getServerId(), connection.getServerInfo().getVersion(), settings);
     }
 
@@ -124,7 +127,8 @@ public final class NatsTransport implements Transport {
         try {
             management.getAccountStatistics();
         } catch (IOException | JetStreamApiException e) {
-            throw new SluiceException("NATS server at " + connection.getConnectedUrl() + " does not offer JetStream ("
+            throw new SluiceException("NATS server at " + NatsSettings.redacted(connection.getConnectedUrl())
+                    + " does not offer JetStream ("
                     + e.getMessage() + "); start nats-server with -js, or set nats.mode: core", e);
         }
     }
@@ -159,11 +163,11 @@ public final class NatsTransport implements Transport {
                     || reason.toLowerCase(Locale.ROOT).contains("authentication")
                     ? ": the server refused the credentials (check nats.user/nats.password or nats.token)"
                     : "";
-            throw new SluiceException("could not connect to NATS at " + s.servers + who + hint + " (" + reason + ")",
-                    e);
+            throw new SluiceException("could not connect to NATS at " + NatsSettings.redacted(s.servers) + who + hint
+                    + " (" + reason + ")", e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw new SluiceException("interrupted while connecting to NATS at " + s.servers, e);
+            throw new SluiceException("interrupted while connecting to NATS at " + NatsSettings.redacted(s.servers), e);
         }
     }
 
@@ -210,10 +214,11 @@ public final class NatsTransport implements Transport {
         }
         if (next == ConnectionState.DISCONNECTED && !closed) {
             log.warn("NATS connection lost; reconnecting to {} (wait {}ms + jitter up to {}ms, max reconnects {}, "
-                            + "publishes buffered up to {} bytes)", settings.servers, settings.reconnectWait.toMillis(),
+                            + "publishes buffered up to {} bytes)", NatsSettings.redacted(settings.servers), settings.reconnectWait.toMillis(),
                     settings.reconnectJitter.toMillis(), settings.maxReconnects, settings.reconnectBufferBytes);
         } else if (next == ConnectionState.RECONNECTED && event == ConnectionListener.Events.RECONNECTED) {
-            log.info("NATS connection re-established to {}", conn.getConnectedUrl());
+            reconnects.incrementAndGet();
+            log.info("NATS connection re-established to {}", NatsSettings.redacted(conn.getConnectedUrl()));
         } else if (next == ConnectionState.CLOSED && !closed) {
             log.error("NATS connection closed for good (reconnect attempts exhausted or fatal error); publishes and "
                     + "consumers of this transport fail from now on");
@@ -226,6 +231,14 @@ public final class NatsTransport implements Transport {
                 log.warn("NATS connection state listener failed", e);
             }
         }
+    }
+
+    /**
+     * How many times the connection was re-established. Consumers compare it with the value they last saw: pulls
+     * sent before a reconnect may still be alive on the server, and membership seen while away is stale.
+     */
+    long reconnects() {
+        return reconnects.get();
     }
 
     /** The connection's state as last reported. */
@@ -296,7 +309,9 @@ public final class NatsTransport implements Transport {
                     kvm.getStatus(name); // created by another client meanwhile
                 }
             }
-            return connection.keyValue(name);
+            // Heartbeats and lease writes give up after the publish ack timeout rather than a library default.
+            return connection.keyValue(name, KeyValueOptions.builder().jsRequestTimeout(settings.publishAckTimeout)
+                    .build());
         } catch (IOException | JetStreamApiException e) {
             throw new TransientTransportException("could not open the NATS key-value bucket " + name
                     + " (nats.group.bucket) for consumer groups: " + e.getMessage(), e);

@@ -103,18 +103,23 @@ class JetStreamFeaturesTest {
     }
 
     @Test
-    void shouldKeepSlowMessageFromBeingRedeliveredWhileEngineHoldsIt() {
-        AtomicInteger deliveries = new AtomicInteger();
+    void shouldKeepSlowMessageFromBeingRedeliveredWhileEngineHoldsIt() throws Exception {
         AtomicInteger finished = new AtomicInteger();
-        sluice.subscribe(topic, "slow", m -> {
-            deliveries.incrementAndGet();
+        String group = "slow";
+        sluice.subscribe(topic, group, m -> {
             Thread.sleep(5_000); // two and a half ack waits of 2s
             finished.incrementAndGet();
         }, options().handlerTimeout(Duration.ofSeconds(30)).build());
-        sluice.publisher().publish(topic, Message.of("k", "slow one")).join();
+        Receipt r = sluice.publisher().publish(topic, Message.of("k", "slow one")).join();
 
         await().atMost(WAIT).until(() -> finished.get() == 1);
-        assertThat(deliveries.get()).as("in-progress acks stopped the server from redelivering").isEqualTo(1);
+        String durable = Names.durable(group, r.partition());
+        await().atMost(WAIT).until(() -> transport.management().getConsumerInfo(Names.stream(topic), durable)
+                .getNumAckPending() == 0);
+        // A redelivery would have raised the consumer sequence even if it had not reached the handler yet.
+        ConsumerInfo info = transport.management().getConsumerInfo(Names.stream(topic), durable);
+        assertThat(info.getDelivered().getConsumerSequence())
+                .as("in-progress acks stopped the server from redelivering").isEqualTo(1);
     }
 
     @Test
@@ -123,28 +128,60 @@ class JetStreamFeaturesTest {
         await().atMost(WAIT).until(() -> sub.assignedPartitions().size() == 3);
         for (int p = 0; p < 3; p++) {
             ConsumerInfo info = transport.management().getConsumerInfo(Names.stream(topic), Names.durable("bounded", p));
-            assertThat(info.getConsumerConfiguration().getMaxAckPending()).isEqualTo(37);
+            assertThat(info.getConsumerConfiguration().getMaxAckPending())
+                    .as("the in-flight bound, plus as much again for messages waiting for a delayed redelivery")
+                    .isEqualTo(2 * 37);
             assertThat(info.getConsumerConfiguration().getAckWait()).isEqualTo(Duration.ofSeconds(2));
         }
     }
 
     @Test
-    void shouldSplitPartitionsBetweenMembersAndHandThemOverWhenOneLeaves() {
+    void shouldSplitPartitionsBetweenMembersAndHandThemOverWhenOneLeaves() throws Exception {
         Map<String, Integer> handledBy = new ConcurrentHashMap<>();
         Subscription a = sluice.subscribe(topic, "pair", m -> handledBy.put(m.id(), 1), options().build());
         Subscription b = sluice.subscribe(topic, "pair", m -> handledBy.put(m.id(), 2), options().build());
-        await().atMost(WAIT).until(() -> !a.assignedPartitions().isEmpty() && !b.assignedPartitions().isEmpty()
-                && a.assignedPartitions().size() + b.assignedPartitions().size() == 3);
-        Set<Integer> overlap = new HashSet<>(a.assignedPartitions());
-        overlap.retainAll(b.assignedPartitions());
-        assertThat(overlap).as("a partition belongs to one member at a time").isEmpty();
-
-        b.close();
+        try (OverlapSampler overlap = new OverlapSampler(a, b)) {
+            await().atMost(WAIT).until(() -> !a.assignedPartitions().isEmpty() && !b.assignedPartitions().isEmpty()
+                    && a.assignedPartitions().size() + b.assignedPartitions().size() == 3);
+            await().during(Duration.ofSeconds(1)).atMost(Duration.ofSeconds(3))
+                    .until(() -> a.assignedPartitions().size() + b.assignedPartitions().size() == 3);
+            assertThat(overlap.seen()).as("partitions held by both members at once, sampled every few ms from "
+                    + "subscribing until the split settled").isEmpty();
+        }
+        b.close(); // a closed subscription keeps showing its last assignment, so sampling stops here
         await().atMost(WAIT).until(() -> a.assignedPartitions().size() == 3);
         for (int i = 0; i < 30; i++) {
             sluice.publisher().publish(topic, Message.of("key-" + i, "after")).join();
         }
         await().atMost(WAIT).until(() -> handledBy.size() == 30);
         assertThat(handledBy.values()).containsOnly(1);
+    }
+
+    /** Samples, on a thread of its own, whether two subscriptions ever hold the same partition at once. */
+    static final class OverlapSampler implements AutoCloseable {
+        private final Set<Integer> seen = ConcurrentHashMap.newKeySet();
+        private final Thread thread;
+        private volatile boolean running = true;
+
+        OverlapSampler(Subscription a, Subscription b) {
+            thread = Thread.ofPlatform().daemon(true).start(() -> {
+                while (running) {
+                    Set<Integer> both = new HashSet<>(a.assignedPartitions());
+                    both.retainAll(b.assignedPartitions());
+                    seen.addAll(both);
+                    java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(2));
+                }
+            });
+        }
+
+        Set<Integer> seen() {
+            return Set.copyOf(seen);
+        }
+
+        @Override
+        public void close() throws InterruptedException {
+            running = false;
+            thread.join();
+        }
     }
 }

@@ -128,6 +128,62 @@ class NatsReconnectTest {
         }
     }
 
+    /**
+     * While disconnected a member sends no pull requests (they would wait in the reconnect buffer and all reach the
+     * server at once), and requests from before the outage keep counting until they have surely expired, so after
+     * the reconnect the server never holds more of its messages than the in-flight bound.
+     */
+    @Test
+    void shouldNotFetchBeyondTheInFlightBoundAfterAnOutageLongerThanThePullExpiry() throws Exception {
+        String topic = "outage-" + Long.toHexString(System.nanoTime());
+        // A session far longer than the outage, so the member keeps its partitions throughout.
+        try (NatsTransport member = new NatsTransport(NatsTestServer.settings(server.url())
+                .group(Duration.ofMillis(200), Duration.ofSeconds(20))
+                .reconnect(-1, Duration.ofMillis(100), Duration.ofMillis(50), 16L * 1024 * 1024)
+                .publish(4096, Duration.ofSeconds(2)).build());
+             Sluice consuming = Sluice.create(member, SluiceConfig.of("nats").withPublisher(PublisherOptions.builder()
+                     .maxRetries(20).retryBackoff(Duration.ofMillis(100)).build()))) {
+            java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+            Set<String> handled = ConcurrentHashMap.newKeySet();
+            io.sluice.Subscription sub = consuming.subscribe(topic, "g", m -> {
+                release.await();
+                handled.add(m.id());
+            }, ConsumerOptions.builder().maxInFlight(10).shutdownTimeout(Duration.ofSeconds(2)).build());
+            await().atMost(WAIT).until(() -> sub.assignedPartitions().size() == 3);
+            for (int p = 0; p < 3; p++) {
+                int partition = p;
+                await().atMost(WAIT).until(() -> member.management().getConsumerInfo(Names.stream(topic),
+                        Names.durable("g", partition)).getNumWaiting() > 0);
+            }
+
+            server.stop();
+            await().atMost(WAIT).until(() -> member.connectionState() == NatsTransport.ConnectionState.DISCONNECTED);
+            // Several pull expiries (500 ms, plus a grace) pass while the server is down.
+            await().during(Duration.ofSeconds(4)).atMost(Duration.ofSeconds(6))
+                    .until(() -> member.connectionState() == NatsTransport.ConnectionState.DISCONNECTED);
+            // Published into the reconnect buffer: they reach the server right after anything buffered before.
+            List<CompletableFuture<Receipt>> futures = new ArrayList<>();
+            for (int i = 0; i < 100; i++) {
+                futures.add(consuming.publisher().publish(topic, Message.of("key-" + i, "m" + i)));
+            }
+            server.restart();
+            Set<String> ids = ConcurrentHashMap.newKeySet();
+            futures.forEach(f -> ids.add(f.join().messageId()));
+
+            // Handlers are blocked: the server may hold at most the in-flight bound for this member.
+            await().during(Duration.ofSeconds(3)).atMost(Duration.ofSeconds(5)).until(() -> {
+                long pending = 0;
+                for (int p = 0; p < 3; p++) {
+                    pending += member.management().getConsumerInfo(Names.stream(topic), Names.durable("g", p))
+                            .getNumAckPending();
+                }
+                return pending <= 10;
+            });
+            release.countDown();
+            await().atMost(WAIT).until(() -> handled.containsAll(ids));
+        }
+    }
+
     @Test
     void shouldResumeConsumingWithoutLossAfterRestartMidConsumption() {
         checkConsumptionAcrossRestart(false);

@@ -1,0 +1,128 @@
+package io.sluice.nats;
+
+import io.nats.client.KeyValue;
+import io.nats.client.api.KeyValueEntry;
+import io.sluice.Handler;
+import io.sluice.Message;
+import io.sluice.Receipt;
+import io.sluice.Sluice;
+import io.sluice.Subscription;
+import io.sluice.config.ConsumerOptions;
+import io.sluice.config.SluiceConfig;
+import io.sluice.testkit.DeliveryLog;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+/**
+ * A member that is alive but busy in a long rebalance callback (its handlers run longer than the session timeout
+ * while it revokes a partition) keeps its membership: no other member takes its partitions meanwhile, each key stays
+ * on one member, and when it finally lets go it releases only its own leases.
+ */
+@Timeout(value = 120, unit = TimeUnit.SECONDS)
+class JetStreamStalledMemberTest {
+    private static final Duration WAIT = Duration.ofSeconds(30);
+    private static final int PARTITIONS = 3;
+
+    @Test
+    void shouldKeepEachPartitionOnOneMemberWhileARevokingMemberIsBusyLongerThanTheSession() throws Exception {
+        String url = NatsTestServer.get().url();
+        // Session 3 s; ack wait 2 s, so the blocked messages also need in-progress acks during the callback.
+        NatsSettings settings = NatsTestServer.settings(url).ackWait(Duration.ofSeconds(2)).build();
+        String topic = "stall-" + Long.toHexString(System.nanoTime());
+        String group = "g";
+        DeliveryLog log = new DeliveryLog();
+        CountDownLatch unblock = new CountDownLatch(1);
+        AtomicInteger blocked = new AtomicInteger();
+        Handler handler = m -> {
+            log.started(m);
+            try {
+                if (m.header("block") != null) {
+                    blocked.incrementAndGet();
+                    unblock.await();
+                }
+                log.handled(m, false);
+            } finally {
+                log.ended(m);
+            }
+        };
+        ConsumerOptions options = ConsumerOptions.builder().maxInFlight(50).handlerTimeout(Duration.ofMinutes(1))
+                .shutdownTimeout(Duration.ofSeconds(30)).build();
+        String[] keys = keysPerPartition();
+        try (Sluice a = Sluice.create(new NatsTransport(settings), SluiceConfig.of("nats"));
+             Sluice b = Sluice.create(new NatsTransport(settings), SluiceConfig.of("nats"))) {
+            Subscription first = a.subscribe(topic, group, handler, options);
+            await().atMost(WAIT).until(() -> first.assignedPartitions().size() == PARTITIONS);
+            // One blocking message on every partition: whichever moves, its revocation waits for the handler.
+            List<CompletableFuture<Receipt>> sent = new ArrayList<>();
+            for (String key : keys) {
+                sent.add(a.publisher().publish(topic, Message.builder().key(key).payload("stuck")
+                        .header("block", "yes").header(DeliveryLog.SEQ, "0").build()));
+            }
+            sent.forEach(f -> log.published(f.join()));
+            await().atMost(WAIT).until(() -> blocked.get() == PARTITIONS);
+
+            Subscription second = b.subscribe(topic, group, handler, options);
+            try (JetStreamFeaturesTest.OverlapSampler overlap = new JetStreamFeaturesTest.OverlapSampler(first,
+                    second)) {
+                // Twice the session timeout with the first member inside revoked(): it must still count as alive.
+                await().during(Duration.ofSeconds(6)).atMost(Duration.ofSeconds(10))
+                        .until(() -> second.assignedPartitions().isEmpty());
+                unblock.countDown();
+                await().atMost(WAIT).until(() -> !second.assignedPartitions().isEmpty()
+                        && first.assignedPartitions().size() + second.assignedPartitions().size() == PARTITIONS);
+                sent.clear();
+                for (int seq = 1; seq <= 20; seq++) {
+                    for (String key : keys) {
+                        sent.add(b.publisher().publish(topic, Message.builder().key(key).payload("after")
+                                .header(DeliveryLog.SEQ, Integer.toString(seq)).build()));
+                    }
+                }
+                sent.forEach(f -> log.published(f.join()));
+                await().atMost(WAIT).until(() -> log.allHandled() || !log.violations().isEmpty());
+                assertThat(overlap.seen()).as("partitions held by both members at once").isEmpty();
+            }
+            assertThat(log.violations()).as("key order, and one key running on two members at once").isEmpty();
+            assertThat(log.unhandled()).as("lost messages").isEmpty();
+            assertThat(log.duplicates()).as("messages handled twice").isZero();
+
+            // Every partition is leased to the member consuming it: none was deleted behind its owner's back.
+            KeyValue kv = ((NatsTransport) a.transport()).groupBucket();
+            Set<String> holders = new HashSet<>();
+            for (int p = 0; p < PARTITIONS; p++) {
+                KeyValueEntry lease = kv.get(Names.escape(topic) + "." + Names.escape(group) + ".p." + p);
+                assertThat(lease).as("lease of partition %d", p).isNotNull();
+                assertThat(lease.getValueAsString()).as("lease of partition %d", p).isNotNull().doesNotStartWith("~");
+                holders.add(lease.getValueAsString());
+            }
+            assertThat(holders).as("both members hold leases").hasSize(2);
+        }
+    }
+
+    /** One key per partition. */
+    private static String[] keysPerPartition() {
+        String[] keys = new String[PARTITIONS];
+        int found = 0;
+        for (int i = 0; found < PARTITIONS; i++) {
+            String key = "key-" + i;
+            int p = Names.partitionFor(key, PARTITIONS);
+            if (keys[p] == null) {
+                keys[p] = key;
+                found++;
+            }
+        }
+        return keys;
+    }
+}
