@@ -28,13 +28,19 @@ import java.util.stream.Stream;
  * A real single-node Kafka broker (KRaft, combined broker and controller) in a child JVM, for tests and benchmarks.
  * Listens on 127.0.0.1 at free ports with a temporary log directory; {@link #restart()} keeps the ports and the data,
  * so clients reconnect to the same address; {@link #close()} stops it (SIGTERM, then SIGKILL after a grace period)
- * and deletes its directory. The child also exits by itself when this JVM dies.
+ * and deletes its directory. The child also exits by itself when this JVM dies, and then deletes the directory.
+ *
+ * <p>Ports. A free port is found by binding and closing a socket, so another process may take it before the broker
+ * binds it. The first start then tries again with fresh ports (a new directory layout, as the controller's address is
+ * part of the formatted log); {@link #restart()} and {@link #resume()} must keep their ports, and wait (up to a
+ * minute) for a taken port to come free.
  *
  * <p>The broker runs Kafka 4.3.1 from jars resolved by this module's build (listed in {@code kafka-broker.classpath});
  * none of them is on the caller's class path, so the caller may use any kafka-clients version.
  *
- * <p>Listeners: {@code PLAINTEXT} always; {@code SSL} when built with {@link Builder#tls()}; {@code SASL_SSL} (or
- * {@code SASL_PLAINTEXT} without TLS) with mechanism {@code PLAIN} when built with {@link Builder#saslUser}.
+ * <p>Listeners: {@code PLAINTEXT} always; {@code SSL} when built with {@link Builder#tls()}; with
+ * {@link Builder#saslUser} users, {@code SASL_PLAINTEXT} and (with TLS) {@code SASL_SSL}, each offering the mechanisms
+ * {@code PLAIN}, {@code SCRAM-SHA-256} and {@code SCRAM-SHA-512} for every user.
  *
  * <p>Thread-safe: start, restart and stop are serialized.
  */
@@ -44,14 +50,20 @@ public final class KafkaBroker implements AutoCloseable {
     private static final String READY_LINE = "Kafka Server started";
     private static final Duration START_TIMEOUT = Duration.ofSeconds(120);
     private static final Duration STOP_GRACE = Duration.ofSeconds(30);
+    private static final int START_ATTEMPTS = 5;
+    /** How long a restart waits for one of its ports held by another process. */
+    private static final Duration SAME_PORT_WAIT = Duration.ofSeconds(60);
+    private static final List<String> SASL_MECHANISMS = List.of("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512");
 
     private static KafkaBroker shared;
 
     private final Path dir;
-    private final int plaintextPort;
-    private final int controllerPort;
-    private final int sslPort;
-    private final int saslPort;
+    private final int preferredPlaintextPort;
+    private volatile int plaintextPort;
+    private int controllerPort;
+    private volatile int sslPort = -1;
+    private volatile int saslPort = -1;
+    private volatile int saslPlaintextPort = -1;
     private final TlsMaterial tls;
     private final Map<String, String> saslUsers;
     private final Map<String, String> extraProperties;
@@ -59,6 +71,8 @@ public final class KafkaBroker implements AutoCloseable {
     private final String clusterId;
     private Process process;
     private int starts;
+    /** Read without the lock: a restart waiting for its port holds it. */
+    private volatile int bindFailures;
     /** Stops the broker and deletes its directory if the JVM exits without {@link #close()}. */
     private final Thread shutdownHook = new Thread(this::closeQuietly, "sluice-kafka-broker-stop");
 
@@ -68,11 +82,7 @@ public final class KafkaBroker implements AutoCloseable {
         this.saslUsers = Map.copyOf(b.saslUsers);
         this.extraProperties = Map.copyOf(b.properties);
         this.tls = b.tls ? TlsMaterial.generate(dir.resolve("tls")) : null;
-        int[] ports = freePorts(4);
-        this.plaintextPort = ports[0];
-        this.controllerPort = ports[1];
-        this.sslPort = tls != null ? ports[2] : -1;
-        this.saslPort = saslUsers.isEmpty() ? -1 : ports[3];
+        this.preferredPlaintextPort = b.preferredPlaintextPort;
         this.clusterId = Base64.getUrlEncoder().withoutPadding().encodeToString(uuidBytes());
     }
 
@@ -117,6 +127,14 @@ public final class KafkaBroker implements AutoCloseable {
         return "127.0.0.1:" + saslPort;
     }
 
+    /** {@code host:port} of the SASL_PLAINTEXT listener (SASL without TLS); only with SASL users. */
+    public String saslPlaintextBootstrapServers() {
+        if (saslPlaintextPort < 0) {
+            throw new IllegalStateException("this broker has no SASL listener; build it with saslUser(...)");
+        }
+        return "127.0.0.1:" + saslPlaintextPort;
+    }
+
     /** The TLS identity of the broker, when built with {@link Builder#tls()}; clients trust its trust store. */
     public Optional<TlsMaterial> tls() {
         return Optional.ofNullable(tls);
@@ -134,7 +152,7 @@ public final class KafkaBroker implements AutoCloseable {
     /** Stops the broker gracefully and starts it again on the same ports with the same data. */
     public synchronized void restart() {
         stop();
-        launch();
+        relaunch();
     }
 
     /** Stops the broker gracefully (SIGTERM), keeping its data for a later {@link #resume()}. */
@@ -173,8 +191,13 @@ public final class KafkaBroker implements AutoCloseable {
     /** Starts a stopped or killed broker again on the same ports with the same data. */
     public synchronized void resume() {
         if (!isRunning()) {
-            launch();
+            relaunch();
         }
+    }
+
+    /** Starts of the broker that failed because a port was taken, and were tried again. */
+    int bindFailures() {
+        return bindFailures;
     }
 
     /** Stops the broker and deletes its directory. */
@@ -200,30 +223,89 @@ public final class KafkaBroker implements AutoCloseable {
     // ------------------------------------------------------------------ launching
 
     private synchronized KafkaBroker firstStart() {
-        try {
-            writeConfiguration();
-            // "--cluster-id=" because a base64 id may start with '-', which the option parser would take for a flag.
-            runJava(List.of("kafka.tools.StorageTool", "format", "--cluster-id=" + clusterId, "-c",
-                    dir.resolve("server.properties").toString(), "--standalone"), dir.resolve("format.log"),
-                    Duration.ofSeconds(60));
-        } catch (IOException e) {
-            deleteRecursively(dir);
-            throw new UncheckedIOException("formatting the Kafka log directory in " + dir + " failed", e);
+        BindFailure lastBindFailure = null;
+        for (int attempt = 1; attempt <= START_ATTEMPTS; attempt++) {
+            try {
+                choosePorts(attempt == 1 ? preferredPlaintextPort : 0);
+                // The controller's address goes into the formatted log: a new port needs a new format.
+                deleteRecursively(dir.resolve("data"));
+                writeConfiguration();
+                format();
+            } catch (IOException e) {
+                deleteRecursively(dir);
+                throw new UncheckedIOException("formatting the Kafka log directory in " + dir + " failed", e);
+            }
+            try {
+                launch();
+                Runtime.getRuntime().addShutdownHook(shutdownHook);
+                return this;
+            } catch (BindFailure e) {
+                bindFailures++;
+                lastBindFailure = e;
+                log.info("A port of the Kafka broker was taken before it could bind it; starting again on other ports");
+            } catch (RuntimeException e) {
+                deleteRecursively(dir);
+                throw e;
+            }
         }
-        try {
-            launch();
-        } catch (RuntimeException e) {
-            deleteRecursively(dir);
-            throw e;
+        deleteRecursively(dir);
+        throw new IllegalStateException("Kafka broker could not bind its ports in " + START_ATTEMPTS + " attempts",
+                lastBindFailure);
+    }
+
+    /** Starts the broker again on its ports, waiting for one that another process holds to come free. */
+    private void relaunch() {
+        long deadline = System.nanoTime() + SAME_PORT_WAIT.toNanos();
+        while (true) {
+            try {
+                launch();
+                return;
+            } catch (BindFailure e) {
+                bindFailures++;
+                if (System.nanoTime() - deadline > 0) {
+                    throw new IllegalStateException("Kafka broker could not bind its ports (" + bootstrapServers()
+                            + ") within " + SAME_PORT_WAIT + " of restarting", e);
+                }
+                log.info("A port of the Kafka broker at {} is taken; trying again", bootstrapServers());
+                sleep(250);
+            }
         }
-        Runtime.getRuntime().addShutdownHook(shutdownHook);
-        return this;
+    }
+
+    /** Picks free ports for every listener; the PLAINTEXT listener takes {@code preferred} if not 0. */
+    private void choosePorts(int preferred) throws IOException {
+        int[] ports = freePorts(5);
+        plaintextPort = preferred > 0 ? preferred : ports[0];
+        controllerPort = ports[1];
+        sslPort = tls != null ? ports[2] : -1;
+        saslPort = saslUsers.isEmpty() ? -1 : tls != null ? ports[3] : ports[4];
+        saslPlaintextPort = saslUsers.isEmpty() ? -1 : ports[4];
+    }
+
+    private void format() throws IOException {
+        // "--cluster-id=" because a base64 id may start with '-', which the option parser would take for a flag.
+        List<String> args = new ArrayList<>(List.of("kafka.tools.StorageTool", "format", "--cluster-id=" + clusterId,
+                "-c", dir.resolve("server.properties").toString(), "--standalone"));
+        saslUsers.forEach((user, password) -> {
+            for (String mechanism : SASL_MECHANISMS.subList(1, SASL_MECHANISMS.size())) {
+                args.add("--add-scram");
+                args.add(mechanism + "=[name=" + user + ",password=" + password + "]");
+            }
+        });
+        runJava(args, dir.resolve("format.log"), Duration.ofSeconds(60));
+    }
+
+    /** The broker exited while starting because a port it needs is taken. */
+    private static final class BindFailure extends IllegalStateException {
+        BindFailure(String message) {
+            super(message);
+        }
     }
 
     private void launch() {
         Path logFile = dir.resolve("broker-" + (++starts) + ".log");
         List<String> args = List.of(KafkaServerMain.class.getName(), Long.toString(ProcessHandle.current().pid()),
-                dir.resolve("server.properties").toString());
+                dir.resolve("server.properties").toString(), dir.toString());
         long t0 = System.nanoTime();
         try {
             process = new ProcessBuilder(javaCommand(args)).directory(dir.toFile()).redirectErrorStream(true)
@@ -240,8 +322,13 @@ public final class KafkaBroker implements AutoCloseable {
         long deadline = System.nanoTime() + START_TIMEOUT.toNanos();
         while (System.nanoTime() - deadline < 0) {
             if (!process.isAlive()) {
-                throw new IllegalStateException("Kafka broker exited with status " + process.exitValue()
-                        + " while starting; end of " + logFile + ":\n" + tail(logFile));
+                String message = "Kafka broker exited with status " + process.exitValue() + " while starting; end of "
+                        + logFile + ":\n" + tail(logFile);
+                process = null;
+                if (contains(logFile, "Address already in use") || contains(logFile, "failed to bind")) {
+                    throw new BindFailure(message);
+                }
+                throw new IllegalStateException(message);
             }
             if (contains(logFile, READY_LINE)) {
                 return;
@@ -317,9 +404,14 @@ public final class KafkaBroker implements AutoCloseable {
         if (sslPort > 0) {
             listeners.add("SSL://127.0.0.1:" + sslPort);
         }
-        String saslListener = tls != null ? "SASL_SSL" : "SASL_PLAINTEXT";
-        if (saslPort > 0) {
-            listeners.add(saslListener + "://127.0.0.1:" + saslPort);
+        List<String> saslListeners = new ArrayList<>();
+        if (saslPlaintextPort > 0) {
+            listeners.add("SASL_PLAINTEXT://127.0.0.1:" + saslPlaintextPort);
+            saslListeners.add("sasl_plaintext");
+        }
+        if (saslPort > 0 && saslPort != saslPlaintextPort) {
+            listeners.add("SASL_SSL://127.0.0.1:" + saslPort);
+            saslListeners.add("sasl_ssl");
         }
         p.put("advertised.listeners", String.join(",", listeners));
         listeners.add("CONTROLLER://127.0.0.1:" + controllerPort);
@@ -344,14 +436,20 @@ public final class KafkaBroker implements AutoCloseable {
             p.put("ssl.key.password", tls.password());
             p.put("ssl.client.auth", "none");
         }
-        if (saslPort > 0) {
-            StringBuilder jaas = new StringBuilder("org.apache.kafka.common.security.plain.PlainLoginModule required");
-            saslUsers.forEach((user, password) -> jaas.append(" user_").append(user).append("=\"").append(password)
+        if (!saslListeners.isEmpty()) {
+            StringBuilder plain = new StringBuilder("org.apache.kafka.common.security.plain.PlainLoginModule required");
+            saslUsers.forEach((user, password) -> plain.append(" user_").append(user).append("=\"").append(password)
                     .append('"'));
-            jaas.append(';');
-            p.put("sasl.enabled.mechanisms", "PLAIN");
-            p.put("listener.name." + saslListener.toLowerCase(java.util.Locale.ROOT) + ".plain.sasl.jaas.config",
-                    jaas.toString());
+            plain.append(';');
+            p.put("sasl.enabled.mechanisms", String.join(",", SASL_MECHANISMS));
+            for (String listener : saslListeners) {
+                p.put("listener.name." + listener + ".plain.sasl.jaas.config", plain.toString());
+                // SCRAM credentials live in the cluster metadata (added when the log is formatted).
+                for (String scram : List.of("scram-sha-256", "scram-sha-512")) {
+                    p.put("listener.name." + listener + "." + scram + ".sasl.jaas.config",
+                            "org.apache.kafka.common.security.scram.ScramLoginModule required;");
+                }
+            }
         }
         p.putAll(extraProperties);
         StringBuilder text = new StringBuilder();
@@ -450,6 +548,7 @@ public final class KafkaBroker implements AutoCloseable {
     /** Configures a {@link KafkaBroker}. Not thread-safe. */
     public static final class Builder {
         private int partitions = 3;
+        private int preferredPlaintextPort;
         private boolean tls;
         private final Map<String, String> saslUsers = new LinkedHashMap<>();
         private final Map<String, String> properties = new LinkedHashMap<>();
@@ -472,9 +571,21 @@ public final class KafkaBroker implements AutoCloseable {
             return this;
         }
 
-        /** Adds a SASL/PLAIN user and a SASL listener (SASL_SSL with {@link #tls()}, else SASL_PLAINTEXT). */
+        /**
+         * Adds a SASL user (PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512) and the SASL listeners: SASL_PLAINTEXT, and
+         * SASL_SSL with {@link #tls()}. User names and passwords: letters, digits, {@code -} and {@code _}.
+         */
         public Builder saslUser(String user, String password) {
+            if (!user.matches("[\\w-]+") || !password.matches("[\\w-]+")) {
+                throw new IllegalArgumentException("SASL user names and passwords may hold letters, digits, - and _");
+            }
             saslUsers.put(user, password);
+            return this;
+        }
+
+        /** Tries this PLAINTEXT port first (tests of the port retry); another free port if it is taken. */
+        Builder preferredPlaintextPort(int port) {
+            this.preferredPlaintextPort = port;
             return this;
         }
 
