@@ -336,13 +336,10 @@ public final class NatsServer implements AutoCloseable {
 
     private static void run(List<String> command) {
         try {
-            ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
-            pb.environment().put("DEBIAN_FRONTEND", "noninteractive");
-            Process p = pb.start();
-            String output = new String(p.getInputStream().readAllBytes());
-            if (!p.waitFor(10, TimeUnit.MINUTES) || p.exitValue() != 0) {
-                throw new IllegalStateException(String.join(" ", command) + " failed (is this machine's user root, "
-                        + "with Debian package sources?):\n" + output);
+            Output out = runFor(command, 10, TimeUnit.MINUTES);
+            if (out.exitCode != 0) {
+                throw new IllegalStateException(String.join(" ", command) + " failed with exit code " + out.exitCode
+                        + " (is this machine's user root, with Debian package sources?):\n" + out.text);
             }
         } catch (IOException e) {
             throw new UncheckedIOException("could not run " + String.join(" ", command), e);
@@ -354,15 +351,41 @@ public final class NatsServer implements AutoCloseable {
 
     private static String version(String binary) {
         try {
-            Process p = new ProcessBuilder(binary, "--version").redirectErrorStream(true).start();
-            String out = new String(p.getInputStream().readAllBytes()).trim();
-            p.waitFor(5, TimeUnit.SECONDS);
-            return out.replace("nats-server: ", "");
-        } catch (IOException e) {
+            return runFor(List.of(binary, "--version"), 10, TimeUnit.SECONDS).text.trim().replace("nats-server: ", "");
+        } catch (IOException | IllegalStateException e) {
             return "(unknown version)";
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             return "(unknown version)";
+        }
+    }
+
+    private record Output(int exitCode, String text) {
+    }
+
+    /**
+     * Runs {@code command} for at most {@code timeout}. Its output goes to a temporary file rather than a pipe, so a
+     * command that hangs without closing its output still ends at the timeout (it is then killed).
+     *
+     * @throws IllegalStateException if it did not finish in time, with its output so far
+     */
+    private static Output runFor(List<String> command, long timeout, TimeUnit unit)
+            throws IOException, InterruptedException {
+        Path output = Files.createTempFile("sluice-nats-cmd-", ".log");
+        try {
+            ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(output.toFile());
+            pb.environment().put("DEBIAN_FRONTEND", "noninteractive");
+            Process p = pb.start();
+            if (!p.waitFor(timeout, unit)) {
+                p.destroyForcibly();
+                p.waitFor(10, TimeUnit.SECONDS);
+                throw new IllegalStateException(String.join(" ", command) + " did not finish within " + timeout + " "
+                        + unit.name().toLowerCase(java.util.Locale.ROOT) + "; it was killed. Its output:\n"
+                        + Files.readString(output));
+            }
+            return new Output(p.exitValue(), Files.readString(output));
+        } finally {
+            Files.deleteIfExists(output);
         }
     }
 
