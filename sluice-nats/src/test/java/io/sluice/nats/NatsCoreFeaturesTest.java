@@ -107,4 +107,37 @@ class NatsCoreFeaturesTest {
                     .hasMessageContaining("inventory service down");
         }
     }
+
+    @Test
+    void shouldDropMessagesBeyondTheByteBoundOfTheCoreBuffer() throws Exception {
+        String topic = prefix + ".bulky";
+        try (Sluice small = Sluice.create(new NatsTransport(NatsTestServer.settings(NatsTestServer.get().url())
+                .mode(NatsSettings.Mode.CORE).coreBuffer(1000, 4096).build()), SluiceConfig.of("nats"));
+             io.nats.client.Connection witness = io.nats.client.Nats.connect(NatsTestServer.get().url())) {
+            java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+            AtomicInteger handled = new AtomicInteger();
+            small.subscribe(topic, "g", m -> {
+                release.await(10, TimeUnit.SECONDS);
+                handled.incrementAndGet();
+            }, ConsumerOptions.builder().maxInFlight(1).shutdownTimeout(Duration.ofSeconds(1)).build());
+            io.nats.client.Subscription seen = witness.subscribe(topic);
+            witness.flush(Duration.ofSeconds(5));
+            byte[] kib = new byte[1024];
+            for (int i = 0; i < 20; i++) {
+                small.publisher().publish(topic, Message.of(kib)).join();
+            }
+            // The server sends each message to both subscribers; once the witness and this connection have all 20,
+            // the subscription's buffer (its handler holds one message and blocks) has had its chance at each.
+            for (int i = 0; i < 20; i++) {
+                assertThat(seen.nextMessage(Duration.ofSeconds(5))).isNotNull();
+            }
+            await().atMost(WAIT).until(() -> ((NatsTransport) small.transport()).connection().getStatistics()
+                    .getInMsgs() >= 20);
+            release.countDown();
+            // One in the handler and three of about 1 KiB in a 4 KiB buffer; the message-count bound (1000) alone
+            // would have kept all 20.
+            await().during(Duration.ofSeconds(1)).atMost(Duration.ofSeconds(5)).until(() -> handled.get() <= 4);
+            assertThat(handled.get()).isGreaterThanOrEqualTo(2);
+        }
+    }
 }
