@@ -111,6 +111,97 @@ class JetStreamStalledMemberTest {
         }
     }
 
+    /**
+     * While the poll thread waits inside {@code revoked()} for a moving partition's handler, the messages it holds of
+     * the partitions it keeps still get in-progress acks (from the keep-alive thread), so the server does not hand
+     * them out again once the member resumes fetching.
+     */
+    @Test
+    void shouldKeepInProgressAcksGoingWhileTheMemberIsInsideALongRevocation() throws Exception {
+        String url = NatsTestServer.get().url();
+        NatsSettings settings = NatsTestServer.settings(url).ackWait(Duration.ofSeconds(2)).build();
+        String topic = "inside-" + Long.toHexString(System.nanoTime());
+        String group = "g";
+        String[] keys = keysPerPartition();
+        CountDownLatch[] unblock = new CountDownLatch[PARTITIONS];
+        for (int p = 0; p < PARTITIONS; p++) {
+            unblock[p] = new CountDownLatch(1);
+        }
+        DeliveryLog log = new DeliveryLog();
+        AtomicInteger blocked = new AtomicInteger();
+        Handler handler = m -> {
+            log.started(m);
+            try {
+                if (m.header("block") != null) {
+                    blocked.incrementAndGet();
+                    unblock[Names.partitionFor(m.key(), PARTITIONS)].await();
+                }
+                log.handled(m, false);
+            } finally {
+                log.ended(m);
+            }
+        };
+        ConsumerOptions options = ConsumerOptions.builder().maxInFlight(50).handlerTimeout(Duration.ofMinutes(1))
+                .shutdownTimeout(Duration.ofSeconds(30)).build();
+        try (NatsTransport ta = new NatsTransport(settings);
+             Sluice a = Sluice.create(ta, SluiceConfig.of("nats"));
+             Sluice b = Sluice.create(new NatsTransport(settings), SluiceConfig.of("nats"))) {
+            KeyValue kv = ta.groupBucket();
+            String members = Names.escape(topic) + "." + Names.escape(group) + ".m.";
+            Subscription first = a.subscribe(topic, group, handler, options);
+            await().atMost(WAIT).until(() -> first.assignedPartitions().size() == PARTITIONS);
+            String firstId = kv.keys(members + ">").get(0).substring(members.length());
+            List<CompletableFuture<Receipt>> sent = new ArrayList<>();
+            for (String key : keys) {
+                sent.add(a.publisher().publish(topic, Message.builder().key(key).payload("held")
+                        .header("block", "yes").header(DeliveryLog.SEQ, "0").build()));
+            }
+            sent.forEach(f -> log.published(f.join()));
+            await().atMost(WAIT).until(() -> blocked.get() == PARTITIONS);
+
+            Subscription second = b.subscribe(topic, group, handler, options);
+            await().atMost(WAIT).until(() -> kv.keys(members + ">").size() == 2);
+            List<String> ids = new ArrayList<>();
+            for (String k : kv.keys(members + ">")) {
+                ids.add(k.substring(members.length()));
+            }
+            ids.sort(null);
+            int firstIndex = ids.indexOf(firstId);
+            List<Integer> moving = new ArrayList<>();
+            List<Integer> kept = new ArrayList<>();
+            for (int p = 0; p < PARTITIONS; p++) {
+                (p % 2 == firstIndex ? kept : moving).add(p);
+            }
+            // Three ack waits inside revoked(), waiting for the moving partitions' handlers.
+            await().during(Duration.ofSeconds(6)).atMost(Duration.ofSeconds(10))
+                    .until(() -> second.assignedPartitions().isEmpty());
+            for (int p : moving) {
+                unblock[p].countDown();
+            }
+            await().atMost(WAIT).until(() -> second.assignedPartitions().equals(new HashSet<>(moving)));
+            // The first member fetches its kept partitions again: an expired message would come back now.
+            await().during(Duration.ofSeconds(2)).atMost(Duration.ofSeconds(4)).until(() -> {
+                for (int p : kept) {
+                    if (ta.management().getConsumerInfo(Names.stream(topic), Names.durable(group, p)).getDelivered()
+                            .getConsumerSequence() != 1) {
+                        return false;
+                    }
+                }
+                return true;
+            });
+            for (int p : kept) {
+                unblock[p].countDown();
+            }
+            await().atMost(WAIT).until(log::allHandled);
+            assertThat(log.duplicates()).as("messages handled twice").isZero();
+            assertThat(log.violations()).isEmpty();
+        } finally {
+            for (CountDownLatch l : unblock) {
+                l.countDown();
+            }
+        }
+    }
+
     /** One key per partition. */
     private static String[] keysPerPartition() {
         String[] keys = new String[PARTITIONS];
