@@ -24,6 +24,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 /**
@@ -181,6 +182,33 @@ class NatsReconnectTest {
             });
             release.countDown();
             await().atMost(WAIT).until(() -> handled.containsAll(ids));
+        }
+    }
+
+    /** A consumer that cannot join its group (the bucket does not answer) leaves no subscription behind. */
+    @Test
+    void shouldCloseTheConsumersInboxWhenJoiningTheGroupFails() throws Exception {
+        String topic = "nojoin-" + Long.toHexString(System.nanoTime());
+        // Creates and remembers the stream, but no group has opened the membership bucket yet.
+        sluice.publisher().publish(topic, Message.of("k", "first")).join();
+        server.stop();
+        await().atMost(WAIT).until(() -> transport.connectionState() == NatsTransport.ConnectionState.DISCONNECTED);
+        assertThatThrownBy(() -> sluice.subscribe(topic, "g", m -> { }, ConsumerOptions.defaults()))
+                .hasMessageContaining("key-value bucket");
+        server.restart();
+        await().atMost(WAIT).until(() -> transport.connectionState() == NatsTransport.ConnectionState.RECONNECTED);
+        // jnats subscribes again, on reconnecting, to every subscription still open.
+        transport.connection().flush(Duration.ofSeconds(5));
+        String connections = httpGet("http://127.0.0.1:" + server.monitorPort() + "/connz?subs=1");
+        assertThat(connections).contains("\"subscriptions_list\"").doesNotContain("_INBOX.sluice.");
+    }
+
+    private static String httpGet(String url) throws Exception {
+        java.net.HttpURLConnection c = (java.net.HttpURLConnection) java.net.URI.create(url).toURL().openConnection();
+        try (java.io.InputStream in = c.getInputStream()) {
+            return new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        } finally {
+            c.disconnect();
         }
     }
 
