@@ -78,6 +78,7 @@ final class GroupCoordinator {
     private final long[] myRevision;
     private final int[] epoch;
     private final long[] refreshAt;
+    private final CompletableFuture<?>[] releases;
     private long seenReconnects;
 
     // Shared.
@@ -107,6 +108,7 @@ final class GroupCoordinator {
         this.myRevision = new long[n];
         this.epoch = new int[n];
         this.refreshAt = new long[n];
+        this.releases = new CompletableFuture<?>[n];
         this.membership = new GroupMembership(transport.groupBucket(), spec.topic(), spec.group(), memberId, n,
                 settings.sessionTimeout.toNanos(), this::wake);
         String name = spec.topic() + "-" + memberId;
@@ -400,18 +402,20 @@ final class GroupCoordinator {
         post(new Event(Event.Kind.ASSIGN, p, epoch[p], hold));
     }
 
-    private void onReleased(int p, int partitionEpoch, CompletableFuture<Void> releases) {
+    private void onReleased(int p, int partitionEpoch, CompletableFuture<Void> partitionReleases) {
         if (state[p] != LeaseState.REVOKING || epoch[p] != partitionEpoch) {
             return; // lost meanwhile: the lease is someone else's
         }
         state[p] = LeaseState.AWAITING_RELEASES;
-        releases.whenComplete((ok, error) -> commands.add(() -> onReleasesDone(p, partitionEpoch, error == null)));
+        releases[p] = partitionReleases;
+        partitionReleases.whenComplete((ok, error) -> commands.add(() -> onReleasesDone(p, partitionEpoch, error == null)));
     }
 
     private void onReleasesDone(int p, int partitionEpoch, boolean confirmed) {
         if (state[p] != LeaseState.AWAITING_RELEASES || epoch[p] != partitionEpoch) {
             return;
         }
+        releases[p] = null;
         if (!confirmed) {
             log.info("Not every release of partition {} of topic {} group {} was confirmed by the server; its lease is "
                     + "marked so the next owner waits one ack wait before fetching", p, spec.topic(), spec.group());
@@ -440,7 +444,8 @@ final class GroupCoordinator {
         for (int p = 0; p < state.length; p++) {
             switch (state[p]) {
                 case OWNED, REVOKING -> membership.release(p, myRevision[p], confirmed);
-                case AWAITING_RELEASES, RELEASE_DIRTY -> membership.release(p, myRevision[p], false);
+                case AWAITING_RELEASES -> membership.release(p, myRevision[p], await(releases[p], deadline));
+                case RELEASE_DIRTY -> membership.release(p, myRevision[p], false);
                 case RELEASE_CLEAN -> membership.release(p, myRevision[p], true);
                 case FREE -> {
                 }
@@ -450,7 +455,7 @@ final class GroupCoordinator {
         membership.leave();
     }
 
-    private static boolean await(CompletableFuture<Void> f, long deadlineNanos) {
+    private static boolean await(CompletableFuture<?> f, long deadlineNanos) {
         try {
             f.get(Math.max(0, deadlineNanos - System.nanoTime()), TimeUnit.NANOSECONDS);
             return true;
