@@ -16,6 +16,7 @@ import org.apache.kafka.common.errors.AuthorizationException;
 import org.apache.kafka.common.errors.InvalidProducerEpochException;
 import org.apache.kafka.common.errors.OutOfOrderSequenceException;
 import org.apache.kafka.common.errors.ProducerFencedException;
+import org.apache.kafka.common.errors.TimeoutException;
 import org.apache.kafka.common.errors.UnsupportedVersionException;
 import org.apache.kafka.common.errors.WakeupException;
 import org.slf4j.Logger;
@@ -60,6 +61,7 @@ import java.util.concurrent.atomic.AtomicLong;
 public final class ExactlyOnceProcessor implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(ExactlyOnceProcessor.class);
     private static final Duration POLL = Duration.ofMillis(200);
+    private static final int COMMIT_RETRIES_WHILE_CLOSING = 3;
 
     /** Transforms one input message; called on the processor's thread, in partition order. */
     @FunctionalInterface
@@ -87,11 +89,14 @@ public final class ExactlyOnceProcessor implements AutoCloseable {
     private final AtomicLong committedTransactions = new AtomicLong();
     private final AtomicLong abortedTransactions = new AtomicLong();
     private final AtomicLong processedRecords = new AtomicLong();
+    private final AtomicLong commitRetries = new AtomicLong();
+    private final Runnable beforeCommit;
     private volatile boolean running = true;
     private volatile Throwable failure;
 
     private ExactlyOnceProcessor(Builder b) {
         this.config = b;
+        this.beforeCommit = b.beforeCommit;
         Map<String, Object> consumerProps = b.settings.consumer("eos-" + b.transactionalId, b.group,
                 b.startFrom == StartPosition.LATEST);
         consumerProps.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
@@ -161,27 +166,80 @@ public final class ExactlyOnceProcessor implements AutoCloseable {
                 next.put(tp, new OffsetAndMetadata(batch.get(batch.size() - 1).offset() + 1));
             }
             producer.sendOffsetsToTransaction(next, consumer.groupMetadata());
-            producer.commitTransaction();
-            committedTransactions.incrementAndGet();
-            processedRecords.addAndGet(records.count());
-            return true;
+            beforeCommit.run();
+            commit(records.count());
         } catch (ProducerFencedException | InvalidProducerEpochException | OutOfOrderSequenceException
-                 | AuthenticationException | AuthorizationException | UnsupportedVersionException e) {
-            throw e; // the producer cannot go on: stop, leaving the open transaction to be aborted by the broker
+                 | AuthenticationException | AuthorizationException | UnsupportedVersionException
+                 | CommitNotConfirmed e) {
+            throw e; // the producer cannot go on: stop, leaving the open transaction to the broker
         } catch (Exception e) {
             if (e instanceof InterruptedException) {
                 Thread.currentThread().interrupt();
             }
             log.warn("Exactly-once processor {}: transaction over {} records of {} aborted: {}",
                     config.transactionalId, records.count(), config.input, e.toString());
-            try {
-                producer.abortTransaction();
-            } catch (KafkaException abortFailure) {
-                abortFailure.addSuppressed(e);
-                throw abortFailure;
-            }
+            abort(e);
             abortedTransactions.incrementAndGet();
             return false;
+        }
+        committedTransactions.incrementAndGet();
+        processedRecords.addAndGet(records.count());
+        return true;
+    }
+
+    /**
+     * Commits the open transaction. A commit that times out may still be completing on the broker, so Kafka allows
+     * nothing but trying the commit again (an abort now fails): retry it, with backoff, for as long as the processor
+     * runs, then a few times more while it closes. If it still has not gone through, the processor stops and the
+     * transaction coordinator decides the transaction's fate; the input offsets are part of it, so a restart neither
+     * loses nor repeats output either way. Other failures propagate, and the transaction is aborted.
+     */
+    private void commit(int records) {
+        int timeouts = 0;
+        while (true) {
+            try {
+                producer.commitTransaction();
+                return;
+            } catch (TimeoutException e) {
+                timeouts++;
+                commitRetries.incrementAndGet();
+                if (!running && timeouts > COMMIT_RETRIES_WHILE_CLOSING) {
+                    throw new CommitNotConfirmed("the commit of a transaction over " + records + " records of "
+                            + config.input + " timed out " + timeouts + " times; closing without knowing its outcome",
+                            e);
+                }
+                log.warn("Exactly-once processor {}: committing the transaction over {} records of {} timed out "
+                        + "({}); trying the commit again", config.transactionalId, records, config.input, e.getMessage());
+                backOff(timeouts);
+            }
+        }
+    }
+
+    /** A commit timed out and the processor is closing: whether it went through is the broker's to decide. */
+    private static final class CommitNotConfirmed extends KafkaException {
+        CommitNotConfirmed(String message, Throwable cause) {
+            super(message, cause);
+        }
+    }
+
+    /** Aborts the open transaction; an abort that times out may only be retried, like a commit. */
+    private void abort(Exception cause) {
+        int timeouts = 0;
+        while (true) {
+            try {
+                producer.abortTransaction();
+                return;
+            } catch (TimeoutException e) {
+                timeouts++;
+                if (!running && timeouts > COMMIT_RETRIES_WHILE_CLOSING) {
+                    e.addSuppressed(cause);
+                    throw e;
+                }
+                backOff(timeouts);
+            } catch (KafkaException abortFailure) {
+                abortFailure.addSuppressed(cause);
+                throw abortFailure;
+            }
         }
     }
 
@@ -213,6 +271,11 @@ public final class ExactlyOnceProcessor implements AutoCloseable {
     /** Transactions aborted so far (each batch that failed, once per attempt). */
     public long abortedTransactions() {
         return abortedTransactions.get();
+    }
+
+    /** Commits of a transaction tried again because the previous try timed out. */
+    public long commitRetries() {
+        return commitRetries.get();
     }
 
     /** Input records whose transaction committed. */
@@ -252,6 +315,7 @@ public final class ExactlyOnceProcessor implements AutoCloseable {
         private Duration backoff = Duration.ofMillis(100);
         private Duration maxBackoff = Duration.ofSeconds(10);
         private StartPosition startFrom = StartPosition.EARLIEST;
+        private Runnable beforeCommit = () -> { };
 
         private Builder(KafkaSettings settings) {
             this.settings = Objects.requireNonNull(settings, "settings");
@@ -303,6 +367,12 @@ public final class ExactlyOnceProcessor implements AutoCloseable {
         /** Where a group without committed offsets starts (default earliest). */
         public Builder startFrom(StartPosition startFrom) {
             this.startFrom = Objects.requireNonNull(startFrom, "startFrom");
+            return this;
+        }
+
+        /** Runs on the processor's thread after a batch's offsets joined its transaction, before the commit (tests). */
+        Builder beforeCommit(Runnable hook) {
+            this.beforeCommit = Objects.requireNonNull(hook, "hook");
             return this;
         }
 

@@ -5,13 +5,16 @@ import io.sluice.config.ConfigException;
 import io.sluice.config.ConfigSection;
 import io.sluice.config.Durations;
 import org.apache.kafka.clients.CommonClientConfigs;
+import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.common.config.ConfigDef;
 import org.apache.kafka.common.config.SaslConfigs;
 import org.apache.kafka.common.config.SslConfigs;
 
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -31,8 +34,7 @@ import java.util.regex.Pattern;
  * <tr><td>linger</td><td>how long the producer waits to fill a batch (default 5ms, up to 1m)</td></tr>
  * <tr><td>batchSize</td><td>producer batch size per partition (default 16KiB, up to 64MiB)</td></tr>
  * <tr><td>compression</td><td>none, gzip, snappy, lz4 or zstd (default none)</td></tr>
- * <tr><td>idempotence</td><td>idempotent producer with {@code acks=all} (default true); false gives
- * {@code acks=1}</td></tr>
+ * <tr><td>idempotence</td><td>idempotent producer (default true); {@code acks} is {@code all} either way</td></tr>
  * <tr><td>deliveryTimeout</td><td>how long the producer keeps retrying one send (default 2m)</td></tr>
  * <tr><td>maxRequestSize</td><td>largest producer request, so largest record (default 1MiB)</td></tr>
  * <tr><td>delayTiers</td><td>list of delays for retry topics {@code <topic>.retry.<delay>}, such as
@@ -46,11 +48,26 @@ import java.util.regex.Pattern;
  * <tr><td>properties</td><td>raw Kafka client properties for producer, consumer and admin</td></tr>
  * <tr><td>producerProperties, consumerProperties</td><td>raw properties for one kind of client</td></tr>
  * </table>
+ *
+ * <p>Raw properties are checked against Kafka's own definitions when the settings are built, and the resulting
+ * client configurations as a whole (Kafka's cross-field rules, and Sluice's: {@code acks=all}, a delivery timeout
+ * that covers linger and request timeout), so a bad value fails here with a {@link ConfigException} naming its
+ * {@code kafka.*} key rather than at the first publish or poll.
  */
 public final class KafkaSettings {
     static final String SECTION = "kafka";
     private static final Pattern HOST_PORT = Pattern.compile("[^\\s,:]+:\\d{1,5}");
-    private static final Pattern SECRET_KEY = Pattern.compile("(?i).*(password|secret|jaas|credential|token).*");
+    /** Names of secrets Kafka does not declare itself (plugins' settings): passwords, tokens, key material. */
+    private static final Pattern SECRET_KEY = Pattern.compile(
+            "(?i).*(password|secret|jaas|credential|token|private|keystore\\.key|\\.key$|\\.key\\.).*");
+    private static final ConfigDef PRODUCER_DEF = ProducerConfig.configDef();
+    private static final ConfigDef CONSUMER_DEF = ConsumerConfig.configDef();
+    private static final ConfigDef ADMIN_DEF = AdminClientConfig.configDef();
+    /** Every property Kafka types as a password (JAAS config, store passwords, PEM keys and certificates). */
+    private static final Set<String> PASSWORD_TYPED = passwordTyped();
+    /** Time one request may take, at most, when {@code kafka.deliveryTimeout} leaves room for more. */
+    private static final long REQUEST_TIMEOUT_MS = 30_000;
+    private static final Duration DEFAULT_SYNC_COMMIT_TIMEOUT = Duration.ofSeconds(30);
     private static final Set<String> KEYS = Set.of("bootstrapServers", "clientId", "linger", "batchSize",
             "compression", "idempotence", "deliveryTimeout", "maxRequestSize", "delayTiers", "security",
             "properties", "producerProperties", "consumerProperties");
@@ -63,7 +80,8 @@ public final class KafkaSettings {
             ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG,
             ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG,
             ConsumerConfig.GROUP_ID_CONFIG, ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG,
-            ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, ProducerConfig.TRANSACTIONAL_ID_CONFIG);
+            ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, ProducerConfig.TRANSACTIONAL_ID_CONFIG,
+            ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG);
 
     /** Compression codecs Kafka offers. */
     public enum Compression { NONE, GZIP, SNAPPY, LZ4, ZSTD }
@@ -159,7 +177,16 @@ public final class KafkaSettings {
             }
         }
         v.put("bootstrapServers", servers.trim());
-        return new KafkaSettings(v);
+        Duration linger = (Duration) v.get("linger");
+        Duration deliveryTimeout = (Duration) v.get("deliveryTimeout");
+        if (deliveryTimeout.compareTo(linger.plusSeconds(1)) < 0) {
+            throw new ConfigException(s.key("deliveryTimeout"), Durations.format(deliveryTimeout), "must be at least "
+                    + "kafka.linger (" + Durations.format(linger) + ") plus 1s: a send waits for its batch to fill and "
+                    + "then for the broker's answer");
+        }
+        KafkaSettings settings = new KafkaSettings(v);
+        settings.validateClients(s);
+        return settings;
     }
 
     private static DelayTiers delayTiers(ConfigSection s) {
@@ -252,7 +279,7 @@ public final class KafkaSettings {
         for (Map.Entry<String, Object> e : flatten("", section.asMap()).entrySet()) {
             String key = e.getKey();
             if (MANAGED.contains(key)) {
-                throw new ConfigException(section.key(key), SECRET_KEY.matcher(key).matches() ? "[hidden]" : e.getValue(),
+                throw new ConfigException(section.key(key), isSecret(key) ? "[hidden]" : e.getValue(),
                         "is managed by Sluice and cannot be passed through; use the kafka.* settings instead");
             }
             Object value = e.getValue();
@@ -278,6 +305,135 @@ public final class KafkaSettings {
         return out;
     }
 
+    // ------------------------------------------------------------------ validation of the client configurations
+
+    /**
+     * Checks each raw property against Kafka's definition of it, then the producer, consumer and admin
+     * configurations as a whole, with Kafka's rules and Sluice's own, so that building a client later cannot fail on
+     * its configuration.
+     */
+    private void validateClients(ConfigSection s) {
+        checkRaw(s.key("properties"), properties, List.of(PRODUCER_DEF, CONSUMER_DEF, ADMIN_DEF));
+        checkRaw(s.key("producerProperties"), producerProperties, List.of(PRODUCER_DEF));
+        checkRaw(s.key("consumerProperties"), consumerProperties, List.of(CONSUMER_DEF));
+        Map<String, Object> producer = parse(s, PRODUCER_DEF, producer("validation"), producerProperties);
+        parse(s, CONSUMER_DEF, consumer("validation", "validation", false), consumerProperties);
+        parse(s, ADMIN_DEF, admin("validation"), Map.of());
+
+        // Raw acks in kafka.properties would be overridden by Sluice's own value: reject it too rather than ignore it.
+        for (Map<String, String> raw : List.of(properties, producerProperties)) {
+            String acks = raw.getOrDefault(ProducerConfig.ACKS_CONFIG, "all").strip().toLowerCase(Locale.ROOT);
+            if (!acks.equals("all") && !acks.equals("-1")) {
+                throw new ConfigException(origin(s, ProducerConfig.ACKS_CONFIG, raw == properties ? Map.of() : raw),
+                        acks, "must be all: Sluice counts a dead letter or a delay-tier hand-off as done, and commits "
+                        + "the original past it, once the broker acknowledges it, so the acknowledgement must mean "
+                        + "that every in-sync replica has it");
+            }
+        }
+        if (idempotence) {
+            int maxInFlight = (Integer) producer.get(ProducerConfig.MAX_IN_FLIGHT_REQUESTS_PER_CONNECTION);
+            if (maxInFlight > 5) {
+                throw new ConfigException(origin(s, ProducerConfig.MAX_IN_FLIGHT_REQUESTS_PER_CONNECTION,
+                        producerProperties), maxInFlight, "must be at most 5 while kafka.idempotence is true "
+                        + "(Kafka's idempotent producer keeps order only that far)");
+            }
+            int retries = (Integer) producer.get(ProducerConfig.RETRIES_CONFIG);
+            if (retries == 0) {
+                throw new ConfigException(origin(s, ProducerConfig.RETRIES_CONFIG, producerProperties), retries,
+                        "must be more than 0 while kafka.idempotence is true");
+            }
+        }
+        long delivery = ((Number) producer.get(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG)).longValue();
+        long lingerMs = ((Number) producer.get(ProducerConfig.LINGER_MS_CONFIG)).longValue();
+        long request = ((Number) producer.get(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG)).longValue();
+        if (delivery < lingerMs + request) {
+            String culprit = ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG;
+            for (String name : List.of(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, ProducerConfig.LINGER_MS_CONFIG)) {
+                if (isRaw(name, producerProperties)) {
+                    culprit = name;
+                }
+            }
+            Object value = producer.get(culprit);
+            throw new ConfigException(origin(s, culprit, producerProperties), value, "leaves delivery.timeout.ms ("
+                    + delivery + ") below linger.ms + request.timeout.ms (" + lingerMs + " + " + request + "), which "
+                    + "Kafka's producer refuses");
+        }
+    }
+
+    /** Checks each raw property that {@code defs} know by Kafka's type and validator. */
+    private static void checkRaw(String section, Map<String, String> raw, List<ConfigDef> defs) {
+        raw.forEach((name, value) -> {
+            for (ConfigDef def : defs) {
+                ConfigDef.ConfigKey key = def.configKeys().get(name);
+                if (key == null) {
+                    continue;
+                }
+                try {
+                    Object parsed = ConfigDef.parseType(name, value, key.type);
+                    if (key.validator != null) {
+                        key.validator.ensureValid(name, parsed);
+                    }
+                } catch (org.apache.kafka.common.config.ConfigException e) {
+                    throw new ConfigException(section + "." + name, isSecret(name) ? "[hidden]" : value,
+                            kafkaReason(name, e));
+                }
+            }
+        });
+    }
+
+    /** Parses a whole client configuration as Kafka will; an error names the key it came from. */
+    private Map<String, Object> parse(ConfigSection s, ConfigDef def, Map<String, Object> config,
+                                      Map<String, String> ownRaw) {
+        try {
+            return def.parse(config);
+        } catch (org.apache.kafka.common.config.ConfigException e) {
+            java.util.regex.Matcher m = Pattern.compile("configuration \"?([\\w.\\-]+)").matcher(
+                    String.valueOf(e.getMessage()));
+            String name = m.find() ? m.group(1) : null;
+            String key = name == null ? SECTION : origin(s, name, ownRaw);
+            Object value = name == null ? null : config.get(name);
+            throw new ConfigException(key, name != null && isSecret(name) ? "[hidden]" : String.valueOf(value),
+                    name == null ? String.valueOf(e.getMessage()) : kafkaReason(name, e));
+        }
+    }
+
+    /** Kafka's explanation without its "Invalid value ... for configuration ..." prefix, which may echo a secret. */
+    private static String kafkaReason(String name, org.apache.kafka.common.config.ConfigException e) {
+        String message = String.valueOf(e.getMessage());
+        String marker = "for configuration " + name;
+        int at = message.indexOf(marker);
+        if (at >= 0) {
+            String rest = message.substring(at + marker.length());
+            return rest.startsWith(":") ? rest.substring(1).strip() : "rejected by Kafka";
+        }
+        return isSecret(name) ? "rejected by Kafka" : message;
+    }
+
+    private boolean isRaw(String name, Map<String, String> ownRaw) {
+        return ownRaw.containsKey(name) || properties.containsKey(name);
+    }
+
+    /** The {@code kafka.*} key a client property's value came from. */
+    private String origin(ConfigSection s, String name, Map<String, String> ownRaw) {
+        if (ownRaw.containsKey(name)) {
+            return s.key(ownRaw == producerProperties ? "producerProperties" : "consumerProperties") + "." + name;
+        }
+        if (properties.containsKey(name)) {
+            return s.key("properties") + "." + name;
+        }
+        return switch (name) {
+            case ProducerConfig.LINGER_MS_CONFIG -> s.key("linger");
+            case ProducerConfig.BATCH_SIZE_CONFIG -> s.key("batchSize");
+            case ProducerConfig.COMPRESSION_TYPE_CONFIG -> s.key("compression");
+            case ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG -> s.key("idempotence");
+            case ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG ->
+                    s.key("deliveryTimeout");
+            case ProducerConfig.MAX_REQUEST_SIZE_CONFIG -> s.key("maxRequestSize");
+            default -> name.startsWith("ssl.") || name.startsWith("sasl.") || name.startsWith("security.")
+                    ? s.key("security") : SECTION;
+        };
+    }
+
     // ------------------------------------------------------------------ client properties
 
     /** Properties shared by every client: servers, security, the raw {@code properties}. */
@@ -290,28 +446,44 @@ public final class KafkaSettings {
         return p;
     }
 
+    /** Sets a value Sluice derives, unless the raw {@code properties} set it (raw properties win, as documented). */
+    private void own(Map<String, Object> p, String key, Object value) {
+        if (!properties.containsKey(key)) {
+            p.put(key, value);
+        }
+    }
+
     /** Producer properties: idempotent, batching and compression as configured, byte-array serializers. */
     Map<String, Object> producer(String clientIdSuffix) {
         Map<String, Object> p = common(clientIdSuffix);
-        p.put(ProducerConfig.ACKS_CONFIG, idempotence ? "all" : "1");
-        p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, Boolean.toString(idempotence));
-        p.put(ProducerConfig.LINGER_MS_CONFIG, Long.toString(linger.toMillis()));
-        p.put(ProducerConfig.BATCH_SIZE_CONFIG, Integer.toString(batchSize));
-        p.put(ProducerConfig.COMPRESSION_TYPE_CONFIG, compression.name().toLowerCase(Locale.ROOT));
-        p.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, Long.toString(deliveryTimeout.toMillis()));
-        p.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, Long.toString(Math.min(30_000, deliveryTimeout.toMillis())));
-        p.put(ProducerConfig.MAX_REQUEST_SIZE_CONFIG, Integer.toString(maxRequestSize));
+        // Dead letters and delay-tier hand-offs count as done (and the source offset is committed past them) once
+        // the publish is acknowledged: only acks=all makes that acknowledgement mean stored.
+        own(p, ProducerConfig.ACKS_CONFIG, "all");
+        own(p, ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, Boolean.toString(idempotence));
+        own(p, ProducerConfig.LINGER_MS_CONFIG, Long.toString(linger.toMillis()));
+        own(p, ProducerConfig.BATCH_SIZE_CONFIG, Integer.toString(batchSize));
+        own(p, ProducerConfig.COMPRESSION_TYPE_CONFIG, compression.name().toLowerCase(Locale.ROOT));
+        own(p, ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, Long.toString(deliveryTimeout.toMillis()));
+        // Kafka requires delivery.timeout.ms >= linger.ms + request.timeout.ms.
+        own(p, ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG,
+                Long.toString(Math.min(REQUEST_TIMEOUT_MS, deliveryTimeout.toMillis() - linger.toMillis())));
+        own(p, ProducerConfig.MAX_REQUEST_SIZE_CONFIG, Integer.toString(maxRequestSize));
         p.putAll(producerProperties);
         p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, org.apache.kafka.common.serialization.ByteArraySerializer.class);
         p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, org.apache.kafka.common.serialization.ByteArraySerializer.class);
         return p;
     }
 
-    /** Consumer properties: no auto-commit, cooperative-sticky assignment, byte-array deserializers. */
+    /**
+     * Consumer properties: no auto-commit, cooperative-sticky assignment, read_committed (unless the raw properties
+     * say otherwise), byte-array deserializers.
+     */
     Map<String, Object> consumer(String clientIdSuffix, String group, boolean fromLatest) {
         Map<String, Object> p = common(clientIdSuffix);
-        p.put(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG,
+        own(p, ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG,
                 org.apache.kafka.clients.consumer.CooperativeStickyAssignor.class.getName());
+        // Records of aborted or still open transactions are not messages anyone published.
+        own(p, ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
         p.putAll(consumerProperties);
         p.put(ConsumerConfig.GROUP_ID_CONFIG, group);
         p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
@@ -348,7 +520,7 @@ public final class KafkaSettings {
         return compression;
     }
 
-    /** {@code kafka.idempotence}: idempotent producer with {@code acks=all} (true) or {@code acks=1}. */
+    /** {@code kafka.idempotence}: whether the producer is idempotent; {@code acks} is {@code all} either way. */
     public boolean idempotence() {
         return idempotence;
     }
@@ -368,9 +540,40 @@ public final class KafkaSettings {
         return delayTiers;
     }
 
+    /**
+     * How long a synchronous commit (on revoke and close) may take: the consumer's {@code default.api.timeout.ms} if
+     * the raw properties set it, else 30 s.
+     */
+    Duration syncCommitTimeout() {
+        Object ms = consumerProperties.getOrDefault(ConsumerConfig.DEFAULT_API_TIMEOUT_MS_CONFIG,
+                properties.get(ConsumerConfig.DEFAULT_API_TIMEOUT_MS_CONFIG));
+        if (ms == null) {
+            return DEFAULT_SYNC_COMMIT_TIMEOUT;
+        }
+        return Duration.ofMillis(((Number) ConfigDef.parseType(ConsumerConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, ms,
+                ConfigDef.Type.INT)).longValue());
+    }
+
+    /** True if the value of client property {@code name} must never be printed. */
+    static boolean isSecret(String name) {
+        return PASSWORD_TYPED.contains(name) || SECRET_KEY.matcher(name).matches();
+    }
+
+    private static Set<String> passwordTyped() {
+        Set<String> names = new HashSet<>();
+        for (ConfigDef def : List.of(PRODUCER_DEF, CONSUMER_DEF, ADMIN_DEF)) {
+            def.configKeys().forEach((name, key) -> {
+                if (key.type == ConfigDef.Type.PASSWORD) {
+                    names.add(name);
+                }
+            });
+        }
+        return Set.copyOf(names);
+    }
+
     private static Map<String, String> redacted(Map<String, String> m) {
         Map<String, String> out = new TreeMap<>();
-        m.forEach((k, val) -> out.put(k, SECRET_KEY.matcher(k).matches() ? "[hidden]" : val));
+        m.forEach((k, val) -> out.put(k, isSecret(k) ? "[hidden]" : val));
         return out;
     }
 

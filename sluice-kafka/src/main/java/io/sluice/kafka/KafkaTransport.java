@@ -125,7 +125,8 @@ public final class KafkaTransport implements Transport {
 
     /**
      * Creates the delay-tier topics of {@code topic} that do not exist yet, with the topic's partition count (or the
-     * broker's default when the topic does not exist either).
+     * broker's default when the topic does not exist either). Fails for a topic of more than
+     * {@link KafkaTransportConsumer#TIER_STRIDE} partitions, which tiers do not support.
      */
     private void ensureTierTopics(String topic) {
         if (tierTopicsReady.contains(topic)) {
@@ -136,7 +137,7 @@ public final class KafkaTransport implements Transport {
         try {
             TopicDescription d = admin().describeTopics(List.of(topic)).allTopicNames()
                     .get(ADMIN_TIMEOUT_SECONDS, TimeUnit.SECONDS).get(topic);
-            partitions = Optional.of(Math.min(d.partitions().size(), KafkaTransportConsumer.TIER_STRIDE));
+            partitions = Optional.of(d.partitions().size());
         } catch (ExecutionException e) {
             if (!(e.getCause() instanceof UnknownTopicOrPartitionException)) {
                 throw new SluiceException("describing Kafka topic " + topic + " failed: " + e.getCause().getMessage(),
@@ -144,6 +145,13 @@ public final class KafkaTransport implements Transport {
             }
         } catch (Exception e) {
             throw adminFailure("describing Kafka topic " + topic, e);
+        }
+        if (partitions.isPresent() && partitions.get() > KafkaTransportConsumer.TIER_STRIDE) {
+            throw new SluiceException("Kafka topic " + topic + " has " + partitions.get() + " partitions; with "
+                    + "kafka.delayTiers " + settings.delayTiers() + " a topic may have at most "
+                    + KafkaTransportConsumer.TIER_STRIDE + " (the consumer numbers the partitions of the topic and "
+                    + "of each tier in strides of " + KafkaTransportConsumer.TIER_STRIDE + "); use fewer partitions "
+                    + "or remove kafka.delayTiers");
         }
         List<NewTopic> topics = new ArrayList<>();
         for (int i = 0; i < tiers.size(); i++) {

@@ -14,10 +14,12 @@ import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.consumer.RetriableCommitFailedException;
+import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.RebalanceInProgressException;
 import org.apache.kafka.common.errors.RetriableException;
+import org.apache.kafka.common.errors.TimeoutException;
 import org.apache.kafka.common.errors.WakeupException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -34,7 +36,11 @@ import java.util.Map;
 import java.util.OptionalLong;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
 
 /**
  * One group member on a Kafka topic (and its delay-tier topics): a {@link KafkaConsumer} with auto-commit off and
@@ -42,27 +48,39 @@ import java.util.concurrent.TimeUnit;
  *
  * <p>Bounds. Kafka returns whole fetches; records beyond the engine's {@code maxRecords}/{@code maxBytes} are held in
  * a per-partition backlog and that partition is paused, so nothing is fetched for it until the backlog is handed
- * over. When the engine is full it polls with {@code maxRecords == 0}: every assigned partition is paused and
- * {@code poll} still runs, so the member keeps its place in the group and rebalance callbacks run.
+ * over. When the engine is full ({@code maxRecords == 0}), or the next backlogged record does not fit the bytes left,
+ * every assigned partition is paused and Kafka's {@code poll} still runs for the engine's timeout, so the member keeps
+ * its place in the group, rebalance callbacks run, and the owner thread waits instead of spinning.
  *
  * <p>Rebalance. On revoke (cooperative: only the partitions that move) the engine's listener drains their in-flight
  * work and commits synchronously from inside Kafka's callback; only then does Kafka release them. Backlogged records
- * of revoked partitions were never handed to the engine and are simply dropped: the next owner fetches them again.
+ * of revoked partitions were never handed to the engine and are dropped whatever happens in the callback: the next
+ * owner fetches them again.
  *
- * <p>Delay tiers. Records of {@code <topic>.retry.<delay>} carry their due time; a tier partition whose head is not
- * yet due is held (paused) until it is. Engine partition numbers: the topic's partition {@code p} is {@code p};
- * partition {@code p} of tier {@code i} is {@code (i + 1) * TIER_STRIDE + p}.
+ * <p>Partition numbers. The engine numbers sources with small ints. The topic's partition {@code p} is {@code p};
+ * with delay tiers, partition {@code p} of tier {@code i} is {@code (i + 1) * TIER_STRIDE + p}, so with tiers the topic
+ * and each tier may have at most {@link #TIER_STRIDE} partitions: partitions beyond that are refused (paused, never
+ * handed to the engine) with an error, rather than share the engine's bookkeeping with a tier partition.
+ *
+ * <p>Commits. Per partition the consumer remembers the newest offset the engine asked to commit and the newest the
+ * broker confirmed. A failed asynchronous commit is retried on the next poll with the newest requested offset, and
+ * only if no newer commit was sent meanwhile, so a retry never overtakes a newer commit. Callbacks of commits sent
+ * before a partition was revoked are ignored.
+ *
+ * <p>Delay-tier hand-offs are sent from a thread of their own (one per consumer, started on the first hand-off): the
+ * first send to a tier topic waits for its metadata and leaders, and a full producer buffer blocks a send, neither of
+ * which may stall the owner thread, possibly inside a rebalance callback. One thread keeps hand-offs in order.
  *
  * <p>Threads. Not thread-safe: owned by the subscription's poll thread. {@link #wakeup()} and {@link #lag()} may be
- * called from any thread.
+ * called from any thread. Kafka runs commit callbacks on the owner thread, inside {@code poll} and commits.
  */
 final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalanceListener {
     private static final Logger log = LoggerFactory.getLogger(KafkaTransportConsumer.class);
     /** Engine partition numbers reserved per delay tier; topics with delay tiers may have this many partitions. */
     static final int TIER_STRIDE = 1024;
     private static final long LAG_REFRESH_NANOS = TimeUnit.MILLISECONDS.toNanos(200);
-    private static final Duration SYNC_COMMIT_TIMEOUT = Duration.ofSeconds(30);
     private static final Duration CLOSE_TIMEOUT = Duration.ofSeconds(30);
+    private static final long REJOIN_WAIT_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
 
     private final KafkaConsumer<byte[], byte[]> consumer;
     private final String topic;
@@ -71,20 +89,24 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
     private final String[] tierTopics;
     private final KafkaSender sender;
     private final PartitionListener listener;
+    private final Duration syncCommitTimeout;
     private final KafkaRecords.Decoder decoder = new KafkaRecords.Decoder();
     private final Map<TopicPartition, Backlog> backlogs = new HashMap<>();
     private final Set<TopicPartition> pausedForBacklog = new HashSet<>();
-    private final Map<TopicPartition, OffsetAndMetadata> failedCommits = new HashMap<>();
-    /** Per partition, the last offset the engine asked to commit, and the last the broker confirmed. */
-    private final Map<TopicPartition, Long> requestedCommits = new HashMap<>();
-    private final Map<TopicPartition, Long> confirmedCommits = new HashMap<>();
+    /** Commit bookkeeping of each partition assigned now; replaced on each assignment. */
+    private final Map<TopicPartition, CommitState> commits = new HashMap<>();
+    /** Partitions assigned but not handed to the engine (beyond the tier stride); kept paused. */
+    private final Set<TopicPartition> refused = new HashSet<>();
     private final Map<Integer, TopicPartition> byId = new HashMap<>();
+    private long commitSeq;
+    private int commitRetries;
     private boolean allPaused;
-    /** Partitions of the topic itself (not its delay tiers) assigned now, kept by the rebalance callbacks. */
+    /** Partitions of the topic itself (not its delay tiers) handed to the engine now, kept by the callbacks. */
     private int assignedCount;
     private boolean closing;
     private boolean closed;
     private long nextLagNanos;
+    private ExecutorService handOffs;
 
     private volatile boolean wakeupRequested;
     private volatile Map<Integer, Long> lag = Map.of();
@@ -95,6 +117,7 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
         this.tiers = settings.delayTiers();
         this.sender = sender;
         this.listener = listener;
+        this.syncCommitTimeout = settings.syncCommitTimeout();
         this.tierTopics = new String[tiers.size()];
         List<String> topics = new ArrayList<>(List.of(topic));
         for (int i = 0; i < tiers.size(); i++) {
@@ -116,14 +139,19 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
         }
         retryFailedCommits();
         if (maxRecords == 0) {
-            keepAlive();
+            pausedPoll(0);
             return;
         }
         Budget budget = new Budget(maxRecords, maxBytes, oversizedFirst);
-        boolean blocked = drainBacklogs(budget, sink);
+        if (drainBacklogs(budget, sink)) {
+            // The next record does not fit the bytes left: nothing can be handed over until the engine finishes
+            // something. Wait for that as the engine asked (it wakes this poll), polling Kafka all the while.
+            pausedPoll(budget.delivered > 0 ? 0 : timeoutNanos);
+            return;
+        }
         // Fetch while there is room: partitions with a backlog are paused, so each further poll returns other
         // partitions' buffered fetches; the bound keeps one call from looping when little arrives.
-        for (int round = 0; !blocked && budget.hasRoom() && round <= assignedCount; round++) {
+        for (int round = 0; budget.hasRoom() && round <= assignedCount; round++) {
             fetchOnly();
             ConsumerRecords<byte[], byte[]> records = kafkaPoll(budget.delivered > 0 || round > 0 ? 0 : timeoutNanos);
             if (records.isEmpty()) {
@@ -136,17 +164,22 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
         refreshLag();
     }
 
-    /** The engine is full: pause everything, and still poll so membership and rebalances go on. */
-    private void keepAlive() {
+    /**
+     * Nothing may be handed to the engine now: pause everything and still poll (for up to {@code timeoutNanos}) so
+     * membership, heartbeats and rebalances go on.
+     */
+    private void pausedPoll(long timeoutNanos) {
         if (!allPaused) {
             consumer.pause(consumer.assignment());
             allPaused = true;
         }
-        ConsumerRecords<byte[], byte[]> records = kafkaPoll(0);
-        // Partitions assigned during this poll were not paused in time: keep what they returned for later.
+        ConsumerRecords<byte[], byte[]> records = kafkaPoll(timeoutNanos);
+        // Partitions assigned during this poll are paused by the callback; keep anything that still came for later.
         for (TopicPartition tp : records.partitions()) {
-            for (ConsumerRecord<byte[], byte[]> r : records.records(tp)) {
-                backlog(tp).add(r);
+            if (!refused.contains(tp)) {
+                for (ConsumerRecord<byte[], byte[]> r : records.records(tp)) {
+                    backlog(tp).add(r);
+                }
             }
         }
         refreshLag();
@@ -157,6 +190,7 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
         if (allPaused) {
             Set<TopicPartition> resume = new HashSet<>(consumer.assignment());
             resume.removeAll(backlogs.keySet());
+            resume.removeAll(refused);
             consumer.resume(resume);
             allPaused = false;
             pausedForBacklog.clear();
@@ -187,9 +221,12 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
     /** Hands records of one partition to the engine while they fit; the rest waits in the partition's backlog. */
     private void accept(TopicPartition tp, List<ConsumerRecord<byte[], byte[]>> records, Budget budget,
                         RecordSink sink) {
+        if (refused.contains(tp)) {
+            return; // paused by the callback; a fetch that raced it is dropped and fetched again if ever resumed
+        }
         Backlog backlog = backlogs.get(tp);
         int source = sourceId(tp);
-        boolean tier = source >= TIER_STRIDE;
+        boolean tier = source >= TIER_STRIDE && tiers.size() > 0;
         int i = 0;
         int n = records.size();
         if (backlog == null) {
@@ -255,6 +292,7 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
                 }
                 int size = b.decodedHead.estimatedSize();
                 if (!budget.fits(size)) {
+                    // Later, smaller records of other partitions would always fill the room this one needs.
                     return true;
                 }
                 ConsumerRecord<byte[], byte[]> r = b.records.poll();
@@ -344,6 +382,7 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
 
     // ------------------------------------------------------------------ partitions
 
+    /** The engine's number for {@code tp}, which must be assigned and not refused. */
     private int sourceId(TopicPartition tp) {
         String t = tp.topic();
         if (t.equals(topic)) {
@@ -351,10 +390,6 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
         }
         for (int i = 0; i < tierTopics.length; i++) {
             if (t.equals(tierTopics[i])) {
-                if (tp.partition() >= TIER_STRIDE) {
-                    throw new IllegalStateException("delay tier topic " + t + " has more than " + TIER_STRIDE
-                            + " partitions; Sluice supports up to " + TIER_STRIDE + " partitions per delay tier");
-                }
                 return (i + 1) * TIER_STRIDE + tp.partition();
             }
         }
@@ -364,17 +399,29 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
     private TopicPartition topicPartition(int id) {
         TopicPartition tp = byId.get(id);
         if (tp == null) {
-            tp = id < TIER_STRIDE ? new TopicPartition(topic, id)
+            tp = tierTopics.length == 0 || id < TIER_STRIDE ? new TopicPartition(topic, id)
                     : new TopicPartition(tierTopics[id / TIER_STRIDE - 1], id % TIER_STRIDE);
             byId.put(id, tp);
         }
         return tp;
     }
 
-    private List<Integer> ids(Collection<TopicPartition> partitions) {
+    /**
+     * With delay tiers, engine numbers of the topic and each tier share one int range in strides of
+     * {@link #TIER_STRIDE}: a partition at or beyond the stride would share the bookkeeping (and commits) of a tier
+     * partition, so it is not consumed.
+     */
+    private boolean beyondStride(TopicPartition tp) {
+        return tierTopics.length > 0 && tp.partition() >= TIER_STRIDE;
+    }
+
+    /** {@code partitions} less those refused, as engine numbers. */
+    private List<Integer> engineIds(Collection<TopicPartition> partitions) {
         List<Integer> ids = new ArrayList<>(partitions.size());
         for (TopicPartition tp : partitions) {
-            ids.add(sourceId(tp));
+            if (!refused.contains(tp)) {
+                ids.add(sourceId(tp));
+            }
         }
         return ids;
     }
@@ -384,12 +431,35 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
         if (partitions.isEmpty() || closing) {
             return;
         }
+        List<TopicPartition> beyond = new ArrayList<>();
+        for (TopicPartition tp : partitions) {
+            if (beyondStride(tp)) {
+                beyond.add(tp);
+            }
+        }
+        if (!beyond.isEmpty()) {
+            refused.addAll(beyond);
+            consumer.pause(beyond);
+            log.error("Topic {} group {}: not consuming {}: with kafka.delayTiers a topic and its tiers may have at "
+                    + "most {} partitions each. Their records stay in Kafka, uncommitted; use fewer partitions or "
+                    + "remove kafka.delayTiers", topic, group, beyond, TIER_STRIDE);
+        }
         if (allPaused) {
             consumer.pause(partitions);
         }
-        assignedCount += countOfTopic(partitions);
+        for (TopicPartition tp : partitions) {
+            if (!refused.contains(tp)) {
+                commits.put(tp, new CommitState());
+                if (tp.topic().equals(topic)) {
+                    assignedCount++;
+                }
+            }
+        }
         log.info("Topic {} group {}: assigned {}", topic, group, partitions);
-        listener.assigned(ids(partitions));
+        List<Integer> ids = engineIds(partitions);
+        if (!ids.isEmpty()) {
+            listener.assigned(ids);
+        }
     }
 
     @Override
@@ -397,11 +467,23 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
         if (partitions.isEmpty() || closing) {
             return;
         }
-        // The engine drains and commits these partitions (commit(sync = true) re-enters this consumer here).
+        // The engine drains and commits these partitions (commit(sync = true) re-enters this consumer here). Kafka
+        // takes the partitions away whatever happens here, so they are forgotten in any case: a failure escaping
+        // this callback would leave their backlog to be handed on, and later pauses and resumes of partitions this
+        // member no longer has would fail every poll.
         log.info("Topic {} group {}: revoking {}", topic, group, partitions);
-        listener.revoked(ids(partitions));
-        commitUnconfirmed(partitions);
-        forget(partitions);
+        try {
+            List<Integer> ids = engineIds(partitions);
+            if (!ids.isEmpty()) {
+                listener.revoked(ids);
+            }
+            commitUnconfirmed(partitions);
+        } catch (RuntimeException e) {
+            log.error("Topic {} group {}: giving up {} failed; records handed over and not committed will be "
+                    + "delivered again to the next owner", topic, group, partitions, e);
+        } finally {
+            forget(partitions);
+        }
     }
 
     @Override
@@ -410,136 +492,201 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
             return;
         }
         log.warn("Topic {} group {}: lost {} without a chance to commit", topic, group, partitions);
-        listener.lost(ids(partitions));
-        forget(partitions);
-    }
-
-    private int countOfTopic(Collection<TopicPartition> partitions) {
-        int n = 0;
-        for (TopicPartition tp : partitions) {
-            if (tp.topic().equals(topic)) {
-                n++;
+        try {
+            List<Integer> ids = engineIds(partitions);
+            if (!ids.isEmpty()) {
+                listener.lost(ids);
             }
+        } catch (RuntimeException e) {
+            log.error("Topic {} group {}: abandoning the work of lost partitions {} failed", topic, group,
+                    partitions, e);
+        } finally {
+            forget(partitions);
         }
-        return n;
     }
 
     private void forget(Collection<TopicPartition> partitions) {
-        assignedCount = Math.max(0, assignedCount - countOfTopic(partitions));
         for (TopicPartition tp : partitions) {
-            requestedCommits.remove(tp);
-            confirmedCommits.remove(tp);
+            if (commits.remove(tp) != null && tp.topic().equals(topic)) {
+                assignedCount--;
+            }
+            refused.remove(tp);
             backlogs.remove(tp);
             pausedForBacklog.remove(tp);
-            failedCommits.remove(tp);
         }
     }
 
     // ------------------------------------------------------------------ commit
 
+    /**
+     * Commit bookkeeping of one assigned partition. A callback of a commit sent under an earlier assignment finds
+     * another (or no) state for its partition and is ignored.
+     */
+    private static final class CommitState {
+        /** The newest offset the engine asked to commit; -1 before the first. */
+        long requested = -1;
+        /** The newest offset the broker confirmed in this assignment; -1 before the first. */
+        long confirmed = -1;
+        /** Sequence number of the newest commit sent for this partition. */
+        long sentSeq;
+        /** The newest commit failed and may succeed again: the next poll sends {@link #requested} again. */
+        boolean retry;
+        /** A synchronous commit timed out: do not spend the same time again before giving the partition up. */
+        boolean syncTimedOut;
+    }
+
     @Override
     public void commit(Map<Integer, Long> nextOffsets, boolean sync) {
-        Set<TopicPartition> owned = consumer.assignment();
         Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>();
         for (Map.Entry<Integer, Long> e : nextOffsets.entrySet()) {
             TopicPartition tp = topicPartition(e.getKey());
-            if (owned.contains(tp)) {
+            CommitState state = commits.get(tp);
+            if (state != null) {
+                state.requested = Math.max(state.requested, e.getValue());
                 offsets.put(tp, new OffsetAndMetadata(e.getValue()));
             }
         }
         if (offsets.isEmpty()) {
             return;
         }
-        offsets.forEach((tp, o) -> requestedCommits.merge(tp, o.offset(), Math::max));
         if (!sync) {
             commitAsync(offsets);
             return;
         }
-        try {
-            commitSync(offsets);
-        } catch (WakeupException e) {
-            wakeupRequested = true; // the wakeup was meant for poll: keep it for the next one, and finish the commit
-            commitSync(offsets);
+        commitSync(offsets);
+    }
+
+    /** Marks {@code offsets} as the newest commit of their partitions and returns their states, in step. */
+    private Map<TopicPartition, CommitState> sending(Map<TopicPartition, OffsetAndMetadata> offsets, long seq) {
+        Map<TopicPartition, CommitState> states = new HashMap<>();
+        for (TopicPartition tp : offsets.keySet()) {
+            CommitState state = commits.get(tp);
+            if (state != null) {
+                state.sentSeq = seq;
+                state.retry = false;
+                states.put(tp, state);
+            }
         }
+        return states;
     }
 
     private void commitAsync(Map<TopicPartition, OffsetAndMetadata> offsets) {
+        long seq = ++commitSeq;
+        Map<TopicPartition, CommitState> states = sending(offsets, seq);
         consumer.commitAsync(offsets, (committed, error) -> {
-            if (error != null) {
-                onAsyncCommitFailed(offsets, error);
+            if (error == null) {
+                confirmed(offsets, states);
             } else {
-                confirmed(offsets);
+                onAsyncCommitFailed(offsets, states, seq, error);
             }
         });
     }
 
-    private void confirmed(Map<TopicPartition, OffsetAndMetadata> offsets) {
-        offsets.forEach((tp, o) -> confirmedCommits.merge(tp, o.offset(), Math::max));
+    private void confirmed(Map<TopicPartition, OffsetAndMetadata> offsets, Map<TopicPartition, CommitState> states) {
+        states.forEach((tp, state) -> {
+            if (commits.get(tp) == state) {
+                state.confirmed = Math.max(state.confirmed, offsets.get(tp).offset());
+                state.syncTimedOut = false;
+            }
+        });
+    }
+
+    private void onAsyncCommitFailed(Map<TopicPartition, OffsetAndMetadata> offsets,
+                                     Map<TopicPartition, CommitState> states, long seq, Exception error) {
+        boolean retriable = error instanceof RetriableCommitFailedException || error instanceof RetriableException
+                || error instanceof RebalanceInProgressException;
+        if (!retriable) {
+            log.warn("Commit of {} for group {} failed: {}; the next commit of these partitions supersedes it",
+                    offsets, group, error.toString());
+            return;
+        }
+        log.debug("Async commit of {} for group {} failed; retrying on the next poll", offsets, group, error);
+        states.forEach((tp, state) -> {
+            // A newer commit of the partition is on its way (or done): retrying this one could only overtake it.
+            if (commits.get(tp) == state && state.sentSeq == seq && !state.retry) {
+                state.retry = true;
+                commitRetries++;
+            }
+        });
+    }
+
+    /** Sends again, with the newest requested offsets, the commits whose newest attempt failed. */
+    private void retryFailedCommits() {
+        if (commitRetries == 0) {
+            return;
+        }
+        Map<TopicPartition, OffsetAndMetadata> retry = new HashMap<>();
+        for (Map.Entry<TopicPartition, CommitState> e : commits.entrySet()) {
+            CommitState state = e.getValue();
+            if (state.retry) {
+                state.retry = false;
+                if (state.requested > state.confirmed) {
+                    retry.put(e.getKey(), new OffsetAndMetadata(state.requested));
+                }
+            }
+        }
+        commitRetries = 0;
+        if (!retry.isEmpty()) {
+            commitAsync(retry);
+        }
     }
 
     /**
      * Commits synchronously what the engine asked to commit on {@code partitions} and the broker has not confirmed:
      * an asynchronous commit fails while the group rebalances, and the engine, which counts it as done, would not
-     * ask again before the partitions move.
+     * ask again before the partitions move. Failures are logged, not thrown: the partitions move anyway.
      */
     private void commitUnconfirmed(Collection<TopicPartition> partitions) {
         Map<TopicPartition, OffsetAndMetadata> unconfirmed = new HashMap<>();
         for (TopicPartition tp : partitions) {
-            Long requested = requestedCommits.get(tp);
-            if (requested != null && requested > confirmedCommits.getOrDefault(tp, -1L)) {
-                unconfirmed.put(tp, new OffsetAndMetadata(requested));
+            CommitState state = commits.get(tp);
+            if (state != null && state.requested > state.confirmed && !state.syncTimedOut) {
+                unconfirmed.put(tp, new OffsetAndMetadata(state.requested));
             }
         }
         if (unconfirmed.isEmpty()) {
             return;
         }
         try {
-            try {
-                commitSync(unconfirmed);
-            } catch (WakeupException e) {
-                wakeupRequested = true;
-                commitSync(unconfirmed);
-            }
-        } catch (KafkaException e) {
+            commitSync(unconfirmed);
+        } catch (RuntimeException e) {
             log.warn("Committing {} of group {} before giving the partitions up failed: {}; the next owner may see "
                     + "their finished records again", unconfirmed, group, e.toString());
         }
     }
 
+    /**
+     * Commits and waits (up to the sync commit timeout). A wakeup meant for the poll interrupts the wait: it is kept
+     * for the next poll and the commit goes on; inside a rebalance callback several may come, one per handler that
+     * finishes on another partition. A commit while this member is rejoining the group (on close, right after a
+     * cooperative revoke) is refused until the join completes, which Kafka's heartbeat thread drives: try again
+     * until then.
+     */
     private void commitSync(Map<TopicPartition, OffsetAndMetadata> offsets) {
+        long seq = ++commitSeq;
+        Map<TopicPartition, CommitState> states = sending(offsets, seq);
+        long deadline = System.nanoTime() + syncCommitTimeout.toNanos();
         try {
-            consumer.commitSync(offsets, SYNC_COMMIT_TIMEOUT);
-            confirmed(offsets);
-            for (TopicPartition tp : offsets.keySet()) {
-                failedCommits.remove(tp);
+            while (true) {
+                try {
+                    consumer.commitSync(offsets, Duration.ofNanos(Math.max(0, deadline - System.nanoTime())));
+                    break;
+                } catch (WakeupException e) {
+                    wakeupRequested = true;
+                } catch (RebalanceInProgressException e) {
+                    if (System.nanoTime() - deadline >= 0) {
+                        throw new TransientTransportException("committing " + offsets + " of group " + group
+                                + " failed: the group was still rebalancing after " + syncCommitTimeout, e);
+                    }
+                    LockSupport.parkNanos(REJOIN_WAIT_NANOS);
+                }
             }
+            confirmed(offsets, states);
         } catch (RetriableException e) {
+            boolean timedOut = e instanceof TimeoutException;
+            states.forEach((tp, state) -> state.syncTimedOut |= timedOut);
             throw new TransientTransportException("committing " + offsets + " of group " + group + " failed: "
                     + e.getMessage(), e);
-        }
-    }
-
-    private void onAsyncCommitFailed(Map<TopicPartition, OffsetAndMetadata> offsets, Exception error) {
-        if (error instanceof RetriableCommitFailedException || error instanceof RetriableException
-                || error instanceof RebalanceInProgressException) {
-            log.debug("Async commit of {} for group {} failed; retrying on the next poll", offsets, group, error);
-            offsets.forEach((tp, o) -> failedCommits.merge(tp, o, (a, b) -> a.offset() >= b.offset() ? a : b));
-        } else {
-            log.warn("Commit of {} for group {} failed: {}; the next commit of these partitions supersedes it",
-                    offsets, group, error.toString());
-        }
-    }
-
-    private void retryFailedCommits() {
-        if (failedCommits.isEmpty()) {
-            return;
-        }
-        Map<TopicPartition, OffsetAndMetadata> retry = new HashMap<>(failedCommits);
-        failedCommits.clear();
-        retry.keySet().retainAll(consumer.assignment());
-        retry.entrySet().removeIf(e -> e.getValue().offset() <= confirmedCommits.getOrDefault(e.getKey(), -1L));
-        if (!retry.isEmpty()) {
-            commitAsync(retry);
         }
     }
 
@@ -552,9 +699,50 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
         }
         int tier = tiers.tierFor(r.delayNanos());
         long due = System.currentTimeMillis() + tiers.delay(tier).toMillis();
-        String tierTopic = tierTopics[tier];
-        return sender.send(KafkaRecords.toRecord(tierTopic, r.message(), r.attemptsMade(), due), r.message())
-                .thenApply(receipt -> null);
+        HandOff handOff = new HandOff(KafkaRecords.toRecord(tierTopics[tier], r.message(), r.attemptsMade(), due),
+                r.message());
+        try {
+            handOffs().execute(handOff);
+        } catch (RejectedExecutionException e) {
+            handOff.done.completeExceptionally(new IllegalStateException("the consumer of topic " + topic
+                    + " is closed", e));
+        }
+        return handOff.done;
+    }
+
+    private ExecutorService handOffs() {
+        if (handOffs == null) {
+            handOffs = Executors.newSingleThreadExecutor(Thread.ofPlatform().daemon(true)
+                    .name("sluice-kafka-handoff-" + topic + "-" + group).factory());
+        }
+        return handOffs;
+    }
+
+    /** One record for a delay tier; completes {@link #done} once the broker has stored it. */
+    private final class HandOff implements Runnable {
+        final CompletableFuture<Void> done = new CompletableFuture<>();
+        private final ProducerRecord<byte[], byte[]> record;
+        private final Message message;
+
+        HandOff(ProducerRecord<byte[], byte[]> record, Message message) {
+            this.record = record;
+            this.message = message;
+        }
+
+        @Override
+        public void run() {
+            try {
+                sender.send(record, message).whenComplete((receipt, e) -> {
+                    if (e == null) {
+                        done.complete(null);
+                    } else {
+                        done.completeExceptionally(e);
+                    }
+                });
+            } catch (RuntimeException e) {
+                done.completeExceptionally(e);
+            }
+        }
     }
 
     // ------------------------------------------------------------------ lag, wakeup, close
@@ -567,6 +755,9 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
         nextLagNanos = now + LAG_REFRESH_NANOS;
         Map<Integer, Long> snapshot = new HashMap<>();
         for (TopicPartition tp : consumer.assignment()) {
+            if (refused.contains(tp)) {
+                continue;
+            }
             OptionalLong behind = consumer.currentLag(tp);
             if (behind.isPresent()) {
                 Backlog b = backlogs.get(tp);
@@ -610,6 +801,13 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
             consumer.close(CLOSE_TIMEOUT);
         } catch (KafkaException e) {
             log.warn("Closing the Kafka consumer of topic {} group {} failed", topic, group, e);
+        }
+        if (handOffs != null) {
+            // The engine has drained: hand-offs not sent yet are failed, so nothing waits on them.
+            for (Runnable pending : handOffs.shutdownNow()) {
+                ((HandOff) pending).done.completeExceptionally(new IllegalStateException("the consumer of topic "
+                        + topic + " closed before this delay-tier hand-off was sent"));
+            }
         }
     }
 }

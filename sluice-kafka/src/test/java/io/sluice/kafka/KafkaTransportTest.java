@@ -300,6 +300,90 @@ class KafkaTransportTest {
     }
 
     @Test
+    void shouldKeepMembershipWithoutSpinningWhileTheNextRecordDoesNotFitTheBytesLeft() throws Exception {
+        RecordingTransport recording = new RecordingTransport(new KafkaTransport(KafkaSettings.of(Map.of(
+                "bootstrapServers", bootstrap, "consumerProperties", Map.of("max.poll.interval.ms", "1500",
+                        "session.timeout.ms", "6000", "heartbeat.interval.ms", "500")))));
+        createTopic(topic, 1, Map.of());
+        for (int i = 0; i < 3; i++) {
+            sluice.publisher().publish(topic, Message.builder().key("k" + i).payload(new byte[40 * 1024]).build())
+                    .get(30, TimeUnit.SECONDS);
+        }
+        List<String> handled = new CopyOnWriteArrayList<>();
+        try (Sluice s = Sluice.create(recording, SluiceConfig.of("kafka"))) {
+            // k0 (40 KiB) runs 4.5 s, three times max.poll.interval.ms; k1 does not fit the 24 KiB left meanwhile.
+            s.subscribe(topic, topic + "-g", m -> {
+                if (m.key().equals("k0")) {
+                    Thread.sleep(4500);
+                }
+                handled.add(m.key());
+            }, ConsumerOptions.builder().maxInFlightBytes(64 * 1024).build());
+            await().atMost(WAIT).until(() -> handled.size() >= 3);
+            assertThat(handled).containsExactly("k0", "k1", "k2");
+            assertThat(recording.revocations.get() + recording.losses.get())
+                    .as("partitions revoked or lost while the byte budget held k1 back").isZero();
+            // The engine polls about once per 100 ms tick when it has nothing to do; a spinning owner polls
+            // millions of times in 4.5 s.
+            assertThat(recording.polls.get()).as("transport polls during the run").isLessThan(1000);
+        }
+    }
+
+    @Test
+    void shouldNumberPartitionsBeyond1024WithoutTiersAndRefuseTiersOnSuchATopic() throws Exception {
+        createTopic(topic, 1025, Map.of());
+        try (KafkaProducer<byte[], byte[]> raw = new KafkaProducer<>(rawProps())) {
+            raw.send(new ProducerRecord<>(topic, 1024, null, "far".getBytes(StandardCharsets.UTF_8)))
+                    .get(30, TimeUnit.SECONDS);
+        }
+        String group = topic + "-g";
+        List<String> got = new CopyOnWriteArrayList<>();
+        sluice.subscribe(topic, group, m -> got.add(m.payloadAsString()),
+                ConsumerOptions.builder().commitInterval(Duration.ofMillis(100)).build());
+        await().atMost(WAIT).until(() -> got.contains("far"));
+        await().atMost(WAIT).until(() -> transport.committedOffset(topic, group, 1024).orElse(-1) == 1);
+
+        try (Sluice tiered = Sluice.create(new KafkaTransport(KafkaSettings.of(Map.of("bootstrapServers", bootstrap,
+                "delayTiers", List.of("1s")))), SluiceConfig.of("kafka"))) {
+            assertThatThrownBy(() -> tiered.subscribe(topic, group + "-tiers", m -> { }, ConsumerOptions.defaults()))
+                    .hasMessageContaining("Kafka topic " + topic + " has 1025 partitions; with kafka.delayTiers [1s] "
+                            + "a topic may have at most 1024");
+        }
+    }
+
+    @Test
+    void shouldNotDeliverRecordsOfAbortedOrOpenTransactions() throws Exception {
+        createTopic(topic, 1, Map.of());
+        Map<String, Object> props = new java.util.HashMap<>(rawProps());
+        props.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, topic + "-tx");
+        KafkaProducer<byte[], byte[]> tx = new KafkaProducer<>(props);
+        try {
+            tx.initTransactions();
+            tx.beginTransaction();
+            tx.send(record("aborted"));
+            tx.flush();
+            tx.abortTransaction();
+            tx.beginTransaction();
+            tx.send(record("committed"));
+            tx.commitTransaction();
+            tx.beginTransaction();
+            tx.send(record("open"));
+            tx.flush();
+            List<String> got = new CopyOnWriteArrayList<>();
+            sluice.subscribe(topic, topic + "-g", m -> got.add(m.payloadAsString()), ConsumerOptions.defaults());
+            await().atMost(WAIT).until(() -> got.contains("committed"));
+            // All three share a key and a partition, so "aborted" would have come first.
+            assertThat(got).as("messages seen by the subscription").containsExactly("committed");
+        } finally {
+            tx.close(Duration.ZERO);
+        }
+    }
+
+    private ProducerRecord<byte[], byte[]> record(String value) {
+        return new ProducerRecord<>(topic, 0, "k".getBytes(StandardCharsets.UTF_8),
+                value.getBytes(StandardCharsets.UTF_8));
+    }
+
+    @Test
     void shouldPublishAndConsumeAcrossABrokerRestart() throws Exception {
         try (KafkaBroker own = KafkaBroker.start()) {
             SluiceConfig config = SluiceConfig.of("kafka");
