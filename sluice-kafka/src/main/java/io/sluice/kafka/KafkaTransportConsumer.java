@@ -99,6 +99,7 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
     private final Set<TopicPartition> refused = new HashSet<>();
     private final Map<Integer, TopicPartition> byId = new HashMap<>();
     private long commitSeq;
+    /** Failed commits flagged for retry since the last poll (some may be superseded since): a hint to look. */
     private int commitRetries;
     private boolean allPaused;
     /** Partitions of the topic itself (not its delay tiers) handed to the engine now, kept by the callbacks. */
@@ -629,6 +630,15 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
         if (!retry.isEmpty()) {
             commitAsync(retry);
         }
+    }
+
+    /** Partitions whose newest commit failed and is to be sent again on the next poll (for tests). */
+    int commitsAwaitingRetry() {
+        int n = 0;
+        for (CommitState state : commits.values()) {
+            n += state.retry ? 1 : 0;
+        }
+        return n;
     }
 
     /**

@@ -44,8 +44,10 @@ class KafkaDelayTiersTest {
 
     @BeforeEach
     void start() {
+        SendingThreads.TIER_SENDERS.clear();
         transport = new KafkaTransport(KafkaSettings.of(Map.of("bootstrapServers",
-                KafkaBroker.shared().bootstrapServers(), "delayTiers", List.of("1s", "2s"))));
+                KafkaBroker.shared().bootstrapServers(), "delayTiers", List.of("1s", "2s"),
+                "producerProperties", Map.of("interceptor.classes", SendingThreads.class.getName()))));
         sluice = Sluice.create(transport, SluiceConfig.of("kafka"));
         topic = "tiers-" + Long.toHexString(System.nanoTime());
     }
@@ -97,6 +99,11 @@ class KafkaDelayTiersTest {
         }
         await().atMost(WAIT).until(() -> transport.committedOffset(topic, group, second.partition()).orElse(-1)
                 == second.offset() + 1);
+
+        // The first send to a tier waits for its metadata and leaders; a full producer buffer blocks a send: neither
+        // may hold up the subscription's owner thread (which may be inside a rebalance callback).
+        assertThat(SendingThreads.TIER_SENDERS).as("threads that sent the hand-offs").hasSize(2)
+                .allSatisfy(name -> assertThat(name).startsWith("sluice-kafka-handoff-"));
 
         // On the wire: one record per hop, in the 1 s tier and then the 2 s tier, each with the same header count.
         List<ConsumerRecord<byte[], byte[]>> hops = new ArrayList<>();

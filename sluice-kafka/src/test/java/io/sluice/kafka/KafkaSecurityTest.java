@@ -24,7 +24,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
-/** TLS and SASL/PLAIN against a broker with an SSL and a SASL_SSL listener and a certificate made for the test. */
+/**
+ * TLS and SASL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) against a broker with SSL, SASL_SSL and SASL_PLAINTEXT listeners
+ * and a certificate made for the test.
+ */
 @Timeout(value = 2, unit = TimeUnit.MINUTES)
 class KafkaSecurityTest {
     private static final String PASSWORD = "alice-Secret-42";
@@ -70,6 +73,43 @@ class KafkaSecurityTest {
     void shouldRoundTripOverSaslPlainWithTls() throws Exception {
         roundTrip(Map.of("bootstrapServers", broker.saslBootstrapServers(), "security", tls("sasl_ssl",
                 Map.of("sasl", Map.of("mechanism", "PLAIN", "username", "alice", "password", PASSWORD)))));
+    }
+
+    @Test
+    void shouldRoundTripOverScramSha256WithTls() throws Exception {
+        roundTrip(Map.of("bootstrapServers", broker.saslBootstrapServers(), "security", tls("sasl_ssl",
+                Map.of("sasl", Map.of("mechanism", "SCRAM-SHA-256", "username", "alice", "password", PASSWORD)))));
+    }
+
+    @Test
+    void shouldRoundTripOverScramSha512WithoutTls() throws Exception {
+        roundTrip(Map.of("bootstrapServers", broker.saslPlaintextBootstrapServers(), "security", Map.of(
+                "protocol", "sasl_plaintext",
+                "sasl", Map.of("mechanism", "scram-sha-512", "username", "alice", "password", PASSWORD))));
+    }
+
+    @Test
+    void shouldRoundTripOverSaslPlainWithoutTls() throws Exception {
+        roundTrip(Map.of("bootstrapServers", broker.saslPlaintextBootstrapServers(), "security", Map.of(
+                "protocol", "sasl_plaintext", "sasl", Map.of("username", "alice", "password", PASSWORD))));
+    }
+
+    @Test
+    void shouldFailScramWithWrongPasswordClearly() {
+        String wrong = "not-the-password-8";
+        KafkaSettings settings = KafkaSettings.of(Map.of("bootstrapServers", broker.saslPlaintextBootstrapServers(),
+                "security", Map.of("protocol", "sasl_plaintext",
+                        "sasl", Map.of("mechanism", "SCRAM-SHA-256", "username", "alice", "password", wrong))));
+        SluiceConfig config = SluiceConfig.of("kafka").withPublisher(PublisherOptions.builder().maxRetries(0).build());
+        try (Sluice sluice = Sluice.create(new KafkaTransport(settings), config)) {
+            assertThatThrownBy(() -> sluice.publisher().publish("secure-denied", Message.of("k", "x"))
+                    .get(60, TimeUnit.SECONDS))
+                    .cause().isInstanceOf(PublishException.class)
+                    .hasMessageContaining("authentication with the Kafka brokers at "
+                            + broker.saslPlaintextBootstrapServers() + " failed")
+                    .hasMessageContaining("SCRAM-SHA-256")
+                    .satisfies(e -> assertThat(e.getMessage()).doesNotContain(wrong));
+        }
     }
 
     @Test

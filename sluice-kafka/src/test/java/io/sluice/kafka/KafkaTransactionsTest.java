@@ -10,6 +10,7 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.awaitility.core.ConditionTimeoutException;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -19,21 +20,30 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-/** Consume-transform-produce in Kafka transactions: aborted output is invisible, offsets move only with output. */
+/**
+ * Consume-transform-produce in Kafka transactions, one input record per transaction: before every batch the group's
+ * committed input offset equals the output a read_committed reader sees; an open transaction's output is on the log
+ * but invisible and not reflected in the offset (checked in a batch that commits and in one that aborts); an aborted
+ * one's output stays invisible and its input is done again.
+ */
 @Timeout(value = 2, unit = TimeUnit.MINUTES)
 class KafkaTransactionsTest {
     private static final Duration WAIT = Duration.ofSeconds(60);
-    private static final int INPUTS = 10;
+    private static final Duration SETTLE = Duration.ofSeconds(30);
+    private static final int INPUTS = 8;
+    private static final int ABORTED = 3;
+    private static final int OPEN_CHECKED = 5;
 
     @Test
-    void shouldHideAbortedOutputAndAdvanceOffsetsOnlyWithCommittedOutput() throws Exception {
+    void shouldMoveOffsetsOnlyWithVisibleOutputAcrossCommitsAndAnAbort() throws Exception {
         String bootstrap = KafkaBroker.shared().bootstrapServers();
         String input = "eos-in-" + Long.toHexString(System.nanoTime());
         String outputTopic = input.replace("eos-in", "eos-out");
@@ -45,34 +55,41 @@ class KafkaTransactionsTest {
             for (int i = 0; i < INPUTS; i++) {
                 sluice.publisher().publish(input, Message.of("k" + i, "m" + i)).get(30, TimeUnit.SECONDS);
             }
-            CountDownLatch insideFailingTransaction = new CountDownLatch(1);
-            CountDownLatch letItFail = new CountDownLatch(1);
-            AtomicInteger attemptsOfM5 = new AtomicInteger();
+            Map<Integer, AtomicInteger> attempts = new ConcurrentHashMap<>();
+            List<String> broken = new CopyOnWriteArrayList<>();
+            AtomicInteger current = new AtomicInteger(-1);
             ExactlyOnceProcessor.Transform upperCase = (in, out) -> {
+                int i = Integer.parseInt(in.payloadAsString().substring(1));
+                current.set(i);
+                int attempt = attempts.computeIfAbsent(i, k -> new AtomicInteger()).incrementAndGet();
+                // Batches 0..i-1 committed (batch i, on its retry, aborted once): offset and output agree at i.
+                expectOffsetEqualsVisibleOutput(broken, "before batch " + i + " attempt " + attempt, bootstrap,
+                        transport, input, group, outputTopic, i);
+                long end = endOffset(bootstrap, outputTopic, "read_uncommitted");
                 out.send(outputTopic, Message.of(in.key(), in.payloadAsString().toUpperCase()));
-                if (in.payloadAsString().equals("m5") && attemptsOfM5.incrementAndGet() == 1) {
-                    insideFailingTransaction.countDown();
-                    letItFail.await();
-                    throw new IllegalStateException("downstream refused m5");
+                if (i == OPEN_CHECKED || (i == ABORTED && attempt == 1)) {
+                    // This transaction's record reaches the log, yet neither the reader nor the offset sees it.
+                    await().atMost(SETTLE).until(() -> endOffset(bootstrap, outputTopic, "read_uncommitted") > end);
+                    expectOffsetEqualsVisibleOutput(broken, "inside open batch " + i, bootstrap, transport, input,
+                            group, outputTopic, i);
+                }
+                if (i == ABORTED && attempt == 1) {
+                    throw new IllegalStateException("downstream refused m" + i);
                 }
             };
             try (ExactlyOnceProcessor processor = ExactlyOnceProcessor.builder(KafkaSettings.of(bootstrap))
-                    .input(input).group(group).transactionalId(group + "-1").transform(upperCase)
+                    .input(input).group(group).transactionalId(group + "-1").transform(upperCase).maxBatch(1)
+                    // The offsets have joined the transaction, which is not committed yet: nothing moved.
+                    .beforeCommit(() -> expectOffsetEqualsVisibleOutput(broken, "before committing batch "
+                            + current.get(), bootstrap, transport, input, group, outputTopic, current.get()))
                     .backoff(Duration.ofMillis(50), Duration.ofMillis(200)).start()) {
-                assertThat(insideFailingTransaction.await(60, TimeUnit.SECONDS)).isTrue();
-                // The open transaction's output is on the log, but neither visible nor reflected in the offsets.
-                await().atMost(WAIT).until(() -> endOffset(bootstrap, outputTopic, "read_uncommitted") > 0);
-                long committedInputs = transport.committedOffset(input, group, 0).orElse(0);
-                assertThat(committedInputs).as("committed input offset while m5's transaction is open")
-                        .isLessThanOrEqualTo(5);
-                assertThat(readCommitted(bootstrap, outputTopic)).as("visible output equals committed input")
-                        .hasSize((int) committedInputs);
-
-                letItFail.countDown();
-                await().atMost(WAIT).until(() -> processor.processedRecords() >= INPUTS);
-                assertThat(processor.abortedTransactions()).isEqualTo(1);
+                await().atMost(WAIT).until(() -> processor.processedRecords() >= INPUTS || !processor.isRunning());
                 assertThat(processor.failure()).isNull();
+                assertThat(processor.committedTransactions()).as("one transaction per input").isEqualTo(INPUTS);
+                assertThat(processor.abortedTransactions()).isEqualTo(1);
             }
+            assertThat(broken).as("moments when the committed offset and the visible output disagreed").isEmpty();
+            assertThat(attempts.get(ABORTED).get()).isEqualTo(2);
             List<String> visible = new ArrayList<>();
             for (ConsumerRecord<byte[], byte[]> r : readCommitted(bootstrap, outputTopic)) {
                 visible.add(new String(r.value(), StandardCharsets.UTF_8));
@@ -83,10 +100,30 @@ class KafkaTransactionsTest {
             }
             assertThat(visible).as("read_committed output: each input exactly once, in order")
                     .containsExactlyElementsOf(expected);
-            assertThat(endOffset(bootstrap, outputTopic, "read_uncommitted"))
-                    .as("the aborted attempt's records and markers are on the log").isGreaterThan(INPUTS + 1);
+            // Each committed transaction: its record and a commit marker; the aborted one: its record and an abort
+            // marker (markers are written just after the commit or abort returns).
+            await().atMost(WAIT).until(() -> endOffset(bootstrap, outputTopic, "read_uncommitted") == 2L * INPUTS + 2);
             assertThat(transport.committedOffset(input, group, 0)).hasValue(INPUTS);
-            assertThat(attemptsOfM5.get()).isEqualTo(2);
+        }
+    }
+
+    /**
+     * Waits until the committed input offset and the read_committed output both reach {@code expected} (transaction
+     * markers are written just after a commit returns), and records a disagreement if they do not.
+     */
+    private static void expectOffsetEqualsVisibleOutput(List<String> broken, String when, String bootstrap,
+                                                        KafkaTransport transport, String input, String group,
+                                                        String outputTopic, int expected) {
+        long[] seen = new long[2];
+        try {
+            await().atMost(SETTLE).until(() -> {
+                seen[0] = transport.committedOffset(input, group, 0).orElse(0);
+                seen[1] = readCommitted(bootstrap, outputTopic).size();
+                return seen[0] == expected && seen[1] == expected;
+            });
+        } catch (ConditionTimeoutException e) {
+            broken.add(when + ": committed input offset " + seen[0] + ", visible output " + seen[1] + ", expected "
+                    + expected);
         }
     }
 
