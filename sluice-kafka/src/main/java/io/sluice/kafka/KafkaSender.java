@@ -37,7 +37,8 @@ import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
 
 /**
- * The transport's producer: one idempotent {@link KafkaProducer} shared by publishers and delay-tier hand-offs.
+ * The transport's producer: one {@link KafkaProducer} ({@code acks=all}, idempotent by default) shared by publishers
+ * and delay-tier hand-offs.
  * Thread-safe. Futures complete on the producer's network thread; callers must not block in callbacks.
  */
 final class KafkaSender implements TransportProducer {

@@ -30,8 +30,9 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
- * The Kafka transport ({@code transport: kafka}): one shared idempotent producer, a consumer per subscription, an
- * admin client for committed offsets and delay-tier topics. Clients connect lazily, on first use.
+ * The Kafka transport ({@code transport: kafka}): one shared producer (idempotent unless configured otherwise,
+ * {@code acks=all} always), a consumer per subscription, an admin client for committed offsets and delay-tier topics.
+ * Clients connect lazily, on first use; their configuration was checked when the settings were built.
  *
  * <p>Capabilities: durable, at-least-once, ordered per partition, offset commits; native delayed redelivery when
  * {@code kafka.delayTiers} is set; no broker-side deduplication by message id (the idempotent producer only removes

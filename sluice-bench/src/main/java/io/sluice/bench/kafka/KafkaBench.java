@@ -48,16 +48,23 @@ import java.util.concurrent.atomic.LongAdder;
  *
  * <ol>
  *   <li>Publish: the Sluice publisher vs a raw {@link KafkaProducer} with the same settings (idempotent, acks=all,
- *   same linger and batch size), 100 B and 1 KiB payloads; the median of three alternating rounds each.</li>
- *   <li>Consume with zero work: a Sluice subscription vs a raw {@link KafkaConsumer} poll loop.</li>
+ *   same linger and batch size), 100 B and 1 KiB payloads; the median of several rounds each.</li>
+ *   <li>Consume with zero work: a Sluice subscription vs a raw {@link KafkaConsumer} poll loop; the median of several
+ *   rounds each.</li>
  *   <li>Key-ordered consume with a handler that sleeps 2 ms or 20 ms, over 1 or 8 partitions and 1,000 or 10,000
- *   keys: Sluice vs Parallel Consumer (KEY ordering) at equal concurrency and at a higher setting, and raw
- *   consumers that process each partition sequentially (a thread and a consumer per partition), each as a ratio to
- *   the ideal {@code min(keys, concurrency) / latency}. Each topic is filled once; every client reads it from the
- *   start in a group of its own, and is measured for a fixed window from its first handled message.</li>
+ *   keys: Sluice vs Parallel Consumer (KEY ordering) at equal concurrency and at each one's best of a sweep of
+ *   settings, and raw consumers that process each partition sequentially (a thread and a consumer per partition),
+ *   each as a ratio to the ideal {@code min(keys, concurrency) / latency}. Each topic is filled once; every client
+ *   reads it from the start in a group of its own, and is measured for a fixed window from its first handled
+ *   message.</li>
  * </ol>
  *
- * Every figure comes with the process CPU time per message (the broker runs in a JVM of its own and is not counted).
+ * <p>Method. Process CPU is one counter for everything in this JVM, so runs must not leak into each other: every
+ * measured run is preceded by a garbage collection and a wait until the process is idle (the previous run's clients
+ * closed, its garbage collected), both sides are warmed up with full-size rounds before the first measured round
+ * (throughput still doubles over the first few rounds otherwise, this JVM's and the broker's JIT compilers at work),
+ * and rounds alternate which side goes first. Every figure comes with the process CPU time per message (the broker runs in a JVM of its own
+ * and is not counted).
  */
 @Command(name = "kafka", mixinStandardHelpOptions = true,
         description = "Kafka transport vs raw kafka-clients and Parallel Consumer, against a local KRaft broker.")
@@ -74,9 +81,10 @@ public final class KafkaBench implements Benchmark {
             description = "equal concurrency: Sluice maxInFlight and Parallel Consumer maxConcurrency (default ${DEFAULT-VALUE})")
     int concurrency;
 
-    @Option(names = "--high-concurrency", defaultValue = "400",
-            description = "the second setting tried for each, for its best (0 to skip; default ${DEFAULT-VALUE})")
-    int highConcurrency;
+    @Option(names = "--sweep", split = ",", defaultValue = "200,400,800,1600",
+            description = "further concurrency settings tried for each of Sluice and Parallel Consumer, for each "
+                    + "one's best (empty to skip; default ${DEFAULT-VALUE})")
+    List<Integer> sweep;
 
     @Option(names = "--window", defaultValue = "2s",
             description = "how long each key-ordered run is measured (default ${DEFAULT-VALUE})")
@@ -108,9 +116,16 @@ public final class KafkaBench implements Benchmark {
             description = "Sluice publisher.maxPendingPublishes (default ${DEFAULT-VALUE}, the Sluice default)")
     int maxPendingPublishes;
 
-    @Option(names = "--rounds", defaultValue = "3",
-            description = "alternating rounds of the publish and zero-work consume runs; the median of each counts (default ${DEFAULT-VALUE})")
+    @Option(names = "--rounds", defaultValue = "5",
+            description = "rounds of the publish and zero-work consume runs, alternating which side goes first; the "
+                    + "median of each side counts (default ${DEFAULT-VALUE})")
     int rounds;
+
+    @Option(names = "--warm-up-rounds", defaultValue = "2",
+            description = "unmeasured full-size rounds of each side before the measured publish and zero-work consume "
+                    + "rounds: the JIT compilers of this JVM and the broker's need about that much (default "
+                    + "${DEFAULT-VALUE})")
+    int warmUpRounds;
 
     @Option(names = "--sections", split = ",", defaultValue = "publish,consume,keyed",
             description = "which parts to run (default ${DEFAULT-VALUE})")
@@ -186,11 +201,21 @@ public final class KafkaBench implements Benchmark {
             byte[] payload = new byte[size];
             List<Rate> raws = new ArrayList<>();
             List<Rate> sluices = new ArrayList<>();
-            publishRaw(payload, publishMessages / 10, "warm-up raw");
-            publishSluice(payload, publishMessages / 10, "warm-up sluice");
+            for (int round = 1; round <= warmUpRounds; round++) {
+                publishRaw(payload, publishMessages, "warm-up " + round + " raw " + size + " B");
+                publishSluice(payload, publishMessages, "warm-up " + round + " sluice " + size + " B");
+            }
             for (int round = 1; round <= rounds; round++) {
-                raws.add(publishRaw(payload, publishMessages, "round " + round + " raw " + size + " B"));
-                sluices.add(publishSluice(payload, publishMessages, "round " + round + " sluice " + size + " B"));
+                boolean rawFirst = round % 2 == 1;
+                for (int side = 0; side < 2; side++) {
+                    quiesce();
+                    if ((side == 0) == rawFirst) {
+                        raws.add(publishRaw(payload, publishMessages, "round " + round + " raw " + size + " B"));
+                    } else {
+                        sluices.add(publishSluice(payload, publishMessages, "round " + round + " sluice " + size
+                                + " B"));
+                    }
+                }
             }
             Rate raw = median(raws);
             Rate ours = median(sluices);
@@ -265,9 +290,20 @@ public final class KafkaBench implements Benchmark {
         produce(topic, consumeMessages, 1000, 100);
         List<Rate> raws = new ArrayList<>();
         List<Rate> sluices = new ArrayList<>();
+        for (int round = 1; round <= warmUpRounds; round++) {
+            consumeRaw(topic, consumeMessages, "warm-up " + round + " raw poll loop");
+            consumeSluice(topic, consumeMessages, "warm-up " + round + " sluice");
+        }
         for (int round = 1; round <= rounds; round++) {
-            raws.add(consumeRaw(topic, consumeMessages, "round " + round + " raw poll loop"));
-            sluices.add(consumeSluice(topic, consumeMessages, "round " + round + " sluice"));
+            boolean rawFirst = round % 2 == 1;
+            for (int side = 0; side < 2; side++) {
+                quiesce();
+                if ((side == 0) == rawFirst) {
+                    raws.add(consumeRaw(topic, consumeMessages, "round " + round + " raw poll loop"));
+                } else {
+                    sluices.add(consumeSluice(topic, consumeMessages, "round " + round + " sluice"));
+                }
+            }
         }
         Rate raw = median(raws);
         Rate ours = median(sluices);
@@ -311,21 +347,30 @@ public final class KafkaBench implements Benchmark {
 
     private void keyOrderedSection() throws Exception {
         Duration measured = io.sluice.config.Durations.parse("window", window);
+        List<Integer> settings = new ArrayList<>(List.of(concurrency));
+        for (int c : sweep) {
+            if (c > 0 && !settings.contains(c)) {
+                settings.add(c);
+            }
+        }
         out.println();
         out.printf("== key-ordered consume: Sluice vs Parallel Consumer (KEY) vs raw sequential-per-partition; "
-                + "concurrency %d%s; %s windows ==%n", concurrency, highConcurrency > 0 ? " and " + highConcurrency : "",
-                window);
+                + "equal concurrency %d, sweep %s; %s windows ==%n", concurrency, settings, window);
         report.add("");
         report.add("key-ordered consume (msg/s; x ideal; CPU us/msg). ideal = min(keys, concurrency) / latency; "
-                + "'best' = the better of concurrency " + concurrency + (highConcurrency > 0 ? " and " + highConcurrency : ""));
-        report.add(String.format("  %-22s %9s | %-24s %-24s %7s | %-24s %-24s | %-22s",
+                + "'best' = each one's fastest of concurrency " + settings);
+        report.add(String.format("  %-22s %9s | %-24s %-24s %7s | %-27s %-27s | %-22s",
                 "latency/partitions/keys", "ideal", "Sluice @" + concurrency, "PC @" + concurrency, "S/PC",
                 "Sluice best", "PC best", "raw per-partition"));
+        List<String> sweepLines = new ArrayList<>();
+        sweepLines.add("");
+        sweepLines.add("key-ordered sweep (msg/s at each concurrency " + settings + ")");
         boolean warmedUp = false;
+        int caseNumber = 0;
         for (int latency : latenciesMs) {
             for (int partitions : partitionCounts) {
                 for (int keys : keyCounts) {
-                    int top = Math.max(concurrency, highConcurrency);
+                    int top = settings.stream().mapToInt(Integer::intValue).max().orElse(concurrency);
                     double idealTop = Math.min(keys, top) * 1000.0 / latency;
                     int messages = (int) Math.max(2000, Math.min(maxKeyedMessages, idealTop * measured.toMillis() / 1000.0 * 1.2));
                     String topic = newTopic("keyed-" + latency + "ms-" + partitions + "p-" + keys + "k", partitions);
@@ -337,37 +382,51 @@ public final class KafkaBench implements Benchmark {
                         parallelConsumer(topic, messages, latency, concurrency, Duration.ofSeconds(1), "warm-up parallel consumer");
                         warmedUp = true;
                     }
-                    Rate s = sluiceKeyed(topic, messages, latency, concurrency, measured, "sluice @" + concurrency);
-                    Rate pc = parallelConsumer(topic, messages, latency, concurrency, measured, "parallel consumer @" + concurrency);
-                    Rate sBest = s;
-                    Rate pcBest = pc;
-                    int sBestAt = concurrency;
-                    int pcBestAt = concurrency;
-                    if (highConcurrency > 0) {
-                        Rate sHigh = sluiceKeyed(topic, messages, latency, highConcurrency, measured, "sluice @" + highConcurrency);
-                        Rate pcHigh = parallelConsumer(topic, messages, latency, highConcurrency, measured,
-                                "parallel consumer @" + highConcurrency);
-                        if (sHigh.perSecond > s.perSecond) {
-                            sBest = sHigh;
-                            sBestAt = highConcurrency;
-                        }
-                        if (pcHigh.perSecond > pc.perSecond) {
-                            pcBest = pcHigh;
-                            pcBestAt = highConcurrency;
+                    // Alternate which client goes first, case by case.
+                    boolean sluiceFirst = caseNumber++ % 2 == 0;
+                    Map<Integer, Rate> sluiceAt = new java.util.LinkedHashMap<>();
+                    Map<Integer, Rate> pcAt = new java.util.LinkedHashMap<>();
+                    for (int c : settings) {
+                        for (int side = 0; side < 2; side++) {
+                            quiesce();
+                            if ((side == 0) == sluiceFirst) {
+                                sluiceAt.put(c, sluiceKeyed(topic, messages, latency, c, measured, "sluice @" + c));
+                            } else {
+                                pcAt.put(c, parallelConsumer(topic, messages, latency, c, measured,
+                                        "parallel consumer @" + c));
+                            }
                         }
                     }
+                    quiesce();
                     Rate raw = rawSequential(topic, messages, latency, partitions, measured, "raw sequential per partition");
+                    Rate s = sluiceAt.get(concurrency);
+                    Rate pc = pcAt.get(concurrency);
+                    int sBestAt = fastest(sluiceAt);
+                    int pcBestAt = fastest(pcAt);
                     double ideal = Math.min(keys, concurrency) * 1000.0 / latency;
                     slept.add(s.handlerMillis / latency);
-                    report.add(String.format("  %-22s %9s | %-24s %-24s %6.2fx | %-24s %-24s | %-22s",
-                            latency + " ms / " + partitions + " p / " + keys + " k", fmt(ideal),
-                            cell(s, ideal), cell(pc, ideal), s.perSecond / pc.perSecond,
-                            cell(sBest, Math.min(keys, sBestAt) * 1000.0 / latency) + "@" + sBestAt,
-                            cell(pcBest, Math.min(keys, pcBestAt) * 1000.0 / latency) + "@" + pcBestAt,
+                    String label = latency + " ms / " + partitions + " p / " + keys + " k";
+                    report.add(String.format("  %-22s %9s | %-24s %-24s %6.2fx | %-27s %-27s | %-22s",
+                            label, fmt(ideal), cell(s, ideal), cell(pc, ideal), s.perSecond / pc.perSecond,
+                            cell(sluiceAt.get(sBestAt), Math.min(keys, sBestAt) * 1000.0 / latency) + "@" + sBestAt,
+                            cell(pcAt.get(pcBestAt), Math.min(keys, pcBestAt) * 1000.0 / latency) + "@" + pcBestAt,
                             cell(raw, ideal)));
+                    sweepLines.add(String.format("  %-22s Sluice %s | PC %s", label, rates(sluiceAt), rates(pcAt)));
                 }
             }
         }
+        report.addAll(sweepLines);
+    }
+
+    private static int fastest(Map<Integer, Rate> byConcurrency) {
+        return byConcurrency.entrySet().stream()
+                .max(java.util.Comparator.comparingDouble(e -> e.getValue().perSecond)).orElseThrow().getKey();
+    }
+
+    private static String rates(Map<Integer, Rate> byConcurrency) {
+        StringBuilder b = new StringBuilder();
+        byConcurrency.forEach((c, r) -> b.append(String.format("%8s", fmt(r.perSecond))));
+        return b.toString();
     }
 
     private static String cell(Rate r, double ideal) {
@@ -523,6 +582,26 @@ public final class KafkaBench implements Benchmark {
         if (failure.get() != null) {
             throw failure.get();
         }
+    }
+
+    /**
+     * Starts a measured run from a quiet process: collects the garbage of earlier runs (so it is not billed to this
+     * one), then waits until the process uses less than 5 % of a core over 200 ms (the previous run's clients have
+     * closed and its threads have ended), for 10 s at most.
+     */
+    private void quiesce() throws InterruptedException {
+        System.gc();
+        long giveUp = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (System.nanoTime() < giveUp) {
+            long cpu0 = CpuClock.processCpuNanos();
+            long t0 = System.nanoTime();
+            Thread.sleep(200);
+            long used = CpuClock.processCpuNanos() - cpu0;
+            if (used < (System.nanoTime() - t0) / 20) {
+                return;
+            }
+        }
+        out.println("  (process still busy after 10 s of waiting to go quiet; measuring anyway)");
     }
 
     private void progress(String label, Rate r) {
