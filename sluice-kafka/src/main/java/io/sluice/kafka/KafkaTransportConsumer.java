@@ -91,7 +91,9 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
     private final PartitionListener listener;
     private final Duration syncCommitTimeout;
     private final KafkaRecords.Decoder decoder = new KafkaRecords.Decoder();
-    private final Map<TopicPartition, Backlog> backlogs = new HashMap<>();
+    /** In turn order: a partition that hands a record over moves to the end, so scarce room goes round. */
+    private final Map<TopicPartition, Backlog> backlogs = new java.util.LinkedHashMap<>();
+    private final List<TopicPartition> servedThisPoll = new ArrayList<>();
     private final Set<TopicPartition> pausedForBacklog = new HashSet<>();
     /** Commit bookkeeping of each partition assigned now; replaced on each assignment. */
     private final Map<TopicPartition, CommitState> commits = new HashMap<>();
@@ -264,7 +266,8 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
     /**
      * Hands over backlogged records while they fit, one partition after another a record at a time, each partition
      * at most its share of this poll: records of one partition share its keys, so spreading the engine's in-flight
-     * room over partitions gives it more distinct keys to run in parallel.
+     * room over partitions gives it more distinct keys to run in parallel. Partitions served go to the back of the
+     * turn order: when the engine frees a slot or two per poll, they go round rather than always to the first.
      *
      * @return true if a deliverable record did not fit the byte budget (so nothing more should be fetched now)
      */
@@ -277,6 +280,20 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
             b.handedThisPoll = 0;
         }
         int share = budget.share(assignedCount);
+        servedThisPoll.clear();
+        try {
+            return drain(budget, sink, now, share);
+        } finally {
+            for (TopicPartition tp : servedThisPoll) {
+                Backlog b = backlogs.remove(tp);
+                if (b != null) {
+                    backlogs.put(tp, b);
+                }
+            }
+        }
+    }
+
+    private boolean drain(Budget budget, RecordSink sink, long now, int share) {
         boolean progress = true;
         while (progress && budget.hasRoom()) {
             progress = false;
@@ -300,7 +317,9 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
                 sink.accept(b.decodedHead, sourceId(e.getKey()), r.offset(), size, b.headAttempts + 1, null);
                 budget.take(size);
                 b.decodedHead = null;
-                b.handedThisPoll++;
+                if (b.handedThisPoll++ == 0) {
+                    servedThisPoll.add(e.getKey());
+                }
                 progress = true;
                 if (b.records.isEmpty()) {
                     it.remove();

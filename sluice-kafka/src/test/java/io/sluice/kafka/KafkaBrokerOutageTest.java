@@ -87,13 +87,13 @@ class KafkaBrokerOutageTest {
         return p;
     }
 
-    /** Writes {@code perPartition} records to each partition, valued {@code p<partition>-<index>}, distinct keys. */
+    /** Writes {@code perPartition} records to each partition, valued {@code p<partition>-<index>}, keyed by partition. */
     private static void fill(String topic, int partitions, int perPartition) throws Exception {
         try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(rawProps())) {
             for (int p = 0; p < partitions; p++) {
                 for (int i = 0; i < perPartition; i++) {
                     String value = "p" + p + "-" + i;
-                    producer.send(new ProducerRecord<>(topic, p, value.getBytes(StandardCharsets.UTF_8),
+                    producer.send(new ProducerRecord<>(topic, p, ("p" + p).getBytes(StandardCharsets.UTF_8),
                             value.getBytes(StandardCharsets.UTF_8)));
                 }
             }
@@ -131,12 +131,13 @@ class KafkaBrokerOutageTest {
         Set<String> handled = ConcurrentHashMap.newKeySet();
         CountDownLatch release = new CountDownLatch(1);
         AtomicInteger blocked = new AtomicInteger();
-        ConsumerOptions options = ConsumerOptions.builder().maxInFlight(2).commitInterval(Duration.ofHours(1))
+        ConsumerOptions options = ConsumerOptions.builder().maxInFlight(20).commitInterval(Duration.ofHours(1))
                 .shutdownTimeout(Duration.ofSeconds(1)).build();
         try (Sluice a = Sluice.create(first, SluiceConfig.of("kafka"));
              Sluice b = Sluice.create(new KafkaTransport(settings), SluiceConfig.of("kafka"))) {
-            // Records 0-4 of each partition finish at once; record 5 holds its partition's in-flight slot, so the
-            // rest of each fetch waits in the member's backlog.
+            // One key per partition: records 0-4 of each finish at once, record 5 blocks its key, the records
+            // handed after it wait behind it and fill the 20 in-flight slots, and the rest of each fetch waits in
+            // the member's backlog.
             a.subscribe(topic, group, m -> {
                 if (index(m) >= 5) {
                     blocked.incrementAndGet();

@@ -260,6 +260,39 @@ class KafkaTransportTest {
     }
 
     @Test
+    void shouldServeBackloggedPartitionsInTurnWhenTheEngineFreesOneSlotAtATime() throws Exception {
+        createTopic(topic, 4, Map.of());
+        List<java.util.concurrent.CompletableFuture<Receipt>> sent = new ArrayList<>();
+        for (int i = 0; i < 400; i++) {
+            sent.add(sluice.publisher().publish(topic, Message.of("k" + i, "m" + i)));
+        }
+        for (var f : sent) {
+            f.get(30, TimeUnit.SECONDS);
+        }
+        TransportConsumer consumer = transport.consumer(new ConsumerSpec(topic, topic + "-g", "bare-4",
+                StartPosition.EARLIEST), new Events());
+        try {
+            // Until every partition has been fetched: each then holds a backlog of most of its ~100 records.
+            java.util.Set<Integer> fetched = new java.util.HashSet<>();
+            await().atMost(WAIT).until(() -> {
+                consumer.poll(8, Long.MAX_VALUE, true, TimeUnit.MILLISECONDS.toNanos(100),
+                        (m, p, offset, size, attempt, h) -> fetched.add(p));
+                return fetched.size() == 4;
+            });
+            // A saturated engine frees one slot per poll.
+            Map<Integer, Integer> served = new java.util.TreeMap<>();
+            for (int i = 0; i < 40; i++) {
+                consumer.poll(1, Long.MAX_VALUE, true, 0, (m, p, offset, size, attempt, h) -> served.merge(p, 1,
+                        Integer::sum));
+            }
+            assertThat(served).as("records handed per partition over 40 polls of one record").hasSize(4)
+                    .allSatisfy((p, n) -> assertThat(n).isEqualTo(10));
+        } finally {
+            consumer.close();
+        }
+    }
+
+    @Test
     void shouldKeepMembershipWhileFullForLongerThanMaxPollInterval() throws Exception {
         KafkaTransport shortPoll = new KafkaTransport(KafkaSettings.of(Map.of("bootstrapServers", bootstrap,
                 "consumerProperties", Map.of("max.poll.interval.ms", "1500", "session.timeout.ms", "6000",
