@@ -37,7 +37,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * with {@code isolation.level=read_committed} see the output of a batch exactly once, and the group's committed
  * position advances only together with that output. If the transform or a send fails, the transaction is aborted
  * (its output stays invisible to read_committed readers), the input is rewound to the batch start, and the batch
- * is tried again after a backoff.
+ * is tried again after a backoff. A commit that times out is tried again, never aborted: it may already be
+ * completing on the broker, and Kafka allows nothing else.
  *
  * <p>This is a Kafka-specific alternative to a {@link io.sluice.Sluice} subscription, not a mode of it: the
  * subscription engine runs keys in parallel and commits a watermark, which cannot be tied to one producer

@@ -320,7 +320,7 @@ public final class KafkaSettings {
         parse(s, CONSUMER_DEF, consumer("validation", "validation", false), consumerProperties);
         parse(s, ADMIN_DEF, admin("validation"), Map.of());
 
-        // Raw acks in kafka.properties would be overridden by Sluice's own value: reject it too rather than ignore it.
+        // A raw acks may only say what Sluice sets anyway.
         for (Map<String, String> raw : List.of(properties, producerProperties)) {
             String acks = raw.getOrDefault(ProducerConfig.ACKS_CONFIG, "all").strip().toLowerCase(Locale.ROOT);
             if (!acks.equals("all") && !acks.equals("-1")) {
