@@ -11,7 +11,6 @@ import io.sluice.spi.TransportProducer;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
-import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
@@ -19,7 +18,6 @@ import java.util.concurrent.Semaphore;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * The {@link Publisher} over a transport producer: assigns ids, bounds unacknowledged publishes with a semaphore,
@@ -33,13 +31,8 @@ public final class BoundedPublisher implements Publisher {
     private final TransportProducer producer;
     private final PublisherOptions options;
     private final Semaphore room;
-    /**
-     * Publishes not known to be settled, for flush and close. Settled ones are swept out once per
-     * {@code maxPendingPublishes} publishes, so the queue holds at most about twice the bound and a publish costs
-     * one lock-free append instead of a hash-set insert and remove.
-     */
-    private final ConcurrentLinkedQueue<PendingPublish> unsettled = new ConcurrentLinkedQueue<>();
-    private final AtomicInteger sinceSweep = new AtomicInteger();
+    /** Publishes not known to be settled, for flush and close. */
+    private final PendingRegistry pending;
     private final ScheduledExecutorService retryTimer;
     private volatile boolean closed;
 
@@ -47,6 +40,7 @@ public final class BoundedPublisher implements Publisher {
         this.producer = producer;
         this.options = options;
         this.room = new Semaphore(options.maxPendingPublishes());
+        this.pending = new PendingRegistry(options.maxPendingPublishes());
         ScheduledThreadPoolExecutor timer = new ScheduledThreadPoolExecutor(1,
                 Thread.ofPlatform().daemon(true).name("sluice-publish-retry").factory());
         timer.setRemoveOnCancelPolicy(true);
@@ -83,11 +77,7 @@ public final class BoundedPublisher implements Publisher {
                     + m.id() + " not published to " + topic));
         }
         PendingPublish result = new PendingPublish();
-        unsettled.add(result);
-        if (sinceSweep.incrementAndGet() >= options.maxPendingPublishes()) {
-            sinceSweep.set(0);
-            unsettled.removeIf(PendingPublish::isSettled);
-        }
+        pending.register(result);
         attempt(topic, m, result, 0);
         return result;
     }
@@ -153,7 +143,7 @@ public final class BoundedPublisher implements Publisher {
     @Override
     public boolean flush(Duration timeout) throws InterruptedException {
         producer.flush();
-        CompletableFuture<?>[] snapshot = unsettled.toArray(new CompletableFuture<?>[0]);
+        CompletableFuture<?>[] snapshot = pending.unsettled().toArray(new CompletableFuture<?>[0]);
         try {
             CompletableFuture.allOf(snapshot).get(timeout.toNanos(), TimeUnit.NANOSECONDS);
         } catch (ExecutionException e) {
@@ -180,10 +170,9 @@ public final class BoundedPublisher implements Publisher {
             Thread.currentThread().interrupt();
         }
         retryTimer.shutdownNow();
-        for (PendingPublish f : unsettled) {
+        for (PendingPublish f : pending.unsettled()) {
             settle(f, null, new PublishException("publisher closed before the broker confirmed this message; "
                     + "it may or may not have been stored"));
         }
-        unsettled.clear();
     }
 }

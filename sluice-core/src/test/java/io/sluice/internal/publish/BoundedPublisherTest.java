@@ -122,4 +122,20 @@ class BoundedPublisherTest {
         assertThat(lost.exceptionNow()).hasMessageContaining("publisher closed before the broker confirmed");
         assertThat(publisher.publish("t", Message.of("k", "3")).exceptionNow()).hasMessageContaining("publisher is closed");
     }
+
+    @Test
+    void shouldStillFlushAndFailAPublishOutlivedByManyNewerOnes() throws Exception {
+        HeldProducer producer = new HeldProducer();
+        BoundedPublisher publisher = new BoundedPublisher(producer, PublisherOptions.builder()
+                .maxPendingPublishes(4).publishTimeout(Duration.ofMillis(50)).build());
+        CompletableFuture<Receipt> slow = publisher.publish("t", Message.of("k", "slow"));
+        for (int i = 0; i < 100; i++) { // far more than the registry's ring of 8 slots
+            publisher.publish("t", Message.of("k", "fast-" + i));
+            producer.sends.get(i + 1).complete(new Receipt("t", 0, i + 1, "id"));
+        }
+        assertThat(publisher.pendingCount()).isEqualTo(1);
+        assertThat(publisher.flush(Duration.ofMillis(20))).as("flush still waits for the slow publish").isFalse();
+        publisher.close();
+        assertThat(slow.exceptionNow()).hasMessageContaining("publisher closed before the broker confirmed");
+    }
 }
