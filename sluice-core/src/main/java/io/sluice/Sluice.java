@@ -36,21 +36,30 @@ import java.util.concurrent.atomic.AtomicInteger;
 public final class Sluice implements Subscriber, AutoCloseable {
     private final Transport transport;
     private final SluiceConfig config;
-    private final BoundedPublisher publisher;
+    private final BoundedPublisher ownPublisher;
+    private final Publisher publisher;
     private final Codecs codecs;
+    private final Instrumentation instrumentation;
     private final List<Subscription> subscriptions = new CopyOnWriteArrayList<>();
     private final AtomicInteger members = new AtomicInteger();
 
-    private Sluice(Transport transport, SluiceConfig config, Codecs codecs) {
+    private Sluice(Transport transport, SluiceConfig config, Codecs codecs, Instrumentation instrumentation) {
         this.transport = transport;
         this.config = config;
         this.codecs = codecs;
-        this.publisher = new BoundedPublisher(transport.producer(), config.publisher());
+        this.instrumentation = instrumentation;
+        this.ownPublisher = new BoundedPublisher(transport.producer(), config.publisher());
+        this.publisher = instrumentation.publisher(ownPublisher);
+    }
+
+    /** A builder, for a client with instrumentation (metrics, tracing) or over a transport built by hand. */
+    public static Builder builder() {
+        return new Builder();
     }
 
     /** A client configured by {@code config}, on the transport it names (found with {@link ServiceLoader}). */
     public static Sluice create(SluiceConfig config) {
-        return new Sluice(createTransport(config), config, Codecs.defaults());
+        return builder().config(config).build();
     }
 
     /** A client from a {@code sluice.yaml} file. */
@@ -60,7 +69,7 @@ public final class Sluice implements Subscriber, AutoCloseable {
 
     /** A client over an already built transport (tests, embedding); {@code config}'s transport name is ignored. */
     public static Sluice create(Transport transport, SluiceConfig config) {
-        return new Sluice(transport, config, Codecs.defaults());
+        return builder().config(config).transport(transport).build();
     }
 
     /** Instantiates the transport {@code config} names, validating its settings section. */
@@ -79,7 +88,7 @@ public final class Sluice implements Subscriber, AutoCloseable {
                 + String.join(", ", new TreeSet<>(known)) + hint);
     }
 
-    /** The shared publisher. */
+    /** The shared publisher (wrapped by the client's instrumentation, if any). */
     public Publisher publisher() {
         return publisher;
     }
@@ -117,10 +126,17 @@ public final class Sluice implements Subscriber, AutoCloseable {
         checkName("topic", topic);
         checkName("group", group);
         String member = group + "-" + members.incrementAndGet();
-        ConsumerEngine engine = new ConsumerEngine(transport, topic, group, member, handler, options, publisher,
-                observer);
+        // Dead letters go through the client's own publisher: instrumentation must not touch their headers.
+        ConsumerEngine engine = new ConsumerEngine(transport, topic, group, member, handler, options, ownPublisher,
+                observer, h -> instrumentation.handler(topic, group, h), this::ended);
         subscriptions.add(engine);
+        instrumentation.subscribed(engine);
         return engine;
+    }
+
+    private void ended(Subscription subscription) {
+        subscriptions.remove(subscription);
+        instrumentation.ended(subscription);
     }
 
     private static void checkName(String what, String value) {
@@ -143,7 +159,51 @@ public final class Sluice implements Subscriber, AutoCloseable {
                 Thread.currentThread().interrupt();
             }
         }
-        publisher.close();
+        ownPublisher.close();
         transport.close();
+    }
+
+    /** Builds a {@link Sluice} client. Not thread-safe. */
+    public static final class Builder {
+        private SluiceConfig config;
+        private Transport transport;
+        private Codecs codecs = Codecs.defaults();
+        private final List<Instrumentation> instrumentation = new ArrayList<>();
+
+        private Builder() {
+        }
+
+        /** The configuration; without {@link #transport}, also the transport it names. Default: all defaults (log). */
+        public Builder config(SluiceConfig config) {
+            this.config = config;
+            return this;
+        }
+
+        /** A transport built by hand (tests, embedding); the configuration's transport name is then ignored. */
+        public Builder transport(Transport transport) {
+            this.transport = transport;
+            return this;
+        }
+
+        /** The codecs typed handlers decode with. Default: {@link Codecs#defaults()}. */
+        public Builder codecs(Codecs codecs) {
+            this.codecs = codecs;
+            return this;
+        }
+
+        /** Adds metrics, tracing or other instrumentation; the first added wraps outermost. */
+        public Builder instrumentation(Instrumentation instrumentation) {
+            this.instrumentation.add(java.util.Objects.requireNonNull(instrumentation, "instrumentation"));
+            return this;
+        }
+
+        /** The client; an invalid configuration fails here, naming the key. */
+        public Sluice build() {
+            SluiceConfig c = config != null ? config : SluiceConfig.of(SluiceConfig.DEFAULT_TRANSPORT);
+            Transport t = transport != null ? transport : createTransport(c);
+            Instrumentation i = instrumentation.isEmpty() ? new Instrumentation() {
+            } : Instrumentation.of(instrumentation);
+            return new Sluice(t, c, codecs, i);
+        }
     }
 }

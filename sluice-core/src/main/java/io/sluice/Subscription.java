@@ -29,6 +29,13 @@ public interface Subscription extends AutoCloseable {
     SubscriptionStats stats();
 
     /**
+     * Messages published but not yet fetched by this member, per partition it holds, as the transport last reported
+     * them (refreshed by the subscription's own thread about every 100 ms); empty before the first report or when
+     * the transport cannot tell.
+     */
+    java.util.Map<Integer, Long> lag();
+
+    /**
      * Closes gracefully, waiting up to {@code deadline} for running handlers.
      *
      * @return true if every running handler finished within the deadline

@@ -39,6 +39,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.Predicate;
+import java.util.function.UnaryOperator;
 
 /**
  * The consumer engine of one subscription: fetches from a {@link TransportConsumer}, runs the handler with
@@ -75,6 +76,7 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
     private final Publisher deadLetterPublisher;
     private final String deadLetterTopic;
     private final EngineObserver observer;
+    private final java.util.function.Consumer<Subscription> onEnded;
     private final boolean perMessageAck;
     private final long nativeDelayThresholdNanos;
     private final int maxMessageBytes;
@@ -96,6 +98,7 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
     private int saturatedPartitions;
     private boolean stopping;
     private long nextCommitNanos;
+    private long nextLagNanos;
     private long nextWatchdogNanos;
     private long lastPollNanos;
     private long pollFailures;
@@ -110,6 +113,7 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
     private volatile int peakInFlight;
     private volatile boolean drainedInTime = true;
     private volatile Set<Integer> assignment = Set.of();
+    private volatile Map<Integer, Long> lag = Map.of();
 
     // Written by any thread, read by the owner.
     private volatile boolean pauseRequested;
@@ -124,11 +128,23 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
      */
     public ConsumerEngine(Transport transport, String topic, String group, String memberId, Handler handler,
                           ConsumerOptions options, Publisher deadLetterPublisher, EngineObserver observer) {
+        this(transport, topic, group, memberId, handler, options, deadLetterPublisher, observer,
+                UnaryOperator.identity(), s -> { });
+    }
+
+    /**
+     * As above, with the handler (already inside the options' middleware) wrapped by {@code outermost}, and
+     * {@code onEnded} called on the owner thread once the subscription has ended for good.
+     */
+    public ConsumerEngine(Transport transport, String topic, String group, String memberId, Handler handler,
+                          ConsumerOptions options, Publisher deadLetterPublisher, EngineObserver observer,
+                          UnaryOperator<Handler> outermost, java.util.function.Consumer<Subscription> onEnded) {
         this.topic = topic;
         this.group = group;
         this.options = options;
         this.retry = options.retry();
-        this.handler = wrap(handler, options.middleware());
+        this.handler = outermost.apply(wrap(handler, options.middleware()));
+        this.onEnded = onEnded;
         this.deadLetterPublisher = deadLetterPublisher;
         this.deadLetterTopic = options.deadLetter().topicFor(topic);
         this.observer = observer;
@@ -200,6 +216,11 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
             }
             inFlightSnapshot = inFlight;
             terminated.countDown();
+            try {
+                onEnded.accept(this);
+            } catch (RuntimeException e) {
+                log.warn("A listener of the end of topic {} group {} failed", topic, group, e);
+            }
         }
     }
 
@@ -243,7 +264,21 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
             commit(null, false);
             nextCommitNanos = now + options.commitInterval().toNanos();
         }
+        if (now >= nextLagNanos) {
+            refreshLag();
+            nextLagNanos = now + TICK_NANOS;
+        }
         inFlightSnapshot = inFlight;
+    }
+
+    /** Copies the transport's lag for readers on other threads: the transport consumer is this thread's alone. */
+    private void refreshLag() {
+        try {
+            Map<Integer, Long> now = consumer.lag();
+            lag = now == null || now.isEmpty() ? Map.of() : Map.copyOf(now);
+        } catch (RuntimeException e) {
+            log.debug("Lag of topic {} group {} unavailable", topic, group, e);
+        }
     }
 
     /**
@@ -839,6 +874,11 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
     @Override
     public Set<Integer> assignedPartitions() {
         return assignment;
+    }
+
+    @Override
+    public Map<Integer, Long> lag() {
+        return lag;
     }
 
     @Override
