@@ -1,0 +1,209 @@
+package io.sluice.observability;
+
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.Meter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.MultiGauge;
+import io.micrometer.core.instrument.Tags;
+import io.micrometer.core.instrument.Timer;
+import io.sluice.Handler;
+import io.sluice.Instrumentation;
+import io.sluice.Message;
+import io.sluice.Publisher;
+import io.sluice.Receipt;
+import io.sluice.Subscription;
+import io.sluice.SubscriptionStats;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * Micrometer meters for a Sluice client, named {@code sluice.*}:
+ *
+ * <table>
+ *   <caption>Meters</caption>
+ *   <tr><th>name</th><th>type</th><th>tags</th><th>what</th></tr>
+ *   <tr><td>sluice.publish</td><td>timer</td><td>topic, result (ok, error)</td><td>publish to broker confirmation</td></tr>
+ *   <tr><td>sluice.handler</td><td>timer</td><td>topic, group, result (success, failure)</td><td>one handler attempt</td></tr>
+ *   <tr><td>sluice.consume.received</td><td>counter</td><td>topic, group, subscription</td><td>messages fetched</td></tr>
+ *   <tr><td>sluice.consume.handled</td><td>counter</td><td>same</td><td>messages whose handler succeeded</td></tr>
+ *   <tr><td>sluice.consume.retries</td><td>counter</td><td>same</td><td>failed attempts scheduled again</td></tr>
+ *   <tr><td>sluice.consume.dead.letters</td><td>counter</td><td>same</td><td>messages confirmed on the dead-letter topic</td></tr>
+ *   <tr><td>sluice.consume.in.flight</td><td>gauge</td><td>same</td><td>fetched and unfinished</td></tr>
+ *   <tr><td>sluice.consume.lag</td><td>gauge</td><td>same, partition</td><td>published, not yet fetched</td></tr>
+ * </table>
+ *
+ * <p>The consume counters read {@link Subscription#stats()} when the registry is scraped, so they cost the engine
+ * nothing per message; the timers cost one {@link System#nanoTime()} pair and a record. Meters of a subscription are
+ * removed when it ends. {@code subscription} tells apart members of one group in the same process.
+ *
+ * <p>Thread-safe. Threads: one daemon platform thread, started with the first subscription, refreshes the
+ * per-partition lag rows every {@code lagRefresh} (partitions come and go with rebalances).
+ */
+public final class SluiceMetrics implements Instrumentation, AutoCloseable {
+    private final MeterRegistry registry;
+    private final Tags commonTags;
+    private final Duration lagRefresh;
+    private final AtomicInteger subscriptionIds = new AtomicInteger();
+    private final Map<Subscription, Bound> bound = new ConcurrentHashMap<>();
+    private final Map<String, Timer[]> publishTimers = new ConcurrentHashMap<>();
+    private ScheduledExecutorService refresher;
+    private ScheduledFuture<?> refreshTask;
+
+    private SluiceMetrics(MeterRegistry registry, Tags commonTags, Duration lagRefresh) {
+        this.registry = registry;
+        this.commonTags = commonTags;
+        this.lagRefresh = lagRefresh;
+    }
+
+    /** Meters on {@code registry}, lag rows refreshed each second. */
+    public static SluiceMetrics of(MeterRegistry registry) {
+        return of(registry, Tags.empty(), Duration.ofSeconds(1));
+    }
+
+    /** Meters on {@code registry} with {@code commonTags} on each, lag rows refreshed every {@code lagRefresh}. */
+    public static SluiceMetrics of(MeterRegistry registry, Tags commonTags, Duration lagRefresh) {
+        if (lagRefresh.isNegative() || lagRefresh.isZero()) {
+            throw new IllegalArgumentException("lagRefresh must be positive, got " + lagRefresh);
+        }
+        return new SluiceMetrics(registry, commonTags, lagRefresh);
+    }
+
+    // ------------------------------------------------------------------ publish
+
+    @Override
+    public Publisher publisher(Publisher publisher) {
+        return new Publisher() {
+            @Override
+            public CompletableFuture<Receipt> publish(String topic, Message message) {
+                Timer[] timers = publishTimers.computeIfAbsent(topic, SluiceMetrics.this::publishTimersOf);
+                long t0 = System.nanoTime();
+                CompletableFuture<Receipt> f = publisher.publish(topic, message);
+                f.whenComplete((r, e) -> (e == null ? timers[0] : timers[1])
+                        .record(System.nanoTime() - t0, TimeUnit.NANOSECONDS));
+                return f;
+            }
+
+            @Override
+            public boolean flush(Duration timeout) throws InterruptedException {
+                return publisher.flush(timeout);
+            }
+
+            @Override
+            public void close() {
+                publisher.close();
+            }
+        };
+    }
+
+    private Timer[] publishTimersOf(String topic) {
+        return new Timer[] {publishTimer(topic, "ok"), publishTimer(topic, "error")};
+    }
+
+    private Timer publishTimer(String topic, String result) {
+        return Timer.builder("sluice.publish").description("Publishes, from the call to the broker's confirmation")
+                .tags(commonTags).tag("topic", topic).tag("result", result).register(registry);
+    }
+
+    // ------------------------------------------------------------------ consume
+
+    @Override
+    public Handler handler(String topic, String group, Handler handler) {
+        Timer success = handlerTimer(topic, group, "success");
+        Timer failure = handlerTimer(topic, group, "failure");
+        return m -> {
+            long t0 = System.nanoTime();
+            boolean ok = false;
+            try {
+                handler.handle(m);
+                ok = true;
+            } finally {
+                (ok ? success : failure).record(System.nanoTime() - t0, TimeUnit.NANOSECONDS);
+            }
+        };
+    }
+
+    private Timer handlerTimer(String topic, String group, String result) {
+        return Timer.builder("sluice.handler").description("Handler attempts, each from its start to its end")
+                .tags(commonTags).tag("topic", topic).tag("group", group).tag("result", result).register(registry);
+    }
+
+    @Override
+    public void subscribed(Subscription s) {
+        Tags tags = commonTags.and("topic", s.topic(), "group", s.group(),
+                "subscription", Integer.toString(subscriptionIds.incrementAndGet()));
+        List<Meter> meters = new ArrayList<>();
+        meters.add(counter("sluice.consume.received", "Messages fetched", s, tags, SubscriptionStats::received));
+        meters.add(counter("sluice.consume.handled", "Messages whose handler succeeded", s, tags,
+                SubscriptionStats::handled));
+        meters.add(counter("sluice.consume.retries", "Failed attempts scheduled again", s, tags,
+                SubscriptionStats::retried));
+        meters.add(counter("sluice.consume.dead.letters", "Messages confirmed on the dead-letter topic", s, tags,
+                SubscriptionStats::deadLettered));
+        meters.add(Gauge.builder("sluice.consume.in.flight", s, x -> x.stats().inFlight())
+                .description("Messages fetched and not yet finished").tags(tags).register(registry));
+        MultiGauge lag = MultiGauge.builder("sluice.consume.lag")
+                .description("Messages published but not yet fetched, per partition held").tags(tags)
+                .register(registry);
+        bound.put(s, new Bound(meters, lag));
+        refreshLag(s, lag);
+        startRefresher();
+    }
+
+    private FunctionCounter counter(String name, String description, Subscription s, Tags tags,
+                                    java.util.function.ToLongFunction<SubscriptionStats> field) {
+        return FunctionCounter.builder(name, s, x -> field.applyAsLong(x.stats())).description(description)
+                .tags(tags).register(registry);
+    }
+
+    @Override
+    public void ended(Subscription s) {
+        Bound b = bound.remove(s);
+        if (b != null) {
+            b.lag.register(List.of(), true);
+            b.meters.forEach(registry::remove);
+        }
+    }
+
+    private synchronized void startRefresher() {
+        if (refresher == null) {
+            refresher = Executors.newSingleThreadScheduledExecutor(
+                    Thread.ofPlatform().daemon(true).name("sluice-metrics").factory());
+            long period = lagRefresh.toNanos();
+            refreshTask = refresher.scheduleAtFixedRate(this::refreshAll, period, period, TimeUnit.NANOSECONDS);
+        }
+    }
+
+    private void refreshAll() {
+        bound.forEach((s, b) -> refreshLag(s, b.lag));
+    }
+
+    private static void refreshLag(Subscription s, MultiGauge lag) {
+        List<MultiGauge.Row<?>> rows = new ArrayList<>();
+        s.lag().forEach((partition, value) -> rows.add(MultiGauge.Row.of(Tags.of("partition",
+                Integer.toString(partition)), value)));
+        lag.register(rows, true);
+    }
+
+    /** Stops the lag refresher; meters stay registered. */
+    @Override
+    public synchronized void close() {
+        if (refresher != null) {
+            refreshTask.cancel(false);
+            refresher.shutdownNow();
+        }
+    }
+
+    private record Bound(List<Meter> meters, MultiGauge lag) {
+    }
+}
