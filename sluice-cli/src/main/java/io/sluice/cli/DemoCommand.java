@@ -10,6 +10,7 @@ import io.sluice.config.ConsumerOptions;
 import io.sluice.config.RetryPolicy;
 import io.sluice.config.SluiceConfig;
 import io.sluice.internal.engine.EngineObserver;
+import io.sluice.observability.SluiceMetrics;
 import org.HdrHistogram.Histogram;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -56,6 +57,10 @@ final class DemoCommand implements Callable<Integer> {
             description = "orders that always fail and must end on the dead-letter topic (default ${DEFAULT-VALUE})")
     int poison;
 
+    @Option(names = "--metrics-port", description = "serve Prometheus metrics (sluice.*) on 127.0.0.1:PORT/metrics "
+            + "while the demo runs; 0 picks a free port")
+    Integer metricsPort;
+
     @Option(names = "--max-seconds", defaultValue = "60", description = "give up after this long (default ${DEFAULT-VALUE})")
     int maxSeconds;
 
@@ -73,7 +78,19 @@ final class DemoCommand implements Callable<Integer> {
                 .build();
         DemoWorkload workload = new DemoWorkload(messages, keys, transientPercent, poison);
         long started = System.nanoTime();
-        try (Sluice sluice = Sluice.create(cfg)) {
+        MetricsEndpoint metrics = metricsPort == null ? null : new MetricsEndpoint(metricsPort);
+        SluiceMetrics meters = metrics == null ? null : SluiceMetrics.of(metrics.registry());
+        Sluice.Builder client = Sluice.builder().config(cfg);
+        if (meters != null) {
+            client.instrumentation(meters);
+            out.printf("Metrics: %s%n", metrics.url());
+        }
+        try (AutoCloseable stopMetrics = () -> { // closed after the client: the last counts are still served
+            if (metrics != null) {
+                meters.close();
+                metrics.close();
+            }
+        }; Sluice sluice = client.build()) {
             out.printf("Sluice demo on transport '%s': %s%n", cfg.transport(), DemoSettings.describe(sluice));
             out.printf("%,d orders for %,d customers; %d%% fail transiently at first; %d are poison and go to %s%n",
                     messages, keys, transientPercent, poison, DeadLetters.defaultTopic(TOPIC));

@@ -46,8 +46,15 @@ class DemoCommandTest {
     }
 
     @Test
+    void shouldServeMetricsWhileTheDemoRunsWhenAsked() {
+        String out = run("demo", "--data", data.toString(), "--messages", "500", "--keys", "20", "--poison", "1",
+                "--metrics-port", "0");
+        assertThat(out).containsPattern("Metrics: http://127\\.0\\.0\\.1:\\d+/metrics").contains("Check passed");
+    }
+
+    @Test
     void shouldListBenchmarksUnderBench() {
         CommandLine cli = SluiceCli.commandLine();
-        assertThat(cli.getSubcommands().get("bench").getSubcommands()).containsKey("engine");
+        assertThat(cli.getSubcommands().get("bench").getSubcommands()).containsKeys("engine", "micro");
     }
 }
