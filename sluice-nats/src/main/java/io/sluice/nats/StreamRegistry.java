@@ -135,10 +135,12 @@ final class StreamRegistry {
                     + wanted.getSubjects() + "; use the partition count the topic was created with");
         }
         if (have.getStorageType() != wanted.getStorageType() || have.getRetentionPolicy() != wanted.getRetentionPolicy()) {
+            // Named as nats.stream.storage and nats.stream.retention spell them, so the fix is plain.
             throw new SluiceException("JetStream stream " + have.getName() + " of topic " + topic + " has "
-                    + have.getStorageType() + " storage and " + have.getRetentionPolicy() + " retention, but "
-                    + "nats.stream asks for " + wanted.getStorageType() + " and " + wanted.getRetentionPolicy()
-                    + "; these cannot change on an existing stream");
+                    + lower(have.getStorageType()) + " storage and " + lower(have.getRetentionPolicy())
+                    + " retention, but nats.stream asks for " + lower(wanted.getStorageType()) + " storage and "
+                    + lower(wanted.getRetentionPolicy()) + " retention; storage and retention cannot change on an "
+                    + "existing stream");
         }
         if (!have.getMaxAge().equals(wanted.getMaxAge()) || have.getMaxBytes() != wanted.getMaxBytes()
                 || !have.getDuplicateWindow().equals(wanted.getDuplicateWindow())) {
@@ -147,6 +149,10 @@ final class StreamRegistry {
             log.info("Updated JetStream stream {} of topic {} to maxAge {}, maxBytes {}, duplicateWindow {}",
                     have.getName(), topic, wanted.getMaxAge(), wanted.getMaxBytes(), wanted.getDuplicateWindow());
         }
+    }
+
+    private static String lower(Enum<?> value) {
+        return value.name().toLowerCase(java.util.Locale.ROOT);
     }
 
     /**
