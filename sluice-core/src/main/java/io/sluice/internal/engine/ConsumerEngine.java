@@ -466,10 +466,12 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
             pool.recycle(d);
             return;
         }
-        if (d.firstFailureMillis == 0) {
+        Throwable cause = unwrap(error);
+        if (cause instanceof RetryLaterException later && !later.countsAsAttempt()) {
+            d.attempts--; // the handler was not called (an open breaker, a rate limit): the attempt is given back
+        } else if (d.firstFailureMillis == 0) {
             d.firstFailureMillis = System.currentTimeMillis();
         }
-        Throwable cause = unwrap(error);
         String reason = deadLetterReason(cause, d.attempts);
         if (reason == null) {
             long delay = cause instanceof RetryLaterException later ? saturatedNanos(later.delay())

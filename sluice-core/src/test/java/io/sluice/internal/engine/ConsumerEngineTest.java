@@ -60,6 +60,25 @@ class ConsumerEngineTest {
     }
 
     @Test
+    void shouldNotSpendAttemptsOnRetriesTheHandlerWasNotCalledFor() {
+        ScriptedTransport t = new ScriptedTransport(false);
+        AtomicInteger deferrals = new AtomicInteger();
+        AtomicInteger calls = new AtomicInteger();
+        start(t, m -> {
+            if (deferrals.incrementAndGet() <= 10) { // e.g. an open breaker refusing the call ten times
+                throw RetryLaterException.notAttempted(Duration.ofMillis(1), "breaker open");
+            }
+            if (calls.incrementAndGet() < 3) {
+                throw new IllegalStateException("still failing");
+            }
+        }, options().build()); // maxAttempts 3
+        long offset = t.offer(Message.of("k", "x"));
+        await().until(() -> t.acked.contains(offset) || t.deadLettered.contains(offset));
+        assertThat(t.deadLettered).as("ten refusals spent no attempts: the third real attempt succeeded").isEmpty();
+        assertThat(calls.get()).isEqualTo(3);
+    }
+
+    @Test
     void shouldHandLongRetriesToTheTransportAndCountEarlierDeliveries() {
         ScriptedTransport t = new ScriptedTransport(true);
         Map<String, AtomicInteger> calls = new ConcurrentHashMap<>();
