@@ -12,7 +12,7 @@ import java.util.ServiceLoader;
  */
 @Command(name = "sluice", mixinStandardHelpOptions = true, version = "sluice 0.1.0-SNAPSHOT",
         description = "Resilient, high-throughput messaging for Java 21+.",
-        subcommands = {DemoCommand.class, SluiceCli.Bench.class, io.sluice.cli.log.LogCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {DemoCommand.class, SluiceCli.Bench.class, io.sluice.cli.log.LogCommand.class, io.sluice.cli.dlq.DlqCommand.class, CommandLine.HelpCommand.class})
 public final class SluiceCli {
 
     /** The group of benchmarks; each is a {@link Benchmark} found on the class path. */
