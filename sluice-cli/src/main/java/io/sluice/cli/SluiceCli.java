@@ -7,7 +7,7 @@ import picocli.CommandLine.Command;
 import java.util.ServiceLoader;
 
 /**
- * The {@code sluice} command line: {@code demo}, {@code bench ...}, {@code log ...}. Run through the {@code ./sluice}
+ * The {@code sluice} command line: {@code demo}, {@code bench ...}, {@code log ...}, {@code dlq ...}. Run through the {@code ./sluice}
  * launcher, which picks a JDK 21+ and rebuilds when the sources changed.
  */
 @Command(name = "sluice", mixinStandardHelpOptions = true, version = "sluice 0.1.0-SNAPSHOT",
