@@ -10,7 +10,7 @@ import java.util.Locale;
 
 /**
  * The codecs of a client, chosen by the {@code content-type} header when decoding and by the value's class when
- * encoding. Immutable and thread-safe. Defaults: bytes, UTF-8 text and JSON.
+ * encoding. Immutable and thread-safe. Defaults: bytes, UTF-8 text, JSON, and Protobuf when protobuf-java is present.
  */
 public final class Codecs {
     private final List<Codec> codecs;
@@ -19,9 +19,23 @@ public final class Codecs {
         this.codecs = List.copyOf(codecs);
     }
 
-    /** {@link BytesCodec}, {@link TextCodec}, {@link JsonCodec}. */
+    /** {@link BytesCodec}, {@link TextCodec}, {@link JsonCodec}, and {@link ProtobufCodec} when protobuf-java is there. */
     public static Codecs defaults() {
-        return new Codecs(List.of(new BytesCodec(), new TextCodec(), new JsonCodec()));
+        List<Codec> list = new ArrayList<>(List.of(new BytesCodec(), new TextCodec(), new JsonCodec()));
+        if (protobufAvailable()) {
+            list.add(0, new ProtobufCodec()); // before JSON, which would otherwise claim generated classes
+        }
+        return new Codecs(list);
+    }
+
+    /** True if protobuf-java is on the class path; checked here so that ProtobufCodec is never loaded without it. */
+    private static boolean protobufAvailable() {
+        try {
+            Class.forName("com.google.protobuf.MessageLite", false, Codecs.class.getClassLoader());
+            return true;
+        } catch (ClassNotFoundException | LinkageError e) {
+            return false;
+        }
     }
 
     /** These codecs plus {@code codec}, which takes precedence for its content type and the types it encodes. */

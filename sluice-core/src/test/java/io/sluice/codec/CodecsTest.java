@@ -56,4 +56,24 @@ class CodecsTest {
         assertThatThrownBy(() -> codecs.decode(m, String.class)).isInstanceOf(UndecodableMessageException.class)
                 .hasMessageContaining("no codec for content type 'application/x-unknown'");
     }
+
+    @Test
+    void shouldRoundTripProtobufMessagesWithTheirOwnParser() {
+        com.google.protobuf.Timestamp ts = com.google.protobuf.Timestamp.newBuilder().setSeconds(1_700_000_000L)
+                .setNanos(42).build();
+        Message m = codecs.encode(ts).key("clock").build();
+        assertThat(m.header(Message.CONTENT_TYPE)).isEqualTo(ProtobufCodec.CONTENT_TYPE);
+        assertThat(m.payload()).isEqualTo(ts.toByteArray());
+        assertThat(codecs.decode(m, com.google.protobuf.Timestamp.class)).isEqualTo(ts);
+    }
+
+    @Test
+    void shouldRejectBrokenProtobufAsUndecodable() {
+        Message m = Message.builder().payload(new byte[] {(byte) 0x08, (byte) 0xff})
+                .header(Message.CONTENT_TYPE, ProtobufCodec.CONTENT_TYPE).build();
+        assertThatThrownBy(() -> codecs.decode(m, com.google.protobuf.Timestamp.class))
+                .isInstanceOf(UndecodableMessageException.class)
+                .hasMessageContaining("cannot decode message").hasMessageContaining("application/x-protobuf")
+                .hasMessageContaining("com.google.protobuf.Timestamp");
+    }
 }
