@@ -1,7 +1,15 @@
 package io.sluice.nats;
 
+import io.nats.client.Connection;
+import io.nats.client.Dispatcher;
+import io.nats.client.JetStreamManagement;
+import io.nats.client.Nats;
 import io.nats.client.api.ConsumerInfo;
+import io.nats.client.api.DiscardPolicy;
+import io.nats.client.api.StorageType;
+import io.nats.client.api.StreamConfiguration;
 import io.nats.client.api.StreamInfo;
+import io.sluice.DeadLetterException;
 import io.sluice.DeadLetters;
 import io.sluice.Message;
 import io.sluice.Receipt;
@@ -30,7 +38,10 @@ import java.util.concurrent.atomic.AtomicInteger;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-/** JetStream behaviour beyond the contract suite: native delayed redelivery, dedup, progress acks, partitions. */
+/**
+ * JetStream behaviour beyond the contract suite: native delayed redelivery, dead letter before term, dedup, receipts,
+ * progress acks, in-flight bound on MaxAckPending and pulls, partitions.
+ */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class JetStreamFeaturesTest {
     private static final Duration WAIT = Duration.ofSeconds(60);
@@ -133,6 +144,8 @@ class JetStreamFeaturesTest {
 
     @Test
     void shouldStoreRetriedPublishOnceThanksToMessageId() throws Exception {
+        transport.producer().send(topic, Message.of("other", "first in the stream")
+                .withDefaults(System.currentTimeMillis())).join();
         Message m = Message.builder().id("order-42-v1").key("order-42").payload("once").build()
                 .withDefaults(System.currentTimeMillis());
         Receipt first = transport.producer().send(topic, m).join();
@@ -140,7 +153,79 @@ class JetStreamFeaturesTest {
         assertThat(again.offset()).as("a duplicate is answered with the original sequence").isEqualTo(first.offset());
         assertThat(again.partition()).isEqualTo(first.partition());
         StreamInfo info = transport.management().getStreamInfo(Names.stream(topic));
-        assertThat(info.getStreamState().getMsgCount()).isEqualTo(1);
+        assertThat(info.getStreamState().getMsgCount()).isEqualTo(2);
+    }
+
+    @Test
+    void shouldPutTheStreamSequenceAndPartitionSubjectIntoReceipts() throws Exception {
+        List<Receipt> receipts = new java.util.ArrayList<>();
+        for (int i = 0; i < 5; i++) {
+            receipts.add(sluice.publisher().publish(topic, Message.of("key-" + i, "m" + i)).join());
+        }
+        for (int i = 0; i < receipts.size(); i++) {
+            Receipt r = receipts.get(i);
+            assertThat(r.offset()).as("stream sequences count from 1 in publish order").isEqualTo(i + 1);
+            io.nats.client.api.MessageInfo stored = transport.management().getMessage(Names.stream(topic), r.offset());
+            assertThat(stored.getSubject()).isEqualTo(Names.subject(topic, r.partition()));
+            assertThat(stored.getHeaders().getFirst("Nats-Msg-Id")).isEqualTo(r.messageId());
+            assertThat(new String(stored.getData(), java.nio.charset.StandardCharsets.UTF_8)).isEqualTo("m" + i);
+        }
+    }
+
+    /**
+     * The dead-letter stream refuses new messages (full, discard-new) until the test lifts its limit: the engine keeps
+     * retrying the dead-letter publish, the source message stays unacknowledged (in progress) on the server, and
+     * only once the dead letter is stored does the server see the source terminated.
+     */
+    @Test
+    void shouldTerminateTheSourceOnlyAfterTheDeadLetterIsConfirmed() throws Exception {
+        String dlq = DeadLetters.defaultTopic(topic);
+        String dlqStream = Names.stream(dlq);
+        JetStreamManagement jsm = transport.management();
+        StreamConfiguration full = StreamConfiguration.builder().name(dlqStream)
+                .subjects(Names.subject(dlq, 0), Names.subject(dlq, 1), Names.subject(dlq, 2))
+                .storageType(StorageType.File).duplicateWindow(Duration.ofMinutes(2))
+                .maxMessages(1).discardPolicy(DiscardPolicy.New).build();
+        jsm.addStream(full);
+        try (Connection witness = Nats.connect(NatsTestServer.get().url())) {
+            witness.jetStream().publish(Names.subject(dlq, 0), "filler".getBytes());
+            // The server's advisory for a +TERM, with the dead-letter stream's message count when it arrived.
+            List<Long> dlqCountAtTerm = new CopyOnWriteArrayList<>();
+            JetStreamManagement witnessJsm = witness.jetStreamManagement();
+            Dispatcher advisories = witness.createDispatcher(msg -> {
+                try {
+                    dlqCountAtTerm.add(witnessJsm.getStreamInfo(dlqStream).getStreamState().getMsgCount());
+                } catch (Exception e) {
+                    dlqCountAtTerm.add(-1L);
+                }
+            });
+            advisories.subscribe("$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED." + Names.stream(topic) + ".>");
+            witness.flush(Duration.ofSeconds(5));
+
+            String group = "rejects";
+            sluice.subscribe(topic, group, m -> {
+                throw new DeadLetterException("malformed order");
+            }, options().build());
+            Receipt r = sluice.publisher().publish(topic, Message.of("k", "poison")).join();
+            String durable = Names.durable(group, r.partition());
+
+            // Longer than the 2 s ack wait: the source is neither terminated nor redelivered while the letter waits.
+            await().atMost(WAIT).until(() -> !dlqCountAtTerm.isEmpty()
+                    || jsm.getConsumerInfo(Names.stream(topic), durable).getNumAckPending() == 1);
+            await().during(Duration.ofSeconds(3)).atMost(Duration.ofSeconds(5)).until(() -> dlqCountAtTerm.isEmpty()
+                    && jsm.getConsumerInfo(Names.stream(topic), durable).getNumAckPending() == 1);
+            assertThat(jsm.getStreamInfo(dlqStream).getStreamState().getMsgCount()).isEqualTo(1);
+
+            jsm.updateStream(StreamConfiguration.builder(jsm.getStreamInfo(dlqStream).getConfiguration())
+                    .maxMessages(-1).build());
+            await().atMost(WAIT).until(() -> dlqCountAtTerm.size() == 1);
+            assertThat(dlqCountAtTerm).as("dead letters stored when the source was terminated").containsExactly(2L);
+            io.nats.client.api.MessageInfo letter = jsm.getLastMessage(dlqStream, Names.subject(dlq, r.partition()));
+            assertThat(new String(letter.getData(), java.nio.charset.StandardCharsets.UTF_8)).isEqualTo("poison");
+            await().atMost(WAIT).until(() -> jsm.getConsumerInfo(Names.stream(topic), durable).getNumAckPending() == 0);
+            assertThat(jsm.getConsumerInfo(Names.stream(topic), durable).getDelivered().getConsumerSequence())
+                    .as("in-progress acks kept the server from redelivering it meanwhile").isEqualTo(1);
+        }
     }
 
     @Test
@@ -164,8 +249,13 @@ class JetStreamFeaturesTest {
     }
 
     @Test
-    void shouldSizeMaxAckPendingFromTheInFlightBound() throws Exception {
-        Subscription sub = sluice.subscribe(topic, "bounded", m -> { }, options().maxInFlight(37).build());
+    void shouldSizeMaxAckPendingAndPullsFromTheInFlightBound() throws Exception {
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        AtomicInteger handled = new AtomicInteger();
+        Subscription sub = sluice.subscribe(topic, "bounded", m -> {
+            release.await();
+            handled.incrementAndGet();
+        }, options().maxInFlight(37).shutdownTimeout(Duration.ofSeconds(2)).build());
         await().atMost(WAIT).until(() -> sub.assignedPartitions().size() == 3);
         for (int p = 0; p < 3; p++) {
             ConsumerInfo info = transport.management().getConsumerInfo(Names.stream(topic), Names.durable("bounded", p));
@@ -174,6 +264,26 @@ class JetStreamFeaturesTest {
                     .isEqualTo(2 * 37);
             assertThat(info.getConsumerConfiguration().getAckWait()).isEqualTo(Duration.ofSeconds(2));
         }
+        List<java.util.concurrent.CompletableFuture<Receipt>> sent = new java.util.ArrayList<>();
+        for (int i = 0; i < 300; i++) {
+            sent.add(sluice.publisher().publish(topic, Message.of("key-" + i, "m" + i)));
+        }
+        sent.forEach(java.util.concurrent.CompletableFuture::join);
+        // Handlers block: what the server has sent the member (MaxAckPending alone would allow 3 x 74) is what the
+        // pulls asked for, and they ask for no more than the in-flight bound.
+        await().atMost(WAIT).until(() -> ackPending("bounded") >= 37);
+        await().during(Duration.ofSeconds(2)).atMost(Duration.ofSeconds(4)).until(() -> ackPending("bounded") == 37);
+        release.countDown();
+        await().atMost(WAIT).until(() -> handled.get() == 300);
+    }
+
+    private long ackPending(String group) throws Exception {
+        long sum = 0;
+        for (int p = 0; p < 3; p++) {
+            sum += transport.management().getConsumerInfo(Names.stream(topic), Names.durable(group, p))
+                    .getNumAckPending();
+        }
+        return sum;
     }
 
     @Test
