@@ -222,6 +222,8 @@ public final class NatsTransport implements Transport {
         } else if (next == ConnectionState.CLOSED && !closed) {
             log.error("NATS connection closed for good (reconnect attempts exhausted or fatal error); publishes and "
                     + "consumers of this transport fail from now on");
+        } else if (next == ConnectionState.CLOSED) {
+            log.info("NATS connection closed (the transport was closed)");
         }
         state = next;
         for (Consumer<ConnectionState> l : stateListeners) {

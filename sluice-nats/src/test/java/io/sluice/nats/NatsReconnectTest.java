@@ -68,8 +68,13 @@ class NatsReconnectTest {
         int total = 3000;
         List<CompletableFuture<Receipt>> futures = new ArrayList<>();
         AtomicBoolean restarted = new AtomicBoolean();
+        List<CompletableFuture<Receipt>> duringOutage = new ArrayList<>();
         for (int i = 0; i < total; i++) {
-            futures.add(sluice.publisher().publish(topic, Message.of("key-" + (i % 50), "m" + i)));
+            CompletableFuture<Receipt> f = sluice.publisher().publish(topic, Message.of("key-" + (i % 50), "m" + i));
+            futures.add(f);
+            if (i > total / 3 && i <= total / 2) {
+                duringOutage.add(f); // made while no server process existed
+            }
             if (i == total / 3) {
                 server.stop(); // SIGTERM by pid: the server goes away mid-stream
             }
@@ -90,9 +95,12 @@ class NatsReconnectTest {
             }
         }
         for (Throwable t : failed) {
-            assertThat(t.getMessage()).as("a failed publish says why").isNotBlank();
+            assertThat(t).as("a failed publish says which message and topic, and why")
+                    .isInstanceOf(io.sluice.PublishException.class)
+                    .hasMessageContaining("publish of message ").hasMessageContaining(" to topic " + topic);
         }
         assertThat(acknowledged.size() + failed.size()).isEqualTo(total);
+        assertThat(duringOutage).hasSize(total / 2 - total / 3).allSatisfy(f -> assertThat(f).isDone());
         assertThat(acknowledged.size()).as("most publishes survive a restart through buffer and retries")
                 .isGreaterThan(total / 2);
 
@@ -127,6 +135,111 @@ class NatsReconnectTest {
             assertThat(tiny.producer().isTransient(failure)).isTrue();
             server.restart();
         }
+    }
+
+    /**
+     * At most {@code nats.publish.maxPendingAcks} publishes await the server's acknowledgement: with the server down,
+     * two fill the bound and a third waits for a slot, proceeding once the others are acknowledged after the restart.
+     */
+    @Test
+    void shouldHoldPublishesBeyondTheBoundOfOutstandingAcksUntilSlotsFree() throws Exception {
+        String topic = "slots-" + Long.toHexString(System.nanoTime());
+        try (NatsTransport two = new NatsTransport(NatsTestServer.settings(server.url())
+                .reconnect(-1, Duration.ofMillis(100), Duration.ofMillis(50), 1024 * 1024)
+                .publish(2, Duration.ofSeconds(10)).build())) {
+            two.producer().send(topic, Message.of("k", "creates the stream").withDefaults(1)).join();
+            server.stop();
+            await().atMost(WAIT).until(() -> two.connectionState() == NatsTransport.ConnectionState.DISCONNECTED);
+            CompletableFuture<Receipt> a = two.producer().send(topic, Message.of("k", "a").withDefaults(2));
+            CompletableFuture<Receipt> b = two.producer().send(topic, Message.of("k", "b").withDefaults(3));
+            CompletableFuture<CompletableFuture<Receipt>> third = CompletableFuture.supplyAsync(
+                    () -> two.producer().send(topic, Message.of("k", "c").withDefaults(4)));
+            await().during(Duration.ofSeconds(1)).atMost(Duration.ofSeconds(2))
+                    .until(() -> !third.isDone() && !a.isDone() && !b.isDone());
+
+            server.restart();
+            assertThat(a.get(30, TimeUnit.SECONDS).offset()).isEqualTo(2);
+            assertThat(b.get(30, TimeUnit.SECONDS).offset()).isEqualTo(3);
+            assertThat(third.get(30, TimeUnit.SECONDS).get(30, TimeUnit.SECONDS).offset()).isEqualTo(4);
+        }
+    }
+
+    /** With the one slot taken by a publish the stopped server cannot acknowledge, the next fails after the wait. */
+    @Test
+    void shouldFailAPublishClearlyWhenNoAckSlotFreesWithinTheAckTimeout() throws Exception {
+        String topic = "noslot-" + Long.toHexString(System.nanoTime());
+        try (NatsTransport one = new NatsTransport(NatsTestServer.settings(server.url())
+                .reconnect(-1, Duration.ofMillis(100), Duration.ofMillis(50), 1024 * 1024)
+                .publish(1, Duration.ofMillis(500)).build())) {
+            one.producer().send(topic, Message.of("k", "creates the stream").withDefaults(1)).join();
+            server.stop();
+            await().atMost(WAIT).until(() -> one.connectionState() == NatsTransport.ConnectionState.DISCONNECTED);
+            CompletableFuture<Receipt> pending = one.producer().send(topic, Message.of("k", "a").withDefaults(2));
+            long start = System.nanoTime();
+            CompletableFuture<Receipt> refused = one.producer().send(topic, Message.of("k", "b").withDefaults(3));
+            assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start)).isGreaterThanOrEqualTo(450);
+            assertThat(refused).isCompletedExceptionally();
+            assertThat(refused.handle((r, e) -> e).join())
+                    .isInstanceOf(io.sluice.spi.TransientTransportException.class)
+                    .hasMessage("no NATS publish slot within 500 ms: 1 publishes await acknowledgement "
+                            + "(nats.publish.maxPendingAcks)");
+            server.restart();
+            pending.handle((r, e) -> null).get(30, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void shouldUseTheConfiguredReconnectSettingsAndLogAndExposeEveryStateChange() throws Exception {
+        io.nats.client.Options options = transport.connection().getOptions();
+        assertThat(options.getMaxReconnect()).isEqualTo(-1);
+        assertThat(options.getReconnectWait()).isEqualTo(Duration.ofMillis(100));
+        assertThat(options.getReconnectJitter()).isEqualTo(Duration.ofMillis(50));
+        assertThat(options.getReconnectBufferSize()).isEqualTo(16L * 1024 * 1024);
+
+        List<NatsTransport.ConnectionState> states = new CopyOnWriteArrayList<>();
+        transport.onConnectionState(states::add);
+        java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
+        java.io.PrintStream original = System.err;
+        // slf4j-simple writes to whatever System.err is at the time of each log call.
+        System.setErr(new java.io.PrintStream(new java.io.OutputStream() {
+            @Override
+            public void write(int b) {
+                original.write(b);
+                synchronized (captured) {
+                    captured.write(b);
+                }
+            }
+
+            @Override
+            public void write(byte[] b, int off, int len) {
+                original.write(b, off, len);
+                synchronized (captured) {
+                    captured.write(b, off, len);
+                }
+            }
+        }, true, java.nio.charset.StandardCharsets.UTF_8));
+        try {
+            server.stop();
+            await().atMost(WAIT).until(() -> transport.connectionState() == NatsTransport.ConnectionState.DISCONNECTED);
+            server.restart();
+            await().atMost(WAIT).until(() -> transport.connectionState() == NatsTransport.ConnectionState.RECONNECTED);
+            sluice.close();
+        } finally {
+            System.setErr(original);
+        }
+        assertThat(states).containsSubsequence(NatsTransport.ConnectionState.DISCONNECTED,
+                NatsTransport.ConnectionState.RECONNECTED, NatsTransport.ConnectionState.CLOSED);
+        assertThat(transport.connectionState()).isEqualTo(NatsTransport.ConnectionState.CLOSED);
+        String log;
+        synchronized (captured) {
+            log = captured.toString(java.nio.charset.StandardCharsets.UTF_8);
+        }
+        assertThat(log).contains("WARN io.sluice.nats.NatsTransport - NATS connection lost; reconnecting to ["
+                + server.url() + "] (wait 100ms + jitter up to 50ms, max reconnects -1, publishes buffered up to "
+                + 16 * 1024 * 1024 + " bytes)");
+        assertThat(log).contains("INFO io.sluice.nats.NatsTransport - NATS connection re-established to "
+                + server.url());
+        assertThat(log).contains("INFO io.sluice.nats.NatsTransport - NATS connection closed");
     }
 
     /**
