@@ -190,11 +190,39 @@ final class GroupMembership implements AutoCloseable {
             applyLease(partition, new Lease(me, false, a.revision));
             return a;
         } catch (JetStreamApiException e) {
-            return null; // someone else wrote the lease first; the watcher will tell us who
+            // The lease is not what the view says: someone else wrote it first, or the watch lags behind (jnats'
+            // watch can stay silent for half a minute after a reconnect). Read it from the bucket, so the next try
+            // works from what is there rather than waiting for the watch.
+            reload(partition);
+            return null;
         } catch (IOException | RuntimeException e) {
             log.debug("Taking the lease of partition {} in {} failed: {}", partition, prefix, e.toString());
             return null;
         }
+    }
+
+    /** Replaces the view of {@code partition}'s lease with the bucket's latest entry for it. */
+    private void reload(int partition) {
+        try {
+            List<KeyValueEntry> history = kv.history(leaseKey(partition));
+            if (history.isEmpty()) {
+                leases.set(partition, null); // never written, or expired: create() takes it
+            } else {
+                applyLease(partition, leaseOf(history.get(history.size() - 1)));
+            }
+        } catch (IOException | JetStreamApiException | RuntimeException e) {
+            log.debug("Reading the lease of partition {} in {} failed: {}", partition, prefix, e.toString());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** The lease a bucket entry records: a holder, free, or free after a release that was not confirmed. */
+    private static Lease leaseOf(KeyValueEntry entry) {
+        String value = entry.getOperation() == KeyValueOperation.PUT ? entry.getValueAsString() : null;
+        return value == null ? new Lease(null, false, entry.getRevision())
+                : value.startsWith(RELEASED_UNCONFIRMED) ? new Lease(null, true, entry.getRevision())
+                : new Lease(value, false, entry.getRevision());
     }
 
     /** Outcome of a lease rewrite: the new revision, or one of these. */
@@ -327,11 +355,7 @@ final class GroupMembership implements AutoCloseable {
                 if (partition < 0 || partition >= partitions) {
                     return;
                 }
-                String value = put ? entry.getValueAsString() : null;
-                Lease lease = value == null ? new Lease(null, false, revision)
-                        : value.startsWith(RELEASED_UNCONFIRMED) ? new Lease(null, true, revision)
-                        : new Lease(value, false, revision);
-                applyLease(partition, lease);
+                applyLease(partition, leaseOf(entry));
                 significant = true;
             } else {
                 return;

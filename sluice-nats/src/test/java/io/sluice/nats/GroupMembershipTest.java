@@ -72,6 +72,30 @@ class GroupMembershipTest {
         b.leave();
     }
 
+    /**
+     * The view of leases comes from a watch, which jnats may leave silent for a while after a reconnect. A refused
+     * lease write must not leave the member retrying against its stale view until the watch catches up: it reads the
+     * lease from the bucket and the next try succeeds.
+     */
+    @Test
+    void shouldReadTheLeaseFromTheBucketWhenAWriteIsRefusedInsteadOfWaitingForTheWatch() throws Exception {
+        // Not joined: no watch, so the view changes only through this member's own writes (a watch gone silent).
+        GroupMembership stale = new GroupMembership(kv, topic, "g", "stale", 1, MINUTE, () -> { });
+        GroupMembership.Acquired first = stale.acquire(0, System.nanoTime());
+        assertThat(first).isNotNull();
+        // The lease is deleted behind the view's back (as when this member's release went through but its answer
+        // was lost with the connection).
+        kv.delete(Names.escape(topic) + ".g.p.0");
+        assertThat(stale.lease(0).holder()).as("the view still shows the old lease").isEqualTo("stale");
+
+        assertThat(stale.acquire(0, System.nanoTime())).as("written at the view's stale revision").isNull();
+        assertThat(stale.lease(0).holder()).as("the view now shows the lease free").isNull();
+        GroupMembership.Acquired again = stale.acquire(0, System.nanoTime());
+        assertThat(again).isNotNull();
+        assertThat(again.mayHaveUnacked()).as("a cleanly deleted lease has no leftovers").isFalse();
+        assertThat(leaseValue(0)).isEqualTo("stale");
+    }
+
     @Test
     void shouldTakeOverLeaseOfSilentMemberAndTellTheOldHolder() throws Exception {
         GroupMembership old = member("old", 1, MINUTE);
