@@ -59,7 +59,10 @@ public final class NatsRequests {
         Message m = request.withDefaults(System.currentTimeMillis());
         try {
             Names.checkTopic(subject, false);
+            // jnats itself fails a timed-out request only when its clean-up timer next runs (every
+            // nats.publish.ackTimeout), so the timeout is applied here as well, to the millisecond.
             return connection.requestWithTimeout(subject, NatsWire.headers(m), m.payload(), timeout)
+                    .orTimeout(timeout.toNanos(), java.util.concurrent.TimeUnit.NANOSECONDS)
                     .handle((reply, error) -> {
                         if (error != null) {
                             throw new CompletionException(failure(subject, timeout, error));

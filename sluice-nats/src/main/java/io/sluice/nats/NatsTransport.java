@@ -142,6 +142,10 @@ public final class NatsTransport implements Transport {
                 .reconnectJitter(s.reconnectJitter)
                 .reconnectJitterTls(s.reconnectJitter)
                 .reconnectBufferSize(s.reconnectBufferBytes)
+                // jnats gives an asynchronous JetStream publish this interval as its ack timeout, and fails timed-out
+                // requests (publish acks, confirmed naks) when its clean-up timer runs at this interval: a publish not
+                // acknowledged is failed between one and two nats.publish.ackTimeout after it was sent.
+                .requestCleanupInterval(s.publishAckTimeout)
                 .connectionName(s.connectionName != null ? s.connectionName : "sluice")
                 .connectionListener(this::onConnectionEvent)
                 .errorListener(new LoggingErrorListener());

@@ -109,6 +109,26 @@ class NatsCoreFeaturesTest {
     }
 
     @Test
+    void shouldFailARequestWhoseReplyDoesNotComeWithinTheTimeout() throws Exception {
+        String subject = prefix + ".slow";
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        try (NatsRequests.Responder slow = requests.respond(subject, "slow", r -> {
+            release.await(10, TimeUnit.SECONDS);
+            return Message.of("k", "late");
+        })) {
+            long start = System.nanoTime();
+            java.util.concurrent.CompletableFuture<Message> reply = requests.request(subject, Message.of("k", "?"),
+                    Duration.ofMillis(300));
+            assertThatThrownBy(() -> reply.get(10, TimeUnit.SECONDS))
+                    .cause().isInstanceOf(NatsRequestException.class)
+                    .hasMessage("no reply from " + subject + " within 300 ms (no responder, or it was too slow)");
+            long tookMillis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+            assertThat(tookMillis).as("the timeout, not a later clean-up, ends the request").isBetween(250L, 2000L);
+            release.countDown();
+        }
+    }
+
+    @Test
     void shouldDropMessagesBeyondTheByteBoundOfTheCoreBuffer() throws Exception {
         String topic = prefix + ".bulky";
         try (Sluice small = Sluice.create(new NatsTransport(NatsTestServer.settings(NatsTestServer.get().url())
