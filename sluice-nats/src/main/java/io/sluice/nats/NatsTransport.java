@@ -216,12 +216,20 @@ public final class NatsTransport implements Transport {
             log.debug("NATS connection event {}", event);
             return;
         }
+        if (event == ConnectionListener.Events.RECONNECTED) {
+            reconnects.incrementAndGet();
+        }
+        if (next == state) {
+            // jnats reports DISCONNECTED again after every failed reconnect attempt, and RESUBSCRIBED after
+            // RECONNECTED: not changes of state.
+            log.debug("NATS connection event {} (still {})", event, next);
+            return;
+        }
         if (next == ConnectionState.DISCONNECTED && !closed) {
             log.warn("NATS connection lost; reconnecting to {} (wait {}ms + jitter up to {}ms, max reconnects {}, "
                             + "publishes buffered up to {} bytes)", NatsSettings.redacted(settings.servers), settings.reconnectWait.toMillis(),
                     settings.reconnectJitter.toMillis(), settings.maxReconnects, settings.reconnectBufferBytes);
-        } else if (next == ConnectionState.RECONNECTED && event == ConnectionListener.Events.RECONNECTED) {
-            reconnects.incrementAndGet();
+        } else if (next == ConnectionState.RECONNECTED) {
             log.info("NATS connection re-established to {}", NatsSettings.redacted(conn.getConnectedUrl()));
         } else if (next == ConnectionState.CLOSED && !closed) {
             log.error("NATS connection closed for good (reconnect attempts exhausted or fatal error); publishes and "
@@ -253,7 +261,8 @@ public final class NatsTransport implements Transport {
     }
 
     /**
-     * Adds a listener told of every connection state change, on a jnats thread; it must return quickly.
+     * Adds a listener told of every connection state change (not of repeated reports of the same state, such as each
+     * failed reconnect attempt), on jnats' callback thread, in order; it must return quickly.
      */
     public void onConnectionState(Consumer<ConnectionState> listener) {
         stateListeners.add(listener);
