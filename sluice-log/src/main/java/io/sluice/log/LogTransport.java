@@ -3,6 +3,7 @@ package io.sluice.log;
 import io.sluice.Message;
 import io.sluice.Receipt;
 import io.sluice.log.internal.BatchDecoder;
+import io.sluice.log.internal.FileIo;
 import io.sluice.log.internal.LogStore;
 import io.sluice.log.internal.PartitionCursor;
 import io.sluice.log.internal.PartitionLog;
@@ -69,8 +70,13 @@ public final class LogTransport implements Transport {
      * @throws UncheckedIOException if the directory cannot be read or written
      */
     public static LogTransport open(LogSettings settings) {
+        return open(settings, FileIo.DEFAULT);
+    }
+
+    /** As {@link #open(LogSettings)}, reaching every data file through {@code io}: the seam tests observe fsync by. */
+    static LogTransport open(LogSettings settings, FileIo io) {
         try {
-            return new LogTransport(LogStore.open(settings));
+            return new LogTransport(LogStore.open(settings, io));
         } catch (IOException e) {
             throw new UncheckedIOException("cannot open log directory " + settings.dir().toAbsolutePath() + ": " + e,
                     e);

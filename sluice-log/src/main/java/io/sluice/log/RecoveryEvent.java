@@ -3,8 +3,9 @@ package io.sluice.log;
 import java.nio.file.Path;
 
 /**
- * Something the log found and did when it opened a directory, or found later while reading: a torn tail cut off, an
- * index rebuilt, a corrupt sealed segment. Every event is also logged (corruption at ERROR, repairs at WARN).
+ * Something the log found and did when it opened a directory, or found later while running: a torn tail cut off, an
+ * index rebuilt, a corrupt sealed segment, records retention deleted before a group read them, a partition stopped by
+ * a failed write or fsync. Every event is also logged (corruption and failures at ERROR, the rest at WARN).
  *
  * @param kind      what happened
  * @param topic     the topic
@@ -34,7 +35,28 @@ public record RecoveryEvent(Kind kind, String topic, int partition, Path file, l
         /** A sealed segment holding no records was removed. */
         EMPTY_SEGMENT_REMOVED,
         /** A committed group offset beyond the recovered end of its partition was moved back to the end. */
-        COMMIT_CLAMPED
+        COMMIT_CLAMPED,
+        /**
+         * Neither copy of the partition's recovery point could be read: every segment was checked batch by batch;
+         * damage in a sealed segment is reported as {@link #SEGMENT_CORRUPT} and not cut.
+         */
+        RECOVERY_POINT_LOST,
+        /**
+         * Retention deleted records of a group that no member was reading at the time, before the group committed
+         * past them; {@code offset} is the group's committed offset. The group resumes at the new log start.
+         */
+        RETENTION_UNCONSUMED,
+        /**
+         * A group's reader found the records at its position deleted by retention and moved on to the log start;
+         * {@code offset} is where it was, and the detail names the offsets it skipped. Also counted in
+         * {@link LogStats#recordsSkippedByRetention()}.
+         */
+        RETENTION_SKIPPED,
+        /**
+         * A write or fsync of the partition failed. Its unacknowledged publishes failed, it takes no appends until the
+         * log is reopened (and recovered), and its recovery point no longer moves.
+         */
+        PARTITION_STOPPED
     }
 
     @Override

@@ -281,6 +281,7 @@ class LogCorruptionTest {
         b.putLong(0, offset).putInt(8, 0x534C5250);
         b.putInt(12, io.sluice.log.internal.BatchFormat.crc(b.array(), 0, 12));
         Files.write(partitionDir(0).resolve("recovery-point"), b.array());
+        Files.write(partitionDir(0).resolve("recovery-point.2"), b.array());
     }
 
     @Test

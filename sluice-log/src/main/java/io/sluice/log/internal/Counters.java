@@ -11,6 +11,7 @@ public final class Counters {
     final LongAdder bytes = new LongAdder();
     final LongAdder fsyncs = new LongAdder();
     final LongAdder fsyncNanos = new LongAdder();
+    final LongAdder skippedByRetention = new LongAdder();
 
     /** Counts one force that took {@code nanos}. */
     void fsynced(long nanos) {
@@ -19,6 +20,7 @@ public final class Counters {
     }
 
     public LogStats snapshot() {
-        return new LogStats(records.sum(), batches.sum(), bytes.sum(), fsyncs.sum(), fsyncNanos.sum());
+        return new LogStats(records.sum(), batches.sum(), bytes.sum(), fsyncs.sum(), fsyncNanos.sum(),
+                skippedByRetention.sum());
     }
 }

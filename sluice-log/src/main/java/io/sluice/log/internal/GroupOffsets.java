@@ -8,7 +8,6 @@ import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.concurrent.atomic.AtomicLongArray;
 
@@ -18,6 +17,12 @@ import java.util.concurrent.atomic.AtomicLongArray;
  * forcing the file is one write and one fsync per batch of commits; a record torn by a crash fails its CRC and the
  * partition keeps its previous commit, so a crash can only cause redelivery, never loss. The journal is compacted to
  * one record per partition when it grows.
+ *
+ * <p>A commit counts as stored only once the file's directory entry is durable too: the first time a run opens the
+ * journal it forces {@code groups/} and the topic directory (a previous run may have created them and died before
+ * forcing), and a compaction forces {@code groups/} after its rename. After a failed write or fsync the journal is
+ * not trusted (the kernel may have dropped the unwritten pages and reports that only once); the next commit rewrites it
+ * whole from memory, as a compaction does.
  *
  * <pre>
  *  int32  partition
@@ -37,14 +42,18 @@ public final class GroupOffsets {
     final String topic;
     final String group;
     final Path file;
+    private final FileIo io;
     private final AtomicLongArray committed;
     private FileChannel channel;
     private long records;
+    /** A write or force failed: the next force rewrites the journal whole instead of trusting it. */
+    private boolean damaged;
 
-    private GroupOffsets(String topic, String group, Path file, int partitions) {
+    private GroupOffsets(String topic, String group, Path file, int partitions, FileIo io) {
         this.topic = topic;
         this.group = group;
         this.file = file;
+        this.io = io;
         this.committed = new AtomicLongArray(partitions);
         for (int i = 0; i < partitions; i++) {
             committed.set(i, -1);
@@ -52,13 +61,19 @@ public final class GroupOffsets {
     }
 
     /** A group with no commits yet; its file is created on the first commit. */
-    static GroupOffsets create(String topic, String group, Path file, int partitions) {
-        return new GroupOffsets(topic, group, file, partitions);
+    static GroupOffsets create(String topic, String group, Path file, int partitions, FileIo io) {
+        return new GroupOffsets(topic, group, file, partitions, io);
+    }
+
+    /** Loads the journal at {@code file} only to read it (the tools). */
+    public static GroupOffsets load(String topic, String group, Path file, int partitions) throws IOException {
+        return load(topic, group, file, partitions, FileIo.DEFAULT);
     }
 
     /** Loads the journal at {@code file}: the last sound record of each partition wins. */
-    public static GroupOffsets load(String topic, String group, Path file, int partitions) throws IOException {
-        GroupOffsets g = new GroupOffsets(topic, group, file, partitions);
+    static GroupOffsets load(String topic, String group, Path file, int partitions, FileIo io)
+            throws IOException {
+        GroupOffsets g = new GroupOffsets(topic, group, file, partitions, io);
         byte[] bytes = Files.readAllBytes(file);
         int n = bytes.length / RECORD;
         ByteBuffer buf = ByteBuffer.wrap(bytes);
@@ -101,15 +116,34 @@ public final class GroupOffsets {
 
     /** Appends commit records (OffsetStore thread); the caller forces afterwards. */
     void write(int[] partitions, long[] offsets, long nowMillis) throws IOException {
-        if (channel == null) {
-            Files.createDirectories(file.getParent());
-            boolean fresh = !Files.exists(file);
-            channel = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
-            records = channel.size() / RECORD;
-            if (fresh) {
-                Dirs.fsync(file.getParent());
-            }
+        if (damaged) {
+            return; // the next force rewrites the journal from memory, these commits included
         }
+        try {
+            if (channel == null) {
+                openJournal();
+            }
+            append(partitions, offsets, nowMillis);
+        } catch (IOException | RuntimeException e) {
+            damaged = true;
+            throw e;
+        }
+    }
+
+    /**
+     * Opens the journal for appending (creating it and {@code groups/} if needed) and forces both directories, so
+     * that the entries leading to the file are durable before any commit in it is reported stored.
+     */
+    private void openJournal() throws IOException {
+        Path groups = file.getParent();
+        io.createDirectories(groups);
+        channel = io.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+        records = channel.size() / RECORD;
+        io.forceDirectory(groups);
+        io.forceDirectory(groups.getParent());
+    }
+
+    private void append(int[] partitions, long[] offsets, long nowMillis) throws IOException {
         ByteBuffer buf = ByteBuffer.allocate(partitions.length * RECORD);
         for (int i = 0; i < partitions.length; i++) {
             int at = i * RECORD;
@@ -125,17 +159,20 @@ public final class GroupOffsets {
 
     /** Forces the journal (OffsetStore thread), compacting it first when it has grown. */
     void force(long nowMillis) throws IOException {
-        if (channel == null) {
-            return;
-        }
-        if (records > COMPACT_AFTER_RECORDS) {
-            compact(nowMillis);
-        } else {
-            channel.force(false);
+        try {
+            if (damaged || records > COMPACT_AFTER_RECORDS) {
+                compact(nowMillis);
+                damaged = false;
+            } else if (channel != null) {
+                channel.force(false);
+            }
+        } catch (IOException | RuntimeException e) {
+            damaged = true;
+            throw e;
         }
     }
 
-    /** Rewrites the journal with one record per committed partition, atomically. */
+    /** Rewrites the journal with one record per committed partition, atomically, and reopens it. */
     private void compact(long nowMillis) throws IOException {
         int n = 0;
         for (int p = 0; p < committed.length(); p++) {
@@ -153,18 +190,21 @@ public final class GroupOffsets {
                 at += RECORD;
             }
         }
+        Path groups = file.getParent();
+        io.createDirectories(groups);
         Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
-        try (FileChannel out = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+        try (FileChannel out = io.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
                 StandardOpenOption.TRUNCATE_EXISTING)) {
             while (buf.hasRemaining()) {
                 out.write(buf);
             }
             out.force(true);
         }
-        channel.close();
-        Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-        Dirs.fsync(file.getParent());
-        channel = FileChannel.open(file, StandardOpenOption.WRITE);
+        close();
+        io.replace(tmp, file);
+        io.forceDirectory(groups);
+        io.forceDirectory(groups.getParent());
+        channel = io.open(file, StandardOpenOption.WRITE);
         records = n;
     }
 

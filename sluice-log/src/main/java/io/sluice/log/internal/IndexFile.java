@@ -23,16 +23,18 @@ abstract class IndexFile implements AutoCloseable {
     protected final long baseOffset;
     private final int entrySize;
     private final ByteBuffer entry;
+    private final FileIo io;
     private FileChannel channel;
     private volatile int entries;
 
-    IndexFile(Path file, long baseOffset, int entrySize, boolean writable) throws IOException {
+    IndexFile(Path file, long baseOffset, int entrySize, boolean writable, FileIo io) throws IOException {
         this.file = file;
+        this.io = io;
         this.baseOffset = baseOffset;
         this.entrySize = entrySize;
         this.entry = ByteBuffer.allocate(entrySize);
         if (writable) {
-            this.channel = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ,
+            this.channel = io.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ,
                     StandardOpenOption.WRITE);
         }
         long size = Files.exists(file) ? Files.size(file) : 0;
@@ -71,7 +73,7 @@ abstract class IndexFile implements AutoCloseable {
         if (!Files.exists(file)) {
             return ByteBuffer.allocate(0);
         }
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+        try (FileChannel ch = io.open(file, StandardOpenOption.READ)) {
             long size = ch.size() / entrySize * entrySize;
             if (size > Integer.MAX_VALUE) {
                 throw new IOException("index " + file + " is larger than 2 GiB");
@@ -83,6 +85,20 @@ abstract class IndexFile implements AutoCloseable {
             all.flip();
             return all;
         }
+    }
+
+    /** The entry in {@code slot}, read at index 0 of a fresh buffer, or null if the file ends before it. */
+    final ByteBuffer readEntry(int slot) throws IOException {
+        ByteBuffer e = ByteBuffer.allocate(entrySize);
+        try (FileChannel ch = io.open(file, StandardOpenOption.READ)) {
+            long at = (long) slot * entrySize;
+            while (e.hasRemaining()) {
+                if (ch.read(e, at + e.position()) < 0) {
+                    return null;
+                }
+            }
+        }
+        return e;
     }
 
     /** Replaces the whole file with {@code content} (a rebuilt index). */
@@ -135,7 +151,7 @@ abstract class IndexFile implements AutoCloseable {
         if (n == 0) {
             return -1;
         }
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+        try (FileChannel ch = io.open(file, StandardOpenOption.READ)) {
             ByteBuffer e = ByteBuffer.allocate(entrySize);
             int lo = 0;
             int hi = n - 1;

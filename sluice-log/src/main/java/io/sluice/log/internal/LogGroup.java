@@ -117,6 +117,16 @@ final class LogGroup {
         }
     }
 
+    /** True if some member owns {@code partition} now. */
+    boolean isOwned(int partition) {
+        lock.lock();
+        try {
+            return owners[partition] != null;
+        } finally {
+            lock.unlock();
+        }
+    }
+
     boolean owns(LogConsumer member, int partition) {
         lock.lock();
         try {

@@ -55,10 +55,12 @@ public final class LogStore implements AutoCloseable {
     private final ConcurrentHashMap<String, CompletableFuture<TopicLog>> topics = new ConcurrentHashMap<>();
     private final List<RecoveryEvent> events = new CopyOnWriteArrayList<>();
     private final Counters counters = new Counters();
+    private final FileIo io;
     private volatile boolean closed;
 
-    private LogStore(LogSettings settings, DirectoryLock lock) {
+    private LogStore(LogSettings settings, DirectoryLock lock, FileIo io) {
         this.settings = settings;
+        this.io = io;
         this.root = settings.dir();
         this.lock = lock;
         AtomicInteger n = new AtomicInteger();
@@ -78,10 +80,15 @@ public final class LogStore implements AutoCloseable {
      * @throws io.sluice.log.LogLockedException if another process has the directory open
      */
     public static LogStore open(LogSettings settings) throws IOException {
+        return open(settings, FileIo.DEFAULT);
+    }
+
+    /** As {@link #open(LogSettings)}, with every data file reached through {@code io} (tests observe or fail it). */
+    public static LogStore open(LogSettings settings, FileIo io) throws IOException {
         Path root = settings.dir();
         Files.createDirectories(root);
         DirectoryLock lock = DirectoryLock.acquire(root);
-        LogStore store = new LogStore(settings, lock);
+        LogStore store = new LogStore(settings, lock, io);
         try {
             store.recoverTopics();
             store.startTimers();
@@ -103,7 +110,8 @@ public final class LogStore implements AutoCloseable {
                     log.warn("Ignoring {} in the log directory: not a topic of the log", dir);
                     continue;
                 }
-                TopicLog topic = TopicLog.open(root, name, settings, writerPool, builders, counters, this::event);
+                TopicLog topic = TopicLog.open(root, name, settings, writerPool, builders, counters, io,
+                        this::event);
                 topics.put(name, CompletableFuture.completedFuture(topic));
                 clampCommits(topic);
                 count++;
@@ -192,7 +200,8 @@ public final class LogStore implements AutoCloseable {
                 // Directory creation and its fsyncs run on the timer's platform thread, never on a virtual thread.
                 timer.execute(() -> {
                     try {
-                        mine.complete(TopicLog.open(root, name, settings, writerPool, builders, counters, this::event));
+                        mine.complete(TopicLog.open(root, name, settings, writerPool, builders, counters, io,
+                                this::event));
                     } catch (Throwable t) {
                         topics.remove(name, mine);
                         mine.completeExceptionally(t);

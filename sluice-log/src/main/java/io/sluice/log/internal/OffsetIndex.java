@@ -25,8 +25,8 @@ import java.nio.file.Path;
 public final class OffsetIndex extends IndexFile {
     public static final int ENTRY_SIZE = 8;
 
-    OffsetIndex(Path file, long baseOffset, boolean writable) throws IOException {
-        super(file, baseOffset, ENTRY_SIZE, writable);
+    OffsetIndex(Path file, long baseOffset, boolean writable, FileIo io) throws IOException {
+        super(file, baseOffset, ENTRY_SIZE, writable, io);
     }
 
     void append(int relativeOffset, int position) throws IOException {

@@ -16,12 +16,19 @@ import java.io.IOException;
  * byte position and offset, now and on every later call, and nothing after it is returned. The log does not guess
  * where good data starts again; an operator restores the segment or moves the group past the damage explicitly.
  *
+ * <p>A group's reader whose records were deleted by retention before it read them (its position is below the log
+ * start, or its segment is deleted under it) moves to the log start and reports the skipped offsets: WARN, a
+ * {@link io.sluice.log.RecoveryEvent.Kind#RETENTION_SKIPPED} event, and {@link io.sluice.log.LogStats}. A direct read
+ * ({@code LogTransport.read}) starts at the log start silently, as documented.
+ *
  * <p>Not thread-safe: owned by one reading thread.
  */
 public final class PartitionCursor {
     private static final Logger log = LoggerFactory.getLogger(PartitionCursor.class);
 
     private final PartitionLog partition;
+    /** Who reads, for reports ("group billing"); null for a direct read, which reports no skips. */
+    private final String reader;
     private final BatchScanner scan = new BatchScanner();
     private Segment segment;
     private long nextOffset;
@@ -30,9 +37,28 @@ public final class PartitionCursor {
     private int pendingCount;
     private CorruptLogException corrupt;
 
+    /** A direct reader at {@code offset} (from the log start if that is older). */
     public PartitionCursor(PartitionLog partition, long offset) throws IOException {
+        this(partition, offset, null);
+    }
+
+    /** A reader at {@code offset} that reports records retention deleted before it read them. */
+    PartitionCursor(PartitionLog partition, long offset, String reader) throws IOException {
         this.partition = partition;
+        this.reader = reader;
         seek(offset);
+    }
+
+    private PartitionCursor(PartitionLog partition, long offset, String reader, CorruptLogException stopped) {
+        this.partition = partition;
+        this.reader = reader;
+        this.nextOffset = offset;
+        this.corrupt = stopped;
+    }
+
+    /** A reader stopped before it started, at {@code offset}, by {@code problem} (it delivers nothing). */
+    static PartitionCursor stopped(PartitionLog partition, long offset, String reader, CorruptLogException problem) {
+        return new PartitionCursor(partition, offset, reader, problem);
     }
 
     public PartitionLog partition() {
@@ -44,8 +70,9 @@ public final class PartitionCursor {
         long start = partition.logStartOffset();
         long target = offset;
         if (target < start) {
-            log.warn("{}/{}: offset {} was deleted by retention; reading from the log start {}", partition.topic,
-                    partition.partition, offset, start);
+            if (reader != null) {
+                partition.reportSkipped(reader, offset, start);
+            }
             target = start;
         }
         pendingIndex = 0;
@@ -65,7 +92,12 @@ public final class PartitionCursor {
     static long indexedPosition(Segment s, long offset) throws IOException {
         long entry = s.index.lookup(offset);
         int position = OffsetIndex.position(entry);
-        if (position == 0) {
+        if (position <= 0) {
+            if (position < 0) {
+                // Damage after the index was checked on open; a negative position would fail the read itself.
+                log.warn("Index {} entry for offset {} holds position {}; scanning {} from its start",
+                        s.index.file(), s.baseOffset() + OffsetIndex.relative(entry), position, s.logFile);
+            }
             return 0;
         }
         java.nio.ByteBuffer header = java.nio.ByteBuffer.allocate(BatchFormat.HEADER_SIZE);
@@ -131,7 +163,7 @@ public final class PartitionCursor {
         }
         while (true) {
             if (segment.isDeleted()) {
-                seek(Math.max(nextOffset, partition.logStartOffset()));
+                seek(nextOffset); // retention took the segment under us: on to the log start, reporting the skip
                 continue;
             }
             scan.extendLimit(segment.readLimit());

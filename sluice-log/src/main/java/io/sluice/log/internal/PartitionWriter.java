@@ -318,7 +318,11 @@ public final class PartitionWriter implements Runnable {
                         failGroups(groups, stopped(e));
                         return;
                     }
-                    partition.publish(last.segment(), last.endPosition(), last.endOffset());
+                    // Every segment the groups wrote to, not only the last: readers must reach the end of each.
+                    for (Group g : groups) {
+                        partition.publish(g.segment(), g.endPosition());
+                    }
+                    partition.raiseHighWatermark(last.endOffset());
                     onPublish.run();
                     for (Group g : groups) {
                         complete(g.appends());
@@ -354,17 +358,25 @@ public final class PartitionWriter implements Runnable {
 
     /**
      * Forces segments that rolled under fsync {@code interval} or {@code never}, oldest first, moving the recovery
-     * point past each. If one cannot be forced it stays below the point's reach, so the next open checks it batch by
-     * batch instead of trusting it.
+     * point past each. A failed fsync stops the partition, as on the write path: the state of the page cache is
+     * unknown, so records written after it could be acknowledged without ever reaching the disk. The segment stays
+     * out of the recovery point's reach (and so do all later ones), so the next open checks it batch by batch instead
+     * of trusting it.
      */
     private void runFlush() {
         try {
             for (Segment s; (s = unflushed.poll()) != null; ) {
+                if (failure != null) {
+                    unflushed.clear(); // stopped: the point must not move; the next open checks these
+                    break;
+                }
                 try {
                     partition.flushSealed(s);
-                } catch (Exception e) {
-                    log.error("Forcing sealed segment {} failed; it will be checked batch by batch when the log "
-                            + "opens next", s.logFile(), e);
+                } catch (Exception | Error e) {
+                    failure = e;
+                    log.error("Partition {}/{} stopped taking appends: forcing sealed segment {} failed. It and the "
+                            + "segments after it will be checked batch by batch when the log is reopened",
+                            partition.topic, partition.partition, s.logFile(), e);
                     unflushed.clear();
                     break;
                 }

@@ -5,14 +5,13 @@ import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 
 /**
- * A partition's recovery point ({@code <partition>/recovery-point}): the base offset of the first segment that is not
- * known to be sealed and forced to disk. Every segment below it was forced completely before the point moved past it,
- * so on open those are trusted (damage there is corruption, reported and never cut), while the segments from the
- * point on are checked batch by batch and cut at the first bad one.
+ * A partition's recovery point: the base offset of the first segment that is not known to be sealed and forced to
+ * disk. Every segment below it was forced completely before the point moved past it, so on open those are trusted
+ * (damage there is corruption, reported and never cut), while the segments from the point on are checked batch by
+ * batch and cut at the first bad one.
  *
  * <pre>
  *  int64  recovery point (a segment base offset)
@@ -20,19 +19,48 @@ import java.nio.file.StandardOpenOption;
  *  int32  CRC32C of the 12 bytes above
  * </pre>
  *
- * Replaced atomically (write, force, rename, force the directory). A missing or damaged file means "nothing is known
- * forced": every segment is checked. Stateless; callers serialize writes per partition.
+ * Stored twice, in {@code recovery-point} and {@code recovery-point.2}, each replaced atomically (write, force,
+ * rename, force the directory) one after the other, so damage to one file never loses the point. The point only
+ * grows, so when both copies are sound the larger one is the newer. When neither is sound the partition treats every
+ * segment but the last as sealed (see {@code PartitionLog.open}): losing this file must never let recovery cut data
+ * that was forced and acknowledged.
+ *
+ * <p>Stateless; callers serialize writes per partition.
  */
 public final class RecoveryPoint {
     public static final String FILE_NAME = "recovery-point";
+    public static final String COPY_NAME = "recovery-point.2";
     private static final int MAGIC = 0x534C5250;
 
     private RecoveryPoint() {
     }
 
-    /** The recovery point stored in {@code dir}, or -1 if there is none or it is damaged. */
+    /**
+     * What the two copies hold.
+     *
+     * @param offset the recovery point, or -1 if neither copy is sound
+     * @param sound  how many copies are sound (0, 1 or 2)
+     */
+    public record Stored(long offset, int sound) {
+        /** True if no copy could be read. */
+        public boolean lost() {
+            return offset < 0;
+        }
+    }
+
+    /** The recovery point stored in {@code dir}, or -1 if neither copy is there and sound. */
     public static long read(Path dir) {
-        Path file = dir.resolve(FILE_NAME);
+        return readBoth(dir).offset();
+    }
+
+    /** Both copies of the point in {@code dir}. */
+    public static Stored readBoth(Path dir) {
+        long a = readOne(dir.resolve(FILE_NAME));
+        long b = readOne(dir.resolve(COPY_NAME));
+        return new Stored(Math.max(a, b), (a >= 0 ? 1 : 0) + (b >= 0 ? 1 : 0));
+    }
+
+    private static long readOne(Path file) {
         try {
             if (!Files.exists(file)) {
                 return -1;
@@ -42,7 +70,7 @@ public final class RecoveryPoint {
                 return -1;
             }
             ByteBuffer buf = ByteBuffer.wrap(b);
-            if (buf.getInt(8) != MAGIC || buf.getInt(12) != BatchFormat.crc(b, 0, 12)) {
+            if (buf.getInt(8) != MAGIC || buf.getInt(12) != BatchFormat.crc(b, 0, 12) || buf.getLong(0) < 0) {
                 return -1;
             }
             return buf.getLong(0);
@@ -51,20 +79,25 @@ public final class RecoveryPoint {
         }
     }
 
-    /** Stores {@code offset} as the recovery point of the partition in {@code dir}, durably. */
-    static void write(Path dir, long offset) throws IOException {
+    /** Stores {@code offset} as the recovery point of the partition in {@code dir}, durably, in both copies. */
+    static void write(Path dir, long offset, FileIo io) throws IOException {
+        writeOne(dir, FILE_NAME, offset, io);
+        writeOne(dir, COPY_NAME, offset, io);
+    }
+
+    private static void writeOne(Path dir, String name, long offset, FileIo io) throws IOException {
         ByteBuffer buf = ByteBuffer.allocate(16);
         buf.putLong(0, offset).putInt(8, MAGIC);
         buf.putInt(12, BatchFormat.crc(buf.array(), 0, 12));
-        Path tmp = dir.resolve(FILE_NAME + ".tmp");
-        try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+        Path tmp = dir.resolve(name + ".tmp");
+        try (FileChannel ch = io.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
                 StandardOpenOption.TRUNCATE_EXISTING)) {
             while (buf.hasRemaining()) {
                 ch.write(buf);
             }
             ch.force(true);
         }
-        Files.move(tmp, dir.resolve(FILE_NAME), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-        Dirs.fsync(dir);
+        io.replace(tmp, dir.resolve(name));
+        io.forceDirectory(dir);
     }
 }

@@ -9,6 +9,7 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.concurrent.atomic.AtomicLongFieldUpdater;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
@@ -29,8 +30,12 @@ public final class Segment implements ByteSource {
     public static final String INDEX_SUFFIX = ".index";
     public static final String TIME_INDEX_SUFFIX = ".timeindex";
 
+    private static final AtomicLongFieldUpdater<Segment> READ_LIMIT =
+            AtomicLongFieldUpdater.newUpdater(Segment.class, "readLimit");
+
     final long baseOffset;
     final Path logFile;
+    final FileIo io;
     final OffsetIndex index;
     final TimeIndex timeIndex;
     private volatile FileChannel writeChannel;
@@ -38,7 +43,10 @@ public final class Segment implements ByteSource {
     private volatile boolean forcedForClose;
     private final AtomicReference<FileChannel> readChannel = new AtomicReference<>();
 
-    /** Bytes readers may read: everything written, or everything forced under fsync {@code always}. */
+    /**
+     * Bytes readers may read: everything written, or everything forced under fsync {@code always}. Only grows while
+     * readers exist (the writer's seal and the sync task both raise it, concurrently), see {@link #publish}.
+     */
     private volatile long readLimit;
     private volatile boolean sealed;
     private volatile boolean deleted;
@@ -46,6 +54,11 @@ public final class Segment implements ByteSource {
     private volatile long nextOffset;
     /** The largest record timestamp in the segment, or {@link Long#MIN_VALUE} while empty. */
     private volatile long maxTimestamp = Long.MIN_VALUE;
+    /**
+     * False while {@link #maxTimestamp} comes from the time index of a sealed segment found on open (or from a
+     * segment with damage) and was not yet confirmed against the log by a time search.
+     */
+    private volatile boolean maxTimestampTrusted = true;
 
     // Writer state.
     long size;
@@ -53,18 +66,22 @@ public final class Segment implements ByteSource {
     long bytesSinceIndexEntry;
     long lastTimeEntryTimestamp = Long.MIN_VALUE;
 
-    private Segment(Path dir, long baseOffset, boolean writable) throws IOException {
+    private Segment(Path dir, long baseOffset, boolean writable, FileIo io) throws IOException {
         this.baseOffset = baseOffset;
+        this.io = io;
         this.logFile = dir.resolve(fileName(baseOffset, LOG_SUFFIX));
-        this.index = new OffsetIndex(dir.resolve(fileName(baseOffset, INDEX_SUFFIX)), baseOffset, writable);
-        this.timeIndex = new TimeIndex(dir.resolve(fileName(baseOffset, TIME_INDEX_SUFFIX)), baseOffset, writable);
         if (writable) {
-            this.writeChannel = FileChannel.open(logFile, StandardOpenOption.CREATE, StandardOpenOption.READ,
+            // The log file first: a crash between the creations leaves a segment whose indexes recovery rebuilds,
+            // never index files without their log.
+            this.writeChannel = io.open(logFile, StandardOpenOption.CREATE, StandardOpenOption.READ,
                     StandardOpenOption.WRITE);
             this.size = writeChannel.size();
         } else {
             this.size = Files.size(logFile);
         }
+        this.index = new OffsetIndex(dir.resolve(fileName(baseOffset, INDEX_SUFFIX)), baseOffset, writable, io);
+        this.timeIndex = new TimeIndex(dir.resolve(fileName(baseOffset, TIME_INDEX_SUFFIX)), baseOffset, writable,
+                io);
         this.nextOffset = baseOffset;
     }
 
@@ -74,8 +91,8 @@ public final class Segment implements ByteSource {
     }
 
     /** Creates the files of a new, empty, writable segment. */
-    static Segment create(Path dir, long baseOffset, long nowMillis) throws IOException {
-        Segment s = new Segment(dir, baseOffset, true);
+    static Segment create(Path dir, long baseOffset, long nowMillis, FileIo io) throws IOException {
+        Segment s = new Segment(dir, baseOffset, true, io);
         if (s.size != 0) {
             throw new IOException("new segment " + s.logFile + " already holds " + s.size + " bytes");
         }
@@ -84,8 +101,8 @@ public final class Segment implements ByteSource {
     }
 
     /** Opens an existing segment, writable if it is to be the active one. Recovery sets its state. */
-    static Segment open(Path dir, long baseOffset, boolean writable) throws IOException {
-        return new Segment(dir, baseOffset, writable);
+    static Segment open(Path dir, long baseOffset, boolean writable, FileIo io) throws IOException {
+        return new Segment(dir, baseOffset, writable, io);
     }
 
     // ---------------------------------------------------------------- read side (any thread)
@@ -124,6 +141,16 @@ public final class Segment implements ByteSource {
 
     public long maxTimestamp() {
         return maxTimestamp;
+    }
+
+    /** True if {@link #maxTimestamp()} may be used to skip the segment in a time search. */
+    boolean maxTimestampTrusted() {
+        return maxTimestampTrusted;
+    }
+
+    /** A time search confirmed the final time-index entry against the log. */
+    void trustMaxTimestamp() {
+        maxTimestampTrusted = true;
     }
 
     /**
@@ -165,7 +192,7 @@ public final class Segment implements ByteSource {
         }
         FileChannel fresh;
         try {
-            fresh = FileChannel.open(logFile, StandardOpenOption.READ);
+            fresh = io.open(logFile, StandardOpenOption.READ);
         } catch (java.nio.file.NoSuchFileException e) {
             throw new SegmentDeletedException(logFile);
         }
@@ -189,10 +216,15 @@ public final class Segment implements ByteSource {
         this.readLimit = size;
     }
 
-    /** Marks a segment recovery found sealed (not the last one). */
-    void recoveredSealed(long nextOffset, long maxTimestamp) {
+    /**
+     * Marks a segment recovery found sealed (not the last one).
+     *
+     * @param trusted false if {@code maxTimestamp} was read from the time index or is only a partial maximum
+     */
+    void recoveredSealed(long nextOffset, long maxTimestamp, boolean trusted) {
         this.nextOffset = nextOffset;
         this.maxTimestamp = maxTimestamp;
+        this.maxTimestampTrusted = trusted;
         this.readLimit = size;
         this.sealed = true;
     }
@@ -243,9 +275,13 @@ public final class Segment implements ByteSource {
         size = newSize;
     }
 
-    /** Lets readers see the first {@code limit} bytes. */
+    /**
+     * Lets readers see the first {@code limit} bytes, unless they may see more already. The writer (after a write, or
+     * when it seals) and the sync task (after an fsync) both call this, concurrently: a plain "if larger, set" could
+     * let a slower sync move a sealed segment's limit back below its end, stranding readers before its last batches.
+     */
     void publish(long limit) {
-        readLimit = limit;
+        READ_LIMIT.accumulateAndGet(this, limit, Math::max);
     }
 
     /** fdatasync of the log file: the data and the file length, not other metadata. Writer thread. */
@@ -293,7 +329,7 @@ public final class Segment implements ByteSource {
         ch.close();
         index.seal(force);
         timeIndex.seal(force);
-        readLimit = size;
+        publish(size);
         sealed = true;
     }
 
@@ -303,7 +339,7 @@ public final class Segment implements ByteSource {
      */
     void forceSealed() throws IOException {
         for (Path f : new Path[] {logFile, index.file(), timeIndex.file()}) {
-            try (FileChannel ch = FileChannel.open(f, StandardOpenOption.READ)) {
+            try (FileChannel ch = io.open(f, StandardOpenOption.READ)) {
                 ch.force(true);
             } catch (java.nio.file.NoSuchFileException e) {
                 if (!deleted) {
@@ -352,9 +388,9 @@ public final class Segment implements ByteSource {
     void delete() throws IOException {
         deleted = true;
         close();
-        Files.deleteIfExists(logFile);
-        Files.deleteIfExists(index.file());
-        Files.deleteIfExists(timeIndex.file());
+        io.deleteIfExists(logFile);
+        io.deleteIfExists(index.file());
+        io.deleteIfExists(timeIndex.file());
     }
 
     long size() {

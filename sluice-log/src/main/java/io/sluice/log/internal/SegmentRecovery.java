@@ -53,7 +53,7 @@ public final class SegmentRecovery {
      */
     static boolean recoverUnflushed(Segment s, int indexInterval, Events events) throws IOException {
         long size = s.size;
-        try (FileChannel ch = FileChannel.open(s.logFile, StandardOpenOption.READ)) {
+        try (FileChannel ch = s.io.open(s.logFile, StandardOpenOption.READ)) {
             IndexBuilder built = new IndexBuilder(s.baseOffset, indexInterval);
             BatchScanner scan = new BatchScanner().reset((dst, pos) -> ch.read(dst, pos), 0, size, true);
             BatchDecoder decoder = new BatchDecoder();
@@ -140,9 +140,9 @@ public final class SegmentRecovery {
         long size = s.size;
         if (size == 0) {
             if (expectedNext == s.baseOffset) {
-                Files.deleteIfExists(s.logFile);
-                Files.deleteIfExists(s.index.file());
-                Files.deleteIfExists(s.timeIndex.file());
+                s.io.deleteIfExists(s.logFile);
+                s.io.deleteIfExists(s.index.file());
+                s.io.deleteIfExists(s.timeIndex.file());
                 events.add(RecoveryEvent.Kind.EMPTY_SEGMENT_REMOVED, s.logFile, -1, s.baseOffset, 0,
                         "sealed segment without records removed");
                 return false;
@@ -150,7 +150,7 @@ public final class SegmentRecovery {
             events.add(RecoveryEvent.Kind.SEGMENT_CORRUPT, s.logFile, 0, s.baseOffset, 0,
                     "sealed segment is empty but offsets " + s.baseOffset + ".." + (expectedNext - 1)
                             + " should be in it");
-            s.recoveredSealed(expectedNext, Long.MIN_VALUE);
+            s.recoveredSealed(expectedNext, Long.MIN_VALUE, false);
             return true;
         }
         ByteBuffer offsets = s.index.readAll();
@@ -159,7 +159,7 @@ public final class SegmentRecovery {
                 && Files.size(s.index.file()) % OffsetIndex.ENTRY_SIZE == 0;
         long start = 0;
         long startOffset = s.baseOffset;
-        try (FileChannel ch = FileChannel.open(s.logFile, StandardOpenOption.READ)) {
+        try (FileChannel ch = s.io.open(s.logFile, StandardOpenOption.READ)) {
             if (indexSound && entries > 0) {
                 int rel = offsets.getInt((entries - 1) * 8);
                 int pos = offsets.getInt((entries - 1) * 8 + 4);
@@ -196,7 +196,7 @@ public final class SegmentRecovery {
             if (problem != null) {
                 events.add(RecoveryEvent.Kind.SEGMENT_CORRUPT, s.logFile, scan.position(), expected, 0,
                         "sealed segment: " + problem);
-                s.recoveredSealed(expectedNext, maxTs);
+                s.recoveredSealed(expectedNext, maxTs, false);
                 return true;
             }
             if (expected != expectedNext) {
@@ -216,7 +216,7 @@ public final class SegmentRecovery {
                 rebuildIndexes(s, ch, size, indexInterval, expectedNext, events);
                 return true;
             }
-            s.recoveredSealed(expected, times.getLong((t - 1) * 12));
+            s.recoveredSealed(expected, times.getLong((t - 1) * 12), false);
             return true;
         }
     }
@@ -254,23 +254,23 @@ public final class SegmentRecovery {
                         + expected + " but the next segment starts at " + expectedNext);
             }
         }
-        replace(s.index.file(), built.offsetEntries());
-        replace(s.timeIndex.file(), built.timeEntries());
+        replace(s.io, s.index.file(), built.offsetEntries());
+        replace(s.io, s.timeIndex.file(), built.timeEntries());
         s.index.refreshEntries();
         s.timeIndex.refreshEntries();
-        s.recoveredSealed(problem == null ? expected : expectedNext, built.maxTimestamp());
+        s.recoveredSealed(problem == null ? expected : expectedNext, built.maxTimestamp(), problem == null);
     }
 
-    private static void replace(Path file, ByteBuffer content) throws IOException {
+    private static void replace(FileIo io, Path file, ByteBuffer content) throws IOException {
         Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
-        try (FileChannel out = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+        try (FileChannel out = io.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
                 StandardOpenOption.TRUNCATE_EXISTING)) {
             while (content.hasRemaining()) {
                 out.write(content);
             }
             out.force(true);
         }
-        Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        io.replace(tmp, file);
     }
 
     // ---------------------------------------------------------------- shared checks

@@ -29,24 +29,22 @@ import java.nio.file.Path;
 public final class TimeIndex extends IndexFile {
     public static final int ENTRY_SIZE = 12;
 
-    TimeIndex(Path file, long baseOffset, boolean writable) throws IOException {
-        super(file, baseOffset, ENTRY_SIZE, writable);
+    TimeIndex(Path file, long baseOffset, boolean writable, FileIo io) throws IOException {
+        super(file, baseOffset, ENTRY_SIZE, writable, io);
     }
 
     void append(long maxTimestampBefore, int relativeOffset) throws IOException {
         appendEntry(e -> e.putLong(maxTimestampBefore).putInt(relativeOffset));
     }
 
-    /** The relative offset of the last entry with T below {@code timestamp}, or 0 when there is none. */
-    int startFor(long timestamp) throws IOException {
-        int[] relative = {0};
-        lastWhere(e -> {
-            boolean below = e.getLong(0) < timestamp;
-            if (below) {
-                relative[0] = e.getInt(8);
-            }
-            return below;
-        });
-        return relative[0];
+    /** The slot of the last entry with T below {@code timestamp}, or -1 when there is none. */
+    int lastBelow(long timestamp) throws IOException {
+        return lastWhere(e -> e.getLong(0) < timestamp);
+    }
+
+    /** The entry in {@code slot} as {T, R}, or null if the file is shorter. */
+    long[] entry(int slot) throws IOException {
+        java.nio.ByteBuffer e = readEntry(slot);
+        return e == null ? null : new long[] {e.getLong(0), e.getInt(8)};
     }
 }

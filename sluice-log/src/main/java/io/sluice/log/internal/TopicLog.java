@@ -7,12 +7,16 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
 import java.util.Arrays;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
@@ -35,15 +39,17 @@ public final class TopicLog {
     final Path dir;
     final PartitionLog[] partitions;
     final PartitionWriter[] writers;
+    private final FileIo io;
     private final ConcurrentHashMap<String, LogGroup> groups = new ConcurrentHashMap<>();
     private final AtomicInteger roundRobin = new AtomicInteger();
     /** Copy-on-write, so a writer notifies without a lock or an iterator. */
     private volatile LogConsumer[] consumers = new LogConsumer[0];
 
     private TopicLog(String name, Path dir, PartitionLog[] partitions, Executor executor, LogSettings settings,
-                     ThreadLocal<BatchBuilder> builders, Counters counters) {
+                     ThreadLocal<BatchBuilder> builders, Counters counters, FileIo io) {
         this.name = name;
         this.dir = dir;
+        this.io = io;
         this.partitions = partitions;
         this.writers = new PartitionWriter[partitions.length];
         for (int p = 0; p < partitions.length; p++) {
@@ -77,8 +83,8 @@ public final class TopicLog {
      * new, and recovers its partitions and groups.
      */
     static TopicLog open(Path root, String name, LogSettings settings, Executor executor,
-                         ThreadLocal<BatchBuilder> builders, Counters counters, Consumer<RecoveryEvent> events)
-            throws IOException {
+                         ThreadLocal<BatchBuilder> builders, Counters counters, FileIo io,
+                         Consumer<RecoveryEvent> events) throws IOException {
         Path dir = directory(root, name);
         int count = Files.isDirectory(dir) ? recordedPartitions(dir) : -1;
         if (count <= 0) {
@@ -89,21 +95,25 @@ public final class TopicLog {
             } else {
                 count = settings.partitions();
             }
-            Files.createDirectories(dir);
-            writeMeta(dir, count);
-            Dirs.fsync(root);
+            io.createDirectories(dir);
+            writeMeta(dir, count, io);
+            io.forceDirectory(root);
         }
         PartitionLog[] partitions = new PartitionLog[count];
         for (int p = 0; p < count; p++) {
             Path pdir = dir.resolve(Integer.toString(p));
             boolean fresh = !Files.isDirectory(pdir);
-            partitions[p] = PartitionLog.open(name, p, pdir, settings, events);
+            partitions[p] = PartitionLog.open(name, p, pdir, settings, io, counters, events);
             if (fresh) {
-                Dirs.fsync(dir);
+                io.forceDirectory(dir);
             }
         }
-        TopicLog topic = new TopicLog(name, dir, partitions, executor, settings, builders, counters);
+        TopicLog topic = new TopicLog(name, dir, partitions, executor, settings, builders, counters, io);
         topic.loadGroups();
+        for (int p = 0; p < count; p++) {
+            int partition = p;
+            partitions[p].groupPositions(() -> topic.unreadCommits(partition));
+        }
         return topic;
     }
 
@@ -115,17 +125,20 @@ public final class TopicLog {
         return n;
     }
 
-    private static void writeMeta(Path dir, int partitions) throws IOException {
+    private static void writeMeta(Path dir, int partitions, FileIo io) throws IOException {
         Path tmp = dir.resolve(META_FILE + ".tmp");
         String text = "# Sluice log topic; the partition count is fixed when the topic is created\n"
                 + "partitions=" + partitions + "\nformat=1\n";
-        Files.writeString(tmp, text, StandardCharsets.UTF_8);
-        try (var ch = java.nio.channels.FileChannel.open(tmp, java.nio.file.StandardOpenOption.WRITE)) {
+        ByteBuffer bytes = ByteBuffer.wrap(text.getBytes(StandardCharsets.UTF_8));
+        try (FileChannel ch = io.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                StandardOpenOption.TRUNCATE_EXISTING)) {
+            while (bytes.hasRemaining()) {
+                ch.write(bytes);
+            }
             ch.force(true);
         }
-        Files.move(tmp, dir.resolve(META_FILE), StandardCopyOption.REPLACE_EXISTING,
-                StandardCopyOption.ATOMIC_MOVE);
-        Dirs.fsync(dir);
+        io.replace(tmp, dir.resolve(META_FILE));
+        io.forceDirectory(dir);
     }
 
     private void loadGroups() throws IOException {
@@ -137,7 +150,7 @@ public final class TopicLog {
             for (Path f : files) {
                 String file = f.getFileName().toString();
                 if (file.endsWith(".tmp")) {
-                    Files.deleteIfExists(f);
+                    io.deleteIfExists(f); // an interrupted compaction; the journal itself is intact
                     continue;
                 }
                 if (!file.endsWith(GroupOffsets.SUFFIX)) {
@@ -148,7 +161,7 @@ public final class TopicLog {
                     log.warn("Ignoring {}: not a group offsets file of the log", f);
                     continue;
                 }
-                GroupOffsets offsets = GroupOffsets.load(name, group, f, partitions.length);
+                GroupOffsets offsets = GroupOffsets.load(name, group, f, partitions.length, io);
                 groups.put(group, new LogGroup(group, offsets, partitions.length));
             }
         }
@@ -179,7 +192,7 @@ public final class TopicLog {
     /** The group {@code name}, created (without any file) if new. */
     LogGroup group(String group) {
         return groups.computeIfAbsent(group, g -> new LogGroup(g, GroupOffsets.create(name, g,
-                dir.resolve(GROUPS_DIR).resolve(Names.encode(g) + GroupOffsets.SUFFIX), partitions.length),
+                dir.resolve(GROUPS_DIR).resolve(Names.encode(g) + GroupOffsets.SUFFIX), partitions.length, io),
                 partitions.length));
     }
 
@@ -189,6 +202,21 @@ public final class TopicLog {
 
     Iterable<LogGroup> groups() {
         return groups.values();
+    }
+
+    /**
+     * The committed offsets on {@code partition} of the groups that no member is reading it now (group name to next
+     * offset), for retention to report what it deletes unread. A member reading it reports a skip itself.
+     */
+    private Map<String, Long> unreadCommits(int partition) {
+        Map<String, Long> unread = new HashMap<>();
+        for (LogGroup g : groups.values()) {
+            long committed = g.offsets.committed(partition);
+            if (committed >= 0 && !g.isOwned(partition)) {
+                unread.put(g.name, committed);
+            }
+        }
+        return unread;
     }
 
     synchronized void register(LogConsumer consumer) {

@@ -59,8 +59,7 @@ public final class LogInspector {
             throw new IOException(root + " is not a directory");
         }
         out.println("log " + root.toAbsolutePath());
-        DirectoryLock lock = LogLayout.lockOrWarn(root, out);
-        try {
+        try (DirectoryLock.ReadAccess access = LogLayout.lockForReading(root, out)) {
             List<LogLayout.TopicDir> topics = LogLayout.topics(root);
             if (topics.isEmpty()) {
                 out.println("(no topics)");
@@ -69,10 +68,6 @@ public final class LogInspector {
                 if (options.topic() == null || options.topic().equals(topic.name())) {
                     inspectTopic(topic, options, out);
                 }
-            }
-        } finally {
-            if (lock != null) {
-                lock.close();
             }
         }
     }

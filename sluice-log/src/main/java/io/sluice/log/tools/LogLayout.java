@@ -42,17 +42,20 @@ final class LogLayout {
     }
 
     /**
-     * Takes the directory lock so no writer starts while a tool reads; if a process holds it, says so and goes on
-     * read-only.
+     * Takes a shared lock on the directory while a tool reads, so no process can open the log for writing meanwhile,
+     * and says so; if the log is open (in this process or another) or the lock cannot be taken, the tool reads
+     * without it and says why. Never creates or writes the lock file, and never touches the lock a transport in this
+     * process holds.
      *
-     * @return the lock to release, or null if another process holds it
+     * @return what to close when done
      */
-    static DirectoryLock lockOrWarn(Path root, PrintStream out) throws IOException {
-        DirectoryLock lock = DirectoryLock.tryAcquire(root);
-        if (lock == null) {
-            out.println("note: the log is open in process " + DirectoryLock.holder(root)
-                    + "; its active segments may change while they are read");
+    static DirectoryLock.ReadAccess lockForReading(Path root, PrintStream out) throws IOException {
+        DirectoryLock.ReadAccess access = DirectoryLock.forReading(root);
+        if (access.lock() != null) {
+            out.println("lock: shared (no process can open the log while this runs)");
+        } else {
+            out.println("lock: none, " + access.note());
         }
-        return lock;
+        return access;
     }
 }

@@ -51,14 +51,9 @@ public final class LogVerifier {
             return new Result(false, 1, 0, 0, 0);
         }
         Counter c = new Counter(out);
-        DirectoryLock lock = LogLayout.lockOrWarn(root, out);
-        try {
+        try (DirectoryLock.ReadAccess access = LogLayout.lockForReading(root, out)) {
             for (LogLayout.TopicDir topic : LogLayout.topics(root)) {
                 verifyTopic(topic, c);
-            }
-        } finally {
-            if (lock != null) {
-                lock.close();
             }
         }
         boolean sound = c.problems == 0;
