@@ -134,6 +134,7 @@ public final class NatsTransport implements Transport {
     }
 
     private Connection connect(NatsSettings s) {
+        LoggingErrorListener errors = new LoggingErrorListener();
         Options.Builder o = Options.builder()
                 .servers(s.servers.toArray(String[]::new))
                 .connectionTimeout(s.connectTimeout)
@@ -148,7 +149,7 @@ public final class NatsTransport implements Transport {
                 .requestCleanupInterval(s.publishAckTimeout)
                 .connectionName(s.connectionName != null ? s.connectionName : "sluice")
                 .connectionListener(this::onConnectionEvent)
-                .errorListener(new LoggingErrorListener());
+                .errorListener(errors);
         if (s.user != null) {
             o.userInfo(s.user.toCharArray(), s.password);
         }
@@ -163,9 +164,14 @@ public final class NatsTransport implements Transport {
         } catch (IOException e) {
             String reason = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
             String who = s.user != null ? " as user '" + s.user + "'" : s.token != null ? " with a token" : "";
+            // jnats says only "Unable to connect" when the TLS handshake failed; the cause went to the error listener.
+            javax.net.ssl.SSLException tls = sslCause(errors.lastException);
             String hint = reason.toLowerCase(Locale.ROOT).contains("authorization")
                     || reason.toLowerCase(Locale.ROOT).contains("authentication")
                     ? ": the server refused the credentials (check nats.user/nats.password or nats.token)"
+                    : tls != null ? ": the TLS handshake failed (" + tls.getMessage() + "); is the server's "
+                    + "certificate signed by a CA in nats.tls.trustStore" + (s.trustStore == null
+                    ? " (none is set, so the JVM's default CAs are used)" : "") + ", and valid for the host?"
                     : "";
             throw new SluiceException("could not connect to NATS at " + NatsSettings.redacted(s.servers) + who + hint
                     + " (" + reason + ")", e);
@@ -173,6 +179,15 @@ public final class NatsTransport implements Transport {
             Thread.currentThread().interrupt();
             throw new SluiceException("interrupted while connecting to NATS at " + NatsSettings.redacted(s.servers), e);
         }
+    }
+
+    private static javax.net.ssl.SSLException sslCause(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof javax.net.ssl.SSLException ssl) {
+                return ssl;
+            }
+        }
+        return null;
     }
 
     private static SSLContext sslContext(NatsSettings s) {
@@ -401,6 +416,9 @@ public final class NatsTransport implements Transport {
 
     /** Sends jnats' asynchronous errors to the log instead of standard error. */
     private static final class LoggingErrorListener implements ErrorListener {
+        /** The last exception jnats reported, to explain a failed first connect. */
+        volatile Exception lastException;
+
         @Override
         public void errorOccurred(Connection conn, String error) {
             log.warn("NATS server reported an error: {}", error);
@@ -408,6 +426,7 @@ public final class NatsTransport implements Transport {
 
         @Override
         public void exceptionOccurred(Connection conn, Exception exp) {
+            lastException = exp;
             log.debug("NATS client exception: {}", exp.toString());
         }
 

@@ -76,11 +76,26 @@ class NatsSecurityTest {
 
     @Test
     void shouldRefuseServerCertificateNotSignedByTrustedCa() {
+        // A trust store holding another CA, generated like the server's: the client must check the chain.
+        TlsMaterial otherCa = TlsMaterial.generate(dir.resolve("other-ca"));
         NatsSettings settings = NatsSettings.builder().server(tlsServer.url()).userPassword("app", "correct horse")
+                .trustStore(otherCa.trustStore(), otherCa.trustStorePassword())
                 .connectTimeout(Duration.ofSeconds(2)).build();
         assertThatThrownBy(() -> new NatsTransport(settings).close())
                 .isInstanceOf(SluiceException.class)
-                .hasMessageContaining("could not connect to NATS at [" + tlsServer.url() + "]");
+                .hasMessageContaining("could not connect to NATS at [" + tlsServer.url() + "] as user 'app': the TLS "
+                        + "handshake failed (")
+                .hasMessageContaining("Path does not chain with any of the trust anchors")
+                .hasMessageContaining("is the server's certificate signed by a CA in nats.tls.trustStore, and valid "
+                        + "for the host?");
+
+        // No trust store: the JVM's default CAs, which do not include the test CA either.
+        NatsSettings defaults = NatsSettings.builder().server(tlsServer.url()).userPassword("app", "correct horse")
+                .connectTimeout(Duration.ofSeconds(2)).build();
+        assertThatThrownBy(() -> new NatsTransport(defaults).close())
+                .isInstanceOf(SluiceException.class)
+                .hasMessageContaining(": the TLS handshake failed (")
+                .hasMessageContaining("(none is set, so the JVM's default CAs are used)");
     }
 
     @Test
