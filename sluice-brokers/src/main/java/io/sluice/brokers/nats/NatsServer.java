@@ -17,6 +17,8 @@ import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Consumer;
+import java.util.function.Supplier;
 import java.util.stream.Stream;
 
 /**
@@ -302,16 +304,24 @@ public final class NatsServer implements AutoCloseable {
 
     /** The path of the nats-server binary, installing the Debian package first when it is missing. */
     public static String ensureInstalled() {
+        return ensureInstalled(NatsServer::findBinary, NatsServer::run);
+    }
+
+    /**
+     * {@link #ensureInstalled()} with the binary lookup and the command runner passed in, so that a test can check
+     * what happens on a machine without nats-server without uninstalling it from this one.
+     */
+    static String ensureInstalled(Supplier<Optional<Path>> findBinary, Consumer<List<String>> runCommand) {
         INSTALL_LOCK.lock();
         try {
-            Optional<Path> found = findBinary();
+            Optional<Path> found = findBinary.get();
             if (found.isPresent()) {
                 return found.get().toString();
             }
             log.info("nats-server not found; installing the Debian package nats-server with apt-get");
-            run(List.of("apt-get", "update"));
-            run(List.of("apt-get", "install", "-y", "--no-install-recommends", "nats-server"));
-            return findBinary().orElseThrow(() -> new IllegalStateException(
+            runCommand.accept(List.of("apt-get", "update"));
+            runCommand.accept(List.of("apt-get", "install", "-y", "--no-install-recommends", "nats-server"));
+            return findBinary.get().orElseThrow(() -> new IllegalStateException(
                     "apt-get installed nats-server but no nats-server binary is on the PATH or in /usr/sbin"))
                     .toString();
         } finally {
@@ -334,7 +344,8 @@ public final class NatsServer implements AutoCloseable {
         return candidates.stream().filter(Files::isExecutable).findFirst();
     }
 
-    private static void run(List<String> command) {
+    /** Runs {@code command} (at most 10 minutes), failing with its exit code and output unless it succeeds. */
+    static void run(List<String> command) {
         try {
             Output out = runFor(command, 10, TimeUnit.MINUTES);
             if (out.exitCode != 0) {

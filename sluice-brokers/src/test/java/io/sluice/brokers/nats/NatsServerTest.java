@@ -10,6 +10,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 class NatsServerTest {
 
@@ -48,6 +49,43 @@ class NatsServerTest {
             assertThat(info).contains("\"tls_required\":true").contains("\"auth_required\":true");
             assertThat(info).doesNotContain("s3cret");
         }
+    }
+
+    @Test
+    void shouldInstallTheDebianPackageWithAptGetWhenTheBinaryIsMissing(@TempDir Path dir) {
+        Path binary = dir.resolve("nats-server");
+        java.util.List<java.util.List<String>> commands = new java.util.ArrayList<>();
+        String found = NatsServer.ensureInstalled(
+                () -> Files.exists(binary) ? java.util.Optional.of(binary) : java.util.Optional.empty(),
+                command -> {
+                    commands.add(command);
+                    if (command.contains("install")) {
+                        try {
+                            Files.createFile(binary); // what the package would put on the PATH
+                        } catch (IOException e) {
+                            throw new java.io.UncheckedIOException(e);
+                        }
+                    }
+                });
+        assertThat(commands).containsExactly(java.util.List.of("apt-get", "update"),
+                java.util.List.of("apt-get", "install", "-y", "--no-install-recommends", "nats-server"));
+        assertThat(found).isEqualTo(binary.toString());
+
+        commands.clear();
+        NatsServer.ensureInstalled(() -> java.util.Optional.of(binary), commands::add);
+        assertThat(commands).as("nothing to install").isEmpty();
+    }
+
+    @Test
+    void shouldSayWhyWhenTheInstallFails() {
+        assertThatThrownBy(() -> NatsServer.run(java.util.List.of("sh", "-c", "echo E: Unable to locate package; exit 100")))
+                .isInstanceOf(IllegalStateException.class)
+                .hasMessageStartingWith("sh -c echo E: Unable to locate package; exit 100 failed with exit code 100 "
+                        + "(is this machine's user root, with Debian package sources?):")
+                .hasMessageContaining("E: Unable to locate package");
+        assertThatThrownBy(() -> NatsServer.ensureInstalled(java.util.Optional::empty, command -> { }))
+                .isInstanceOf(IllegalStateException.class)
+                .hasMessage("apt-get installed nats-server but no nats-server binary is on the PATH or in /usr/sbin");
     }
 
     private static String greeting(int port) throws IOException {
