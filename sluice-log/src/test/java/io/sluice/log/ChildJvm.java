@@ -43,6 +43,15 @@ final class ChildJvm implements AutoCloseable {
         return process.pid();
     }
 
+    /** Waits for the process to end by itself and its output to be read; its exit code. */
+    int finish() throws InterruptedException {
+        if (!process.waitFor(60, TimeUnit.SECONDS)) {
+            throw new IllegalStateException("child " + process.pid() + " did not end within 60s");
+        }
+        reader.join(TimeUnit.SECONDS.toMillis(30));
+        return process.exitValue();
+    }
+
     /** Sends SIGKILL and waits for the process to end and its output to be read. */
     void kill() throws InterruptedException {
         process.destroyForcibly();

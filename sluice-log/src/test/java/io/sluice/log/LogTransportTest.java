@@ -29,7 +29,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
-/** The log as a transport beyond the contract suite: locking, limits, durability of commits, seeking, policies. */
+/** The log as a transport beyond the contract suite: limits, durability of commits, seeking, policies. */
 class LogTransportTest {
     private static final Duration WAIT = Duration.ofSeconds(60);
 
@@ -39,33 +39,6 @@ class LogTransportTest {
     private static Message order(int n) {
         return Message.builder().key("customer-" + (n % 17)).payload("order " + n).header("n", Integer.toString(n))
                 .timestampMillis(1_700_000_000_000L + n * 1000L).build();
-    }
-
-    @Test
-    void shouldRefuseASecondProcessNamingTheDirectoryAndTheHoldersPid() throws Exception {
-        Path logDir = dir.resolve("shared");
-        try (ChildJvm holder = ChildJvm.start(dir.resolve("holder.err"), LockHolderChild.class, logDir.toString())) {
-            await().atMost(WAIT).until(() -> holder.lines.stream().anyMatch(l -> l.startsWith("READY")));
-            assertThatThrownBy(() -> LogTransport.open(LogSettings.builder(logDir).build()))
-                    .isInstanceOf(LogLockedException.class)
-                    .hasMessage("Log directory " + logDir.toAbsolutePath() + " is in use by another process (pid "
-                            + holder.pid() + ", lock file " + logDir.resolve(".lock").toAbsolutePath() + "); a log "
-                            + "directory can be open in one process at a time");
-            holder.kill();
-        }
-        // The OS released the lock with the killed process: the directory opens again.
-        LogTransport.open(LogSettings.builder(logDir).build()).close();
-    }
-
-    @Test
-    void shouldRefuseOpeningTheSameDirectoryTwiceInOneProcess() {
-        try (LogTransport first = LogTransport.open(LogSettings.builder(dir).build())) {
-            assertThatThrownBy(() -> LogTransport.open(LogSettings.builder(dir).build()))
-                    .isInstanceOf(LogLockedException.class)
-                    .hasMessageContaining("Log directory " + dir.toAbsolutePath() + " is already open in this process (pid "
-                            + ProcessHandle.current().pid() + ")");
-            assertThat(first.partitions("still-works")).isEqualTo(4);
-        }
     }
 
     @Test
