@@ -6,9 +6,9 @@ import io.sluice.testkit.TransportContractTest;
 import java.util.Map;
 
 /**
- * The contract suite on NATS core (at most once). The suite skips, by capability, what an at-most-once transport
- * without partitions cannot promise: redelivery after a consumer stops mid-flight, and per-key order across a queue
- * group.
+ * The contract suite on NATS core (at most once). By capability the suite skips, each with its reason, what an
+ * at-most-once transport cannot promise (redelivery after a consumer stops mid-flight or a member leaves), and checks
+ * a queue group's split of work without per-key order across its members (no ordered partitions).
  */
 class CoreNatsTransportContractTest extends TransportContractTest {
     @Override

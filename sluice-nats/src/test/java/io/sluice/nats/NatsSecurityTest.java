@@ -11,9 +11,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
 
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -27,15 +25,13 @@ import static org.awaitility.Awaitility.await;
 /** TLS with certificates generated here (the client verifies the CA), and user/password and token auth. */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class NatsSecurityTest {
-    @TempDir
-    static Path dir;
     private static TlsMaterial tls;
     private static NatsServer tlsServer;
     private static NatsServer tokenServer;
 
     @BeforeAll
     static void startServers() {
-        tls = TlsMaterial.generate(dir.resolve("tls"));
+        tls = NatsTestServer.tls();
         tlsServer = NatsServer.builder().tls(tls.serverCertificate(), tls.serverKey())
                 .userPassword("app", "correct horse").start();
         tokenServer = NatsServer.builder().token("t0ken-s3cret").start();
@@ -77,7 +73,7 @@ class NatsSecurityTest {
     @Test
     void shouldRefuseServerCertificateNotSignedByTrustedCa() {
         // A trust store holding another CA, generated like the server's: the client must check the chain.
-        TlsMaterial otherCa = TlsMaterial.generate(dir.resolve("other-ca"));
+        TlsMaterial otherCa = NatsTestServer.otherCa();
         NatsSettings settings = NatsSettings.builder().server(tlsServer.url()).userPassword("app", "correct horse")
                 .trustStore(otherCa.trustStore(), otherCa.trustStorePassword())
                 .connectTimeout(Duration.ofSeconds(2)).build();
