@@ -10,8 +10,8 @@ import java.nio.file.StandardCopyOption;
 /**
  * The seam between the log and the file system: every channel the log opens on its data, indexes, recovery points and
  * offset journals, and every directory it creates, forces, renames into or deletes from, goes through one
- * {@code FileIo}. The log uses {@link #DEFAULT}; tests substitute one that models what a power loss keeps (only what
- * was forced), fails chosen operations, or halts the process at a named point.
+ * {@code FileIo}. The log uses {@link #DEFAULT}; tests substitute one that watches which bytes each fsync covered and
+ * which directories were forced after which files appeared, or fails chosen fsyncs.
  *
  * <p>The directory lock does not go through it: it is not data, and the lock must stay the OS's own.
  *

@@ -38,11 +38,21 @@ public final class OffsetIndex extends IndexFile {
      * offset as {@code relative << 32 | position}; 0 (relative 0, position 0) when no entry is at or below it.
      */
     long lookup(long offset) throws IOException {
+        return lookup(offset, Long.MAX_VALUE);
+    }
+
+    /**
+     * As {@link #lookup(long)}, among the entries whose position is below {@code positionLimit}: a reader passes its
+     * segment's read limit, so it never starts from a batch the writer has written (and indexed) but not yet
+     * published.
+     */
+    long lookup(long offset, long positionLimit) throws IOException {
         long relative = offset - baseOffset;
         long[] found = {0};
-        // The last probe that passes is the answer: later passing probes only move towards higher slots.
+        // The last probe that passes is the answer: later passing probes only move towards higher slots. Relative
+        // offsets and positions both grow with the slot, so the entries that pass are a prefix.
         lastWhere(e -> {
-            boolean atOrBelow = e.getInt(0) <= relative;
+            boolean atOrBelow = e.getInt(0) <= relative && e.getInt(4) < positionLimit;
             if (atOrBelow) {
                 found[0] = pack(e.getInt(0), e.getInt(4));
             }

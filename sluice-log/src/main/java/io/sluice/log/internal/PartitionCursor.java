@@ -86,11 +86,14 @@ public final class PartitionCursor {
     }
 
     /**
-     * Where to start scanning for {@code offset} in {@code s}: the indexed batch at or before it, if that entry really
-     * points at such a batch; otherwise (a damaged index) the start of the segment, which is slower but right.
+     * Where to start scanning for {@code offset} in {@code s}: the indexed batch at or before it (and before the
+     * segment's read limit), if that entry really points at such a batch; otherwise (a damaged index) the start of the
+     * segment, which is slower but right.
      */
     static long indexedPosition(Segment s, long offset) throws IOException {
-        long entry = s.index.lookup(offset);
+        // The limit first: entries added after it was read point at batches readers may not see yet.
+        long limit = s.readLimit();
+        long entry = s.index.lookup(offset, limit);
         int position = OffsetIndex.position(entry);
         if (position <= 0) {
             if (position < 0) {

@@ -19,6 +19,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentSkipListSet;
 import java.util.concurrent.atomic.AtomicLongFieldUpdater;
+import java.util.concurrent.atomic.AtomicReferenceFieldUpdater;
 import java.util.function.Consumer;
 import java.util.function.Supplier;
 
@@ -47,6 +48,8 @@ public final class PartitionLog {
     private static final Logger log = LoggerFactory.getLogger(PartitionLog.class);
     private static final AtomicLongFieldUpdater<PartitionLog> HIGH_WATERMARK =
             AtomicLongFieldUpdater.newUpdater(PartitionLog.class, "highWatermark");
+    private static final AtomicReferenceFieldUpdater<PartitionLog, Throwable> STOPPED =
+            AtomicReferenceFieldUpdater.newUpdater(PartitionLog.class, Throwable.class, "stopped");
 
     final String topic;
     final int partition;
@@ -59,6 +62,8 @@ public final class PartitionLog {
     private Segment active;
     /** Only grows: the writer (after a write or a seal) and the sync task (after an fsync) both raise it. */
     private volatile long highWatermark;
+    /** The first failed write or fsync; set once, see {@link #stop}. */
+    private volatile Throwable stopped;
     /** Segments below this base offset are sealed and forced; see {@link RecoveryPoint}. */
     private long recoveryPoint;
     private final java.util.concurrent.locks.ReentrantLock recoveryPointLock =
@@ -319,41 +324,45 @@ public final class PartitionLog {
      * last time-index entry (T, R) with T below it, once checked against the log. The writer's rule makes T exactly
      * {@code max(T of the entry before, largest timestamp of the batches from that entry's batch up to R)}, so the
      * batch headers between the two entries are read and compared; that also confirms a sealed segment's final entry
-     * (its largest timestamp), after which {@code s} is trusted to hold nothing that late. Any mismatch: position 0.
+     * (its largest timestamp), after which {@code s} is trusted to hold nothing that late. Entries of batches past the
+     * read limit (written, not yet published) are passed over. Any mismatch: position 0.
      */
     private long timeSearchStart(Segment s, long timestampMillis, BatchScanner scan) throws IOException {
-        int slot = s.timeIndex.lastBelow(timestampMillis);
-        if (slot < 0) {
+        long limit = s.readLimit(); // before the index: later entries may point past it
+        for (int slot = s.timeIndex.lastBelow(timestampMillis); slot >= 0; slot--) {
+            long[] entry = s.timeIndex.entry(slot);
+            long to = entry == null ? -1 : exactPosition(s, (int) entry[1], limit);
+            if (to > limit) {
+                continue; // not visible yet: an earlier entry will do
+            }
+            long[] previous = slot == 0 ? null : s.timeIndex.entry(slot - 1);
+            long from = previous == null ? 0 : exactPosition(s, (int) previous[1], limit);
+            if (to >= 0 && from >= 0 && to >= from) {
+                long max = previous == null ? Long.MIN_VALUE : previous[0];
+                scan.reset(s, from, to, false);
+                while (scan.next()) {
+                    max = Math.max(max, scan.maxTimestamp());
+                }
+                if (scan.problem() == null && scan.end() == to && max == entry[0]) {
+                    if (s.isSealed() && entry[1] == s.nextOffset() - s.baseOffset()) {
+                        s.trustMaxTimestamp();
+                    }
+                    return to;
+                }
+            }
+            log.warn("Time index {} entry {} does not match the log; searching {} from its start",
+                    s.timeIndex.file(), slot, s.logFile);
             return 0;
         }
-        long[] entry = s.timeIndex.entry(slot);
-        long[] previous = slot == 0 ? null : s.timeIndex.entry(slot - 1);
-        long from = previous == null ? 0 : exactPosition(s, (int) previous[1]);
-        long to = entry == null ? -1 : exactPosition(s, (int) entry[1]);
-        if (from >= 0 && to >= from) {
-            long max = previous == null ? Long.MIN_VALUE : previous[0];
-            scan.reset(s, from, to, false);
-            while (scan.next()) {
-                max = Math.max(max, scan.maxTimestamp());
-            }
-            if (scan.problem() == null && scan.end() == to && max == entry[0]) {
-                if (s.isSealed() && entry[1] == s.nextOffset() - s.baseOffset()) {
-                    s.trustMaxTimestamp();
-                }
-                return to;
-            }
-        }
-        log.warn("Time index {} entry {} does not match the log; searching {} from its start", s.timeIndex.file(),
-                slot, s.logFile);
         return 0;
     }
 
     /**
      * The byte position of the batch at relative offset {@code relative} of {@code s} through its offset index (the
      * end of the segment for its record count), if the index has exactly that entry and it points at that batch;
-     * otherwise -1.
+     * {@code Long.MAX_VALUE} if the entry points at or past {@code limit} (not visible yet); otherwise -1.
      */
-    private static long exactPosition(Segment s, int relative) throws IOException {
+    private static long exactPosition(Segment s, int relative, long limit) throws IOException {
         if (relative == 0) {
             return 0;
         }
@@ -363,6 +372,9 @@ public final class PartitionLog {
         long entry = s.index.lookup(s.baseOffset() + relative);
         if (OffsetIndex.relative(entry) != relative) {
             return -1;
+        }
+        if (OffsetIndex.position(entry) >= limit) {
+            return Long.MAX_VALUE;
         }
         long position = PartitionCursor.indexedPosition(s, s.baseOffset() + relative);
         return position == OffsetIndex.position(entry) && position > 0 ? position : -1;
@@ -587,11 +599,33 @@ public final class PartitionLog {
         }
     }
 
+    /**
+     * Stops the partition after a failed write or fsync ({@code cause}): the first call logs it at ERROR and records a
+     * {@link RecoveryEvent.Kind#PARTITION_STOPPED} event; the recovery point no longer moves. Any thread.
+     */
+    void stop(Throwable cause) {
+        if (!STOPPED.compareAndSet(this, null, cause)) {
+            return;
+        }
+        Segment[] all = segments;
+        RecoveryEvent e = new RecoveryEvent(RecoveryEvent.Kind.PARTITION_STOPPED, topic, partition,
+                all[all.length - 1].logFile, -1, -1, 0, "a write or fsync failed (" + cause + "); publishes not yet acknowledged failed, and the "
+                + "partition takes no appends until the log is reopened, which recovers what reached the disk");
+        log.error("{}", e, cause);
+        events.accept(e);
+    }
+
+    /** The failure that stopped the partition, or null. */
+    Throwable stopped() {
+        return stopped;
+    }
+
     /** Records durably that every segment below {@code offset} is sealed and forced. */
     private void advanceRecoveryPoint(long offset) throws IOException {
         recoveryPointLock.lock();
         try {
-            if (offset > recoveryPoint) {
+            // After a failure the state of the disk is unknown; the next open checks what it has to.
+            if (offset > recoveryPoint && stopped == null) {
                 RecoveryPoint.write(dir, offset, io);
                 recoveryPoint = offset;
             }

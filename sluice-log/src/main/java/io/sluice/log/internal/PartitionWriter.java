@@ -30,8 +30,10 @@ import java.util.concurrent.atomic.AtomicReference;
  * blocks a virtual-thread carrier. Futures complete on a pool thread (the writer's, or under {@code always} the sync
  * task's): callbacks attached to them must not block.
  *
- * <p>A failed write or fsync fails the partition: the futures of the run fail (the records may or may not be on disk,
- * which the message says), and every later append fails at once until the log is reopened and recovered. After an
+ * <p>A failed write or fsync - on the writer, in the sync task, or in the background flush of a rolled segment - stops
+ * the partition ({@link PartitionLog#stop}): every publish not yet acknowledged fails (the records may or may not be
+ * on disk, which the message says), every later append fails at once until the log is reopened and recovered, the
+ * recovery point stays where it was, and the transport reports it as a {@code PARTITION_STOPPED} event. After an
  * fsync error the state of the page cache is unknown, so carrying on could acknowledge records that are not durable.
  *
  * <p>Thread-safe: {@link #submit}, {@link #requestFlush}, {@link #requestMaintenance} and {@link #close} may be called
@@ -247,6 +249,11 @@ public final class PartitionWriter implements Runnable {
      * while a long run is still encoding, so publishers and the writer work in parallel.
      */
     private void write(BatchBuilder b, long now) throws java.io.IOException {
+        Throwable stoppedBy = failure;
+        if (stoppedBy != null) {
+            // the sync or flush task failed while this run was encoding: nothing more goes to the file
+            throw new java.io.IOException("the partition stopped after a failed fsync", stoppedBy);
+        }
         ByteBuffer batch = b.finish();
         counters.batches.increment();
         counters.bytes.add(batch.remaining());
@@ -292,8 +299,9 @@ public final class PartitionWriter implements Runnable {
 
     /**
      * Forces once for every group written so far, then publishes them and completes their futures in order. Groups
-     * of a segment that rolled meanwhile were forced when it was sealed; forcing the last group's segment covers the
-     * rest.
+     * of a segment that rolled meanwhile were forced when it was sealed: {@link Segment#forceWritten} finds that
+     * done, or fails if that seal's fsync failed, so a group is never acknowledged on the strength of a later
+     * segment's fsync.
      */
     private void runSync() {
         try {
@@ -308,13 +316,16 @@ public final class PartitionWriter implements Runnable {
                 } else {
                     try {
                         long t0 = System.nanoTime();
-                        last.segment().forceWritten();
+                        Segment forced = null;
+                        for (Group g : groups) {
+                            if (g.segment() != forced) {
+                                forced = g.segment();
+                                forced.forceWritten();
+                            }
+                        }
                         counters.fsynced(System.nanoTime() - t0);
                     } catch (Exception | Error e) {
-                        failure = e;
-                        log.error("Partition {}/{} stopped taking appends: an fsync failed. Records not acknowledged "
-                                + "may or may not be on disk; reopen the log to recover it", partition.topic,
-                                partition.partition, e);
+                        stop(e);
                         failGroups(groups, stopped(e));
                         return;
                     }
@@ -373,10 +384,8 @@ public final class PartitionWriter implements Runnable {
                 try {
                     partition.flushSealed(s);
                 } catch (Exception | Error e) {
-                    failure = e;
-                    log.error("Partition {}/{} stopped taking appends: forcing sealed segment {} failed. It and the "
-                            + "segments after it will be checked batch by batch when the log is reopened",
-                            partition.topic, partition.partition, s.logFile(), e);
+                    // It and the segments after it are checked batch by batch when the log is reopened.
+                    stop(e);
                     unflushed.clear();
                     break;
                 }
@@ -408,15 +417,22 @@ public final class PartitionWriter implements Runnable {
     }
 
 
+    /** Stops the partition after a failure on the writer and fails what this run wrote. */
     private void fail(Throwable e) {
-        failure = e;
-        log.error("Partition {}/{} stopped taking appends: a write or fsync failed. Records not acknowledged may or "
-                + "may not be on disk; reopen the log to recover it", partition.topic, partition.partition, e);
+        stop(e);
         PublishException error = stopped(e);
         for (PendingAppend p : written) {
             p.completeExceptionally(error);
         }
         written.clear();
+    }
+
+    /** Records the first failure (later ones are its consequences) and stops the partition; any thread. */
+    private void stop(Throwable e) {
+        if (failure == null) {
+            failure = e;
+        }
+        partition.stop(failure);
     }
 
     private PublishException stopped(Throwable cause) {

@@ -11,6 +11,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.concurrent.atomic.AtomicLongFieldUpdater;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * One segment of a partition: the batches from {@link #baseOffset} on, in {@code <base>.log}, with its
@@ -41,6 +42,9 @@ public final class Segment implements ByteSource {
     private volatile FileChannel writeChannel;
     /** Set once everything written was forced before the write channel closed (seal, clean close). */
     private volatile boolean forcedForClose;
+    /** Orders the fsyncs of this segment's files (writer, sync task, flush task); see {@link #forcing}. */
+    private final ReentrantLock forceLock = new ReentrantLock();
+    private volatile IOException forceFailure;
     private final AtomicReference<FileChannel> readChannel = new AtomicReference<>();
 
     /**
@@ -286,7 +290,8 @@ public final class Segment implements ByteSource {
 
     /** fdatasync of the log file: the data and the file length, not other metadata. Writer thread. */
     void force() throws IOException {
-        writeChannel.force(false);
+        FileChannel ch = writeChannel;
+        forcing(() -> ch.force(false));
     }
 
     /**
@@ -301,13 +306,15 @@ public final class Segment implements ByteSource {
             }
             throw new IOException("segment " + logFile + " was closed before it was forced");
         }
-        try {
-            ch.force(false);
-        } catch (java.nio.channels.ClosedChannelException e) {
-            if (!forcedForClose) {
-                throw e;
+        forcing(() -> {
+            try {
+                ch.force(false);
+            } catch (java.nio.channels.ClosedChannelException e) {
+                if (!forcedForClose) {
+                    throw e;
+                }
             }
-        }
+        });
     }
 
     /**
@@ -322,13 +329,17 @@ public final class Segment implements ByteSource {
         }
         FileChannel ch = writeChannel;
         if (force) {
-            ch.force(true);
+            forcing(() -> {
+                ch.force(true);
+                index.force();
+                timeIndex.force();
+            });
             forcedForClose = true;
         }
         writeChannel = null;
         ch.close();
-        index.seal(force);
-        timeIndex.seal(force);
+        index.seal(false);
+        timeIndex.seal(false);
         publish(size);
         sealed = true;
     }
@@ -338,28 +349,72 @@ public final class Segment implements ByteSource {
      * flushes the file). A segment deleted by retention meanwhile needs nothing.
      */
     void forceSealed() throws IOException {
-        for (Path f : new Path[] {logFile, index.file(), timeIndex.file()}) {
-            try (FileChannel ch = io.open(f, StandardOpenOption.READ)) {
-                ch.force(true);
-            } catch (java.nio.file.NoSuchFileException e) {
-                if (!deleted) {
-                    throw e;
+        forcing(() -> {
+            for (Path f : new Path[] {logFile, index.file(), timeIndex.file()}) {
+                try (FileChannel ch = io.open(f, StandardOpenOption.READ)) {
+                    ch.force(true);
+                } catch (java.nio.file.NoSuchFileException e) {
+                    if (!deleted) {
+                        throw e;
+                    }
                 }
             }
-        }
+        });
     }
 
     /** Forces and closes the write channels of the active segment on a clean close; it stays the active one. */
     void closeWriter() throws IOException {
         FileChannel ch = writeChannel;
+        forcing(() -> {
+            if (ch != null) {
+                ch.force(true);
+            }
+            index.force();
+            timeIndex.force();
+        });
         if (ch != null) {
-            ch.force(true);
             forcedForClose = true;
             writeChannel = null;
             ch.close();
         }
-        index.seal(true);
-        timeIndex.seal(true);
+        index.seal(false);
+        timeIndex.seal(false);
+    }
+
+    /** The first failed fsync of this segment's files, or null. */
+    IOException forceFailure() {
+        return forceFailure;
+    }
+
+    /**
+     * Runs an fsync of this segment's files, one at a time, and makes a failure stick: every later fsync of the
+     * segment fails too. Linux reports a writeback error to each descriptor once (and not at all to one opened after
+     * it), then drops the dirty pages, so a later fsync - the writer's seal after the sync task's failed force, or
+     * the flush task's through a fresh descriptor - would return success for data that never reached the disk. The
+     * lock only orders forces of one file, which the kernel serializes anyway; no one waits on it but another force.
+     */
+    private void forcing(IoAction action) throws IOException {
+        forceLock.lock();
+        try {
+            IOException earlier = forceFailure;
+            if (earlier != null) {
+                throw new IOException("an earlier fsync of " + logFile + " failed (" + earlier.getMessage()
+                        + "); what it covered may never have reached the disk", earlier);
+            }
+            try {
+                action.run();
+            } catch (IOException e) {
+                forceFailure = e;
+                throw e;
+            }
+        } finally {
+            forceLock.unlock();
+        }
+    }
+
+    @FunctionalInterface
+    private interface IoAction {
+        void run() throws IOException;
     }
 
     /** Closes every channel (the files stay). */
