@@ -119,19 +119,26 @@ class JetStreamFlowControlTest {
             await().atMost(WAIT).until(() -> info("g", partition).getNumWaiting() > 0);
         }
         sub.pause();
+        // pause() does not cut short a poll already under way: that poll still hands over what arrives first (all of
+        // it, if the poll thread wakes late on a loaded machine). A probe message sees that poll out: it is handed
+        // over at once by such a poll, or else stays in the member's buffer.
+        log.published(sluice.publisher().publish(topic, Message.builder().key("key-0").payload("probe")
+                .header(DeliveryLog.SEQ, "0").build()).join());
+        await().atMost(WAIT).until(() -> ackPending("g", 3) + log.handledTotal() == 1);
+        await().during(Duration.ofMillis(500)).atMost(Duration.ofSeconds(5))
+                .until(() -> ackPending("g", 3) + log.handledTotal() == 1);
         List<CompletableFuture<Receipt>> sent = new ArrayList<>();
         for (int seq = 0; seq < 3; seq++) {
-            for (int k = 0; k < 10; k++) {
+            for (int k = seq == 0 ? 1 : 0; k < 10; k++) {
                 sent.add(sluice.publisher().publish(topic, Message.builder().key("key-" + k).payload("x")
                         .header(DeliveryLog.SEQ, Integer.toString(seq)).build()));
             }
         }
         sent.forEach(f -> log.published(f.join()));
-        // The waiting pulls bring all 30 into the member's buffer; paused, the engine takes none (except what a
-        // poll already under way when pause() was called handed over).
+        // The waiting pulls bring the other 29 into the member's buffer; paused, the engine takes none of them.
         await().atMost(WAIT).until(() -> ackPending("g", 3) + log.handledTotal() == 30);
         long handledBeforePause = log.handledTotal();
-        assertThat(ackPending("g", 3)).isPositive();
+        assertThat(ackPending("g", 3)).isGreaterThanOrEqualTo(29);
         // Four ack waits: without in-progress acks for buffered messages the server would queue them all again.
         await().during(Duration.ofSeconds(4)).atMost(Duration.ofSeconds(6))
                 .until(() -> log.handledTotal() == handledBeforePause);
