@@ -125,4 +125,50 @@ class LogRetentionTest {
         }
         assertThat(LogVerifier.verify(dir, new PrintStream(OutputStream.nullOutputStream())).sound()).isTrue();
     }
+
+    @Test
+    void shouldReportRecordsRetentionDeletedBeforeAGroupReadThem() throws IOException {
+        LogSettings settings = LogSettings.builder(dir).partitions(1).segmentBytes(2048).retentionBytes(6000)
+                .retentionCheckInterval(Duration.ofHours(1)).build();
+        ConsumerOptions options = ConsumerOptions.builder().commitInterval(Duration.ofMillis(10)).build();
+        try (LogTransport log = LogTransport.open(settings);
+             Sluice sluice = Sluice.create(log, SluiceConfig.of("log"))) {
+            for (int i = 0; i < 20; i++) {
+                log.append("t", record(i, System.currentTimeMillis())).join();
+            }
+            List<String> seen = new CopyOnWriteArrayList<>();
+            var first = sluice.subscribe("t", "billing", m -> seen.add(m.header("n")), options);
+            await().atMost(Duration.ofSeconds(30)).until(() -> log.committedOffset("t", "billing", 0).orElse(-1)
+                    == 20);
+            first.close();
+            for (int i = 20; i < 200; i++) {
+                log.append("t", record(i, System.currentTimeMillis())).join();
+            }
+            log.enforceRetention();
+            long start = log.startOffset("t", 0);
+            assertThat(start).isGreaterThan(20);
+            // Deleted while no member read the partition: reported against the group's committed offset.
+            assertThat(log.events()).singleElement().satisfies(e -> {
+                assertThat(e.kind()).isEqualTo(RecoveryEvent.Kind.RETENTION_UNCONSUMED);
+                assertThat(e.offset()).isEqualTo(20);
+                assertThat(e.detail()).isEqualTo("retention deleted offsets 20.." + (start - 1) + " before group "
+                        + "billing consumed them (committed 20); it resumes at " + start);
+            });
+            assertThat(log.read("t", 0, 0, 1)).as("a direct read starts at the log start, silently")
+                    .extracting(LogRecord::offset).containsExactly(start);
+            assertThat(log.events()).hasSize(1);
+
+            seen.clear();
+            sluice.subscribe("t", "billing", m -> seen.add(m.header("n")), options);
+            await().atMost(Duration.ofSeconds(30)).until(() -> seen.size() == 200 - start);
+            assertThat(seen.get(0)).isEqualTo(Long.toString(start));
+            assertThat(log.events()).hasSize(2).last().satisfies(e -> {
+                assertThat(e.kind()).isEqualTo(RecoveryEvent.Kind.RETENTION_SKIPPED);
+                assertThat(e.offset()).isEqualTo(20);
+                assertThat(e.detail()).isEqualTo("group billing was at offset 20 but retention deleted offsets 20.."
+                        + (start - 1) + " before it read them; it continues at " + start);
+            });
+            assertThat(log.stats().recordsSkippedByRetention()).isEqualTo(start - 20);
+        }
+    }
 }

@@ -29,6 +29,9 @@ import java.util.function.Consumer;
  * One member of a consumer group on a log topic: follows the group's assignment, reads its partitions from their
  * committed positions through {@link PartitionCursor}s, and commits durably through the {@link OffsetStore}.
  *
+ * <p>Records that retention deleted before this member read them are skipped and reported (see
+ * {@link PartitionCursor}): the group goes on from the oldest record retained.
+ *
  * <p>A partition whose next batch is corrupt stops being read (the others go on): the first time, the corruption is
  * logged at ERROR and recorded as a {@link RecoveryEvent.Kind#SEGMENT_CORRUPT} event; every five minutes after that a
  * reminder is logged while the member still owns the partition. Its lag stays visible.
@@ -202,7 +205,8 @@ final class LogConsumer implements TransportConsumer {
             if (target[p] && cursors[p] == null) {
                 if (group.tryAcquire(this, p)) {
                     try {
-                        cursors[p] = new PartitionCursor(topic.partitions[p], startPosition(p));
+                        cursors[p] = new PartitionCursor(topic.partitions[p], startPosition(p),
+                                "group " + spec.group());
                     } catch (IOException e) {
                         group.release(this, p);
                         throw new UncheckedIOException("positioning on " + topic.name + "/" + p + " failed", e);

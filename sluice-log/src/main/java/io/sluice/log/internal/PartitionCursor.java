@@ -49,18 +49,6 @@ public final class PartitionCursor {
         seek(offset);
     }
 
-    private PartitionCursor(PartitionLog partition, long offset, String reader, CorruptLogException stopped) {
-        this.partition = partition;
-        this.reader = reader;
-        this.nextOffset = offset;
-        this.corrupt = stopped;
-    }
-
-    /** A reader stopped before it started, at {@code offset}, by {@code problem} (it delivers nothing). */
-    static PartitionCursor stopped(PartitionLog partition, long offset, String reader, CorruptLogException problem) {
-        return new PartitionCursor(partition, offset, reader, problem);
-    }
-
     public PartitionLog partition() {
         return partition;
     }
