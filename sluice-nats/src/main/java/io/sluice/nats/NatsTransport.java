@@ -78,6 +78,8 @@ public final class NatsTransport implements Transport {
             new AtomicReference<>();
     private final AtomicLong reconnects = new AtomicLong();
     private volatile ConnectionState state = ConnectionState.CONNECTED;
+    /** Set once the first connect succeeded; a failing first connect is reported by the constructor alone. */
+    private volatile boolean established;
     private volatile boolean closed;
 
     /**
@@ -89,6 +91,7 @@ public final class NatsTransport implements Transport {
     public NatsTransport(NatsSettings settings) {
         this.settings = settings;
         this.connection = connect(settings);
+        this.established = true;
         try {
             if (settings.mode == NatsSettings.Mode.JETSTREAM) {
                 JetStreamOptions jso = JetStreamOptions.builder().requestTimeout(settings.publishAckTimeout).build();
@@ -233,6 +236,12 @@ public final class NatsTransport implements Transport {
         }
         if (event == ConnectionListener.Events.RECONNECTED) {
             reconnects.incrementAndGet();
+        }
+        if (!established) {
+            // jnats reports the attempts of a failing first connect as disconnects and a close; the constructor's
+            // exception says what went wrong, without a "reconnecting" warning that is not true.
+            log.debug("NATS connection event {} while connecting", event);
+            return;
         }
         if (next == state) {
             // jnats reports DISCONNECTED again after every failed reconnect attempt, and RESUBSCRIBED after

@@ -211,27 +211,8 @@ class NatsReconnectTest {
 
         List<NatsTransport.ConnectionState> states = new CopyOnWriteArrayList<>();
         transport.onConnectionState(states::add);
-        java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
-        java.io.PrintStream original = System.err;
-        // slf4j-simple writes to whatever System.err is at the time of each log call.
-        System.setErr(new java.io.PrintStream(new java.io.OutputStream() {
-            @Override
-            public void write(int b) {
-                original.write(b);
-                synchronized (captured) {
-                    captured.write(b);
-                }
-            }
-
-            @Override
-            public void write(byte[] b, int off, int len) {
-                original.write(b, off, len);
-                synchronized (captured) {
-                    captured.write(b, off, len);
-                }
-            }
-        }, true, java.nio.charset.StandardCharsets.UTF_8));
-        try {
+        String log;
+        try (StandardErrorCapture captured = new StandardErrorCapture()) {
             server.stop();
             await().atMost(WAIT).until(() -> transport.connectionState() == NatsTransport.ConnectionState.DISCONNECTED);
             // Several reconnect attempts (every 100 ms) fail meanwhile; each is reported by jnats, but is no change.
@@ -240,16 +221,12 @@ class NatsReconnectTest {
             server.restart();
             await().atMost(WAIT).until(() -> transport.connectionState() == NatsTransport.ConnectionState.RECONNECTED);
             sluice.close();
-        } finally {
-            System.setErr(original);
+            await().atMost(WAIT).until(() -> states.contains(NatsTransport.ConnectionState.CLOSED));
+            log = captured.text();
         }
         assertThat(states).containsExactly(NatsTransport.ConnectionState.DISCONNECTED,
                 NatsTransport.ConnectionState.RECONNECTED, NatsTransport.ConnectionState.CLOSED);
         assertThat(transport.connectionState()).isEqualTo(NatsTransport.ConnectionState.CLOSED);
-        String log;
-        synchronized (captured) {
-            log = captured.toString(java.nio.charset.StandardCharsets.UTF_8);
-        }
         String lost = "WARN io.sluice.nats.NatsTransport - NATS connection lost; reconnecting to [" + server.url()
                 + "] (wait 100ms + jitter up to 50ms, max reconnects -1, publishes buffered up to " + 16 * 1024 * 1024
                 + " bytes)";

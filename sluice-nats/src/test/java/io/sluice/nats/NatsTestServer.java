@@ -19,7 +19,6 @@ final class NatsTestServer {
     private static NatsServer server;
     private static Path tlsDirectory;
     private static TlsMaterial tls;
-    private static TlsMaterial otherCa;
 
     private NatsTestServer() {
     }
@@ -39,14 +38,6 @@ final class NatsTestServer {
             tls = TlsMaterial.generate(tlsDirectory().resolve("server"));
         }
         return tls;
-    }
-
-    /** Material of a second, unrelated CA: a trust store that must not accept {@link #tls()}'s server. */
-    static synchronized TlsMaterial otherCa() {
-        if (otherCa == null) {
-            otherCa = TlsMaterial.generate(tlsDirectory().resolve("other-ca"));
-        }
-        return otherCa;
     }
 
     private static Path tlsDirectory() {
