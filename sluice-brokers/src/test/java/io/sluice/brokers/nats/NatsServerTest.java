@@ -20,7 +20,11 @@ class NatsServerTest {
             int port = server.port();
             long pid = server.pid();
             assertThat(server.url()).isEqualTo("nats://127.0.0.1:" + port);
-            assertThat(greeting(port)).startsWith("INFO ").contains("\"jetstream\":true");
+            assertThat(greeting(port)).startsWith("INFO ").contains("\"jetstream\":true")
+                    .contains("\"host\":\"127.0.0.1\"");
+            assertThat(server.directory().resolve("store")).as("JetStream store in the fixture's temporary directory")
+                    .isDirectory();
+            assertThat(server.directory().getFileName().toString()).startsWith("sluice-nats-");
 
             server.kill();
             assertThat(server.isRunning()).isFalse();
