@@ -421,4 +421,56 @@ class LogCorruptionTest {
     private static final class BatchFormatOffsets {
         static final int BODY = io.sluice.log.internal.BatchFormat.HEADER_SIZE;
     }
+
+    @Test
+    void shouldOpenWithOneCopyOfTheRecoveryPointTornAndRewriteBoth() throws IOException {
+        writeRecords(200);
+        long point = io.sluice.log.internal.RecoveryPoint.read(partitionDir(0));
+        assertThat(point).isPositive();
+        try (FileChannel ch = FileChannel.open(partitionDir(0).resolve("recovery-point"), StandardOpenOption.WRITE)) {
+            ch.truncate(7); // torn
+        }
+        try (LogTransport log = LogTransport.open(settings(1))) {
+            assertThat(log.events()).isEmpty();
+            assertThat(readAll(log, 0)).hasSize(200);
+        }
+        assertThat(io.sluice.log.internal.RecoveryPoint.readBoth(partitionDir(0)))
+                .isEqualTo(new io.sluice.log.internal.RecoveryPoint.Stored(point, 2));
+    }
+
+    @Test
+    void shouldCheckEverySegmentWholeAndCutNothingSealedWhenBothRecoveryPointCopiesAreDamaged() throws IOException {
+        writeRecords(200);
+        List<Path> segs = segments(0);
+        assertThat(segs).hasSizeGreaterThan(3);
+        Path damaged = segs.get(1);
+        List<Long> batches = batchPositions(damaged);
+        long bad = batches.get(1); // early in the segment, before its last index entry: a tail check would miss it
+        long badOffset = Long.parseLong(damaged.getFileName().toString().substring(0, 20)) + 1;
+        flipBit(damaged, bad + 60, 3);
+        Files.write(partitionDir(0).resolve("recovery-point"), new byte[] {1, 2, 3});
+        Files.write(partitionDir(0).resolve("recovery-point.2"), new byte[16]);
+        assertThat(verify()).contains("t/0: neither copy of the recovery point can be read")
+                .contains(damaged.getFileName() + " at byte " + bad + " (offset " + badOffset + "): ")
+                .contains("sealed segment: readers stop before this batch");
+
+        try (LogTransport log = LogTransport.open(settings(1))) {
+            List<RecoveryEvent> events = log.events();
+            assertThat(events).extracting(RecoveryEvent::kind).containsExactly(
+                    RecoveryEvent.Kind.RECOVERY_POINT_LOST, RecoveryEvent.Kind.SEGMENT_CORRUPT);
+            assertThat(events.get(0).detail()).isEqualTo("neither recovery-point nor recovery-point.2 can be read; "
+                    + "every segment but the last is checked batch by batch as a sealed one (damage reported, not "
+                    + "cut), the last is recovered as usual");
+            assertThat(events.get(1).file()).isEqualTo(damaged);
+            assertThat(events.get(1).position()).isEqualTo(bad);
+            assertThat(events.get(1).offset()).isEqualTo(badOffset);
+            // Nothing was cut: the segments after the damage and every record in them are still there.
+            assertThat(segments(0)).isEqualTo(segs);
+            assertThat(log.endOffset(TOPIC, 0)).isEqualTo(200);
+            long nextBase = Long.parseLong(segs.get(2).getFileName().toString().substring(0, 20));
+            assertThat(log.read(TOPIC, 0, nextBase, 1000)).hasSize((int) (200 - nextBase));
+            assertThatThrownBy(() -> log.read(TOPIC, 0, badOffset, 1)).isInstanceOf(CorruptLogException.class);
+        }
+        assertThat(io.sluice.log.internal.RecoveryPoint.readBoth(partitionDir(0)).sound()).isEqualTo(2);
+    }
 }

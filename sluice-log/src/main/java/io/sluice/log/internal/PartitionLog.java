@@ -96,10 +96,11 @@ public final class PartitionLog {
      * Opens (creating if needed) the partition in {@code dir} and recovers it as {@link SegmentRecovery} describes.
      *
      * <p>If neither copy of the recovery point can be read while the partition has sealed segments, every segment but
-     * the last is treated as sealed and forced ({@link RecoveryEvent.Kind#RECOVERY_POINT_LOST}): checked, and damage
-     * in it reported and never cut. Cutting there could remove segments that were forced and acknowledged; the
-     * price is that a segment that really had not been forced (fsync interval or never, OS crash) is reported as
-     * corrupt instead of cut.
+     * the last is checked batch by batch as a sealed one ({@link RecoveryEvent.Kind#RECOVERY_POINT_LOST}): damage in
+     * it is reported and never cut. Cutting there could remove segments that were forced and acknowledged; the price
+     * is that a segment that really had not been forced (fsync interval or never, OS crash) is reported as corrupt
+     * instead of cut. Two copies, each replaced atomically one after the other, make this a matter of damage to the
+     * disk, never of a crash.
      */
     public static PartitionLog open(String topic, int partition, Path dir, LogSettings settings, FileIo io,
                                     Counters counters, Consumer<RecoveryEvent> events) throws IOException {
@@ -122,8 +123,8 @@ public final class PartitionLog {
         if (pointLost) {
             sink.add(RecoveryEvent.Kind.RECOVERY_POINT_LOST, dir.resolve(RecoveryPoint.FILE_NAME), -1, -1, 0,
                     "neither " + RecoveryPoint.FILE_NAME + " nor " + RecoveryPoint.COPY_NAME + " can be read; every "
-                            + "segment but the last is treated as sealed and forced: checked, damage reported, "
-                            + "nothing cut");
+                            + "segment but the last is checked batch by batch as a sealed one (damage reported, not "
+                            + "cut), the last is recovered as usual");
         } else if (stored.sound() == 1 && !bases.isEmpty()) {
             log.warn("Log recovery: one copy of the recovery point of {}/{} in {} is missing or damaged; using the "
                     + "other ({}) and rewriting both", topic, partition, dir, stored.offset());
@@ -147,7 +148,10 @@ public final class PartitionLog {
                 }
                 if (!last && (pointLost || bases.get(i + 1) <= recoveryPoint)) {
                     Segment s = Segment.open(dir, base, false, io);
-                    if (SegmentRecovery.checkSealed(s, bases.get(i + 1), settings.indexIntervalBytes(), sink)) {
+                    boolean kept = pointLost
+                            ? SegmentRecovery.checkSealedWhole(s, bases.get(i + 1), settings.indexIntervalBytes(), sink)
+                            : SegmentRecovery.checkSealed(s, bases.get(i + 1), settings.indexIntervalBytes(), sink);
+                    if (kept) {
                         opened.add(s);
                     } else {
                         s.close();

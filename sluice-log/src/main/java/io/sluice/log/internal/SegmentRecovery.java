@@ -21,6 +21,10 @@ import java.nio.file.StandardOpenOption;
  * was acknowledged: a batch is acknowledged only after an fsync that covered it, so an acknowledged batch is on disk
  * whole, and the cut starts at the first batch that is not.
  *
+ * <p><b>When the recovery point is lost</b> (neither copy readable), every segment but the last is checked whole,
+ * batch by batch, by the rules for sealed segments below ({@link #checkSealedWhole}): damage is reported and not cut,
+ * since any of them may hold acknowledged records. The last one is recovered as above.
+ *
  * <p><b>Below the recovery point</b> (sealed segments, forced completely before the point moved past them): they are
  * never cut. Their indexes are checked (shape, and that the last offset entry points at a sound header) and the
  * batches after the last index entry are checked to the end of the file, which must end exactly after a sound batch
@@ -221,11 +225,58 @@ public final class SegmentRecovery {
         }
     }
 
-    /** Rebuilds both indexes of a sealed segment from a full walk, replacing the files atomically. */
-    private static void rebuildIndexes(Segment s, FileChannel ch, long size, int indexInterval, long expectedNext,
-                                       Events events) throws IOException {
+    /**
+     * Checks a sealed segment batch by batch from its start, for when the recovery point is lost and nothing is known
+     * about which segments were forced: damage anywhere in it is found now and reported as
+     * {@link RecoveryEvent.Kind#SEGMENT_CORRUPT} (never cut: it may hold acknowledged records); indexes that differ from
+     * what the walk builds are rebuilt.
+     *
+     * @param expectedNext the base offset of the segment after it
+     * @return false if the segment holds no records and was removed
+     */
+    static boolean checkSealedWhole(Segment s, long expectedNext, int indexInterval, Events events)
+            throws IOException {
+        if (s.size == 0) {
+            return checkSealed(s, expectedNext, indexInterval, events);
+        }
+        ByteBuffer offsets = s.index.readAll();
+        ByteBuffer times = s.timeIndex.readAll();
+        boolean whole = Files.size(s.index.file()) % OffsetIndex.ENTRY_SIZE == 0
+                && Files.size(s.timeIndex.file()) % TimeIndex.ENTRY_SIZE == 0;
+        try (FileChannel ch = s.io.open(s.logFile, StandardOpenOption.READ)) {
+            Walk w = walk(s, ch, indexInterval);
+            if (w.problem != null) {
+                events.add(RecoveryEvent.Kind.SEGMENT_CORRUPT, s.logFile, w.position, w.expected, 0,
+                        "sealed segment: " + w.problem);
+                s.recoveredSealed(expectedNext, w.built.maxTimestamp(), false);
+                return true;
+            }
+            w.built.seal(w.expected);
+            if (w.expected != expectedNext) {
+                events.add(RecoveryEvent.Kind.OFFSET_GAP, s.logFile, s.size, w.expected, 0, "segment ends before "
+                        + "offset " + w.expected + " but the next segment starts at " + expectedNext);
+            }
+            if (!whole || !w.built.offsetEntries().equals(offsets) || !w.built.timeEntries().equals(times)) {
+                events.add(RecoveryEvent.Kind.INDEX_REBUILT, s.index.file(), -1, s.baseOffset, 0,
+                        "indexes did not match the log; rebuilt from the log");
+                replace(s.io, s.index.file(), w.built.offsetEntries());
+                replace(s.io, s.timeIndex.file(), w.built.timeEntries());
+                s.index.refreshEntries();
+                s.timeIndex.refreshEntries();
+            }
+            s.recoveredSealed(w.expected, w.built.maxTimestamp(), true);
+            return true;
+        }
+    }
+
+    /** A walk over a whole segment: the indexes it builds, where it stopped, and why (null if at the end). */
+    private record Walk(IndexBuilder built, long expected, long position, String problem) {
+    }
+
+    /** Checks every batch of {@code s} from its start (CRCs, dense offsets, records), building its indexes. */
+    private static Walk walk(Segment s, FileChannel ch, int indexInterval) throws IOException {
         IndexBuilder built = new IndexBuilder(s.baseOffset, indexInterval);
-        BatchScanner scan = new BatchScanner().reset((dst, pos) -> ch.read(dst, pos), 0, size, true);
+        BatchScanner scan = new BatchScanner().reset((dst, pos) -> ch.read(dst, pos), 0, s.size, true);
         long expected = s.baseOffset;
         String problem = null;
         while (scan.next()) {
@@ -244,8 +295,18 @@ public final class SegmentRecovery {
         if (problem == null) {
             problem = scan.problem();
         }
+        return new Walk(built, expected, scan.position(), problem);
+    }
+
+    /** Rebuilds both indexes of a sealed segment from a full walk, replacing the files atomically. */
+    private static void rebuildIndexes(Segment s, FileChannel ch, long size, int indexInterval, long expectedNext,
+                                       Events events) throws IOException {
+        Walk w = walk(s, ch, indexInterval);
+        IndexBuilder built = w.built;
+        long expected = w.expected;
+        String problem = w.problem;
         if (problem != null) {
-            events.add(RecoveryEvent.Kind.SEGMENT_CORRUPT, s.logFile, scan.position(), expected, 0,
+            events.add(RecoveryEvent.Kind.SEGMENT_CORRUPT, s.logFile, w.position, expected, 0,
                     "sealed segment: " + problem);
         } else {
             built.seal(expected);

@@ -112,8 +112,16 @@ public final class LogVerifier {
             return 0;
         }
         int before = c.problems;
-        long stored = io.sluice.log.internal.RecoveryPoint.read(dir);
-        long recoveryPoint = stored >= 0 ? stored : bases.get(0);
+        io.sluice.log.internal.RecoveryPoint.Stored stored = io.sluice.log.internal.RecoveryPoint.readBoth(dir);
+        boolean pointLost = stored.lost() && bases.size() > 1;
+        if (pointLost) {
+            c.problem(name + ": neither copy of the recovery point can be read; the next open checks every segment "
+                    + "batch by batch and cuts nothing but the last");
+        } else if (stored.sound() == 1) {
+            c.out.println("  note: " + name + ": one copy of the recovery point is missing or damaged; the next open "
+                    + "rewrites it from the other");
+        }
+        long recoveryPoint = stored.offset() >= 0 ? stored.offset() : bases.get(0);
         long expected = bases.get(0);
         long end = expected;
         long records = 0;
@@ -126,7 +134,7 @@ public final class LogVerifier {
                 c.problem(name + ": " + log.getFileName() + " starts at offset " + base + " but the previous segment "
                         + "ends before offset " + expected);
             }
-            boolean trusted = !last && bases.get(i + 1) <= recoveryPoint;
+            boolean trusted = !last && (pointLost || bases.get(i + 1) <= recoveryPoint);
             SegmentCheck s = verifySegment(name, dir, base, last, trusted, c);
             records += s.records;
             bytes += s.bytes;
