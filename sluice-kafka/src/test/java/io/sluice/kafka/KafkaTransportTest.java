@@ -114,6 +114,39 @@ class KafkaTransportTest {
     }
 
     @Test
+    void shouldReturnReceiptsNamingThePartitionAndOffsetWhereEachRecordWasStored() throws Exception {
+        createTopic(topic, 3, Map.of());
+        List<Receipt> receipts = new ArrayList<>();
+        List<java.util.concurrent.CompletableFuture<Receipt>> sent = new ArrayList<>();
+        for (int i = 0; i < 30; i++) {
+            sent.add(sluice.publisher().publish(topic, Message.of("key-" + i, "m" + i)));
+        }
+        for (var f : sent) {
+            receipts.add(f.get(30, TimeUnit.SECONDS));
+        }
+        // Where each message really is, by its id header, read back from every partition.
+        Map<String, String> stored = new java.util.HashMap<>();
+        try (KafkaConsumer<byte[], byte[]> raw = new KafkaConsumer<>(rawProps())) {
+            List<TopicPartition> partitions = List.of(new TopicPartition(topic, 0), new TopicPartition(topic, 1),
+                    new TopicPartition(topic, 2));
+            raw.assign(partitions);
+            raw.seekToBeginning(partitions);
+            await().atMost(WAIT).until(() -> {
+                for (ConsumerRecord<byte[], byte[]> r : raw.poll(Duration.ofMillis(100))) {
+                    stored.put(new String(r.headers().lastHeader(KafkaHeaders.ID).value(), StandardCharsets.UTF_8),
+                            r.partition() + "@" + r.offset());
+                }
+                return stored.size() == 30;
+            });
+        }
+        for (Receipt r : receipts) {
+            assertThat(r.partition() + "@" + r.offset()).as("receipt of %s", r.messageId())
+                    .isEqualTo(stored.get(r.messageId()));
+        }
+        assertThat(receipts.stream().map(Receipt::partition).distinct().count()).as("partitions used").isEqualTo(3);
+    }
+
+    @Test
     void shouldConsumeRecordsOfOtherProducersWithAStableDerivedId() throws Exception {
         createTopic(topic, 1, Map.of());
         try (KafkaProducer<byte[], byte[]> raw = new KafkaProducer<>(rawProps())) {
@@ -260,33 +293,49 @@ class KafkaTransportTest {
     }
 
     @Test
-    void shouldServeBackloggedPartitionsInTurnWhenTheEngineFreesOneSlotAtATime() throws Exception {
+    void shouldServeBackloggedPartitionsInTurnAndReportEachPartitionsLag() throws Exception {
         createTopic(topic, 4, Map.of());
         List<java.util.concurrent.CompletableFuture<Receipt>> sent = new ArrayList<>();
         for (int i = 0; i < 400; i++) {
             sent.add(sluice.publisher().publish(topic, Message.of("k" + i, "m" + i)));
         }
+        Map<Integer, Long> published = new java.util.TreeMap<>();
         for (var f : sent) {
-            f.get(30, TimeUnit.SECONDS);
+            published.merge(f.get(30, TimeUnit.SECONDS).partition(), 1L, Long::sum);
         }
+        Map<Integer, Long> handed = new java.util.TreeMap<>();
         TransportConsumer consumer = transport.consumer(new ConsumerSpec(topic, topic + "-g", "bare-4",
                 StartPosition.EARLIEST), new Events());
         try {
             // Until every partition has been fetched: each then holds a backlog of most of its ~100 records.
-            java.util.Set<Integer> fetched = new java.util.HashSet<>();
             await().atMost(WAIT).until(() -> {
                 consumer.poll(8, Long.MAX_VALUE, true, TimeUnit.MILLISECONDS.toNanos(100),
-                        (m, p, offset, size, attempt, h) -> fetched.add(p));
-                return fetched.size() == 4;
+                        (m, p, offset, size, attempt, h) -> handed.merge(p, 1L, Long::sum));
+                return handed.size() == 4;
             });
             // A saturated engine frees one slot per poll.
             Map<Integer, Integer> served = new java.util.TreeMap<>();
             for (int i = 0; i < 40; i++) {
-                consumer.poll(1, Long.MAX_VALUE, true, 0, (m, p, offset, size, attempt, h) -> served.merge(p, 1,
-                        Integer::sum));
+                consumer.poll(1, Long.MAX_VALUE, true, 0, (m, p, offset, size, attempt, h) -> {
+                    served.merge(p, 1, Integer::sum);
+                    handed.merge(p, 1L, Long::sum);
+                });
             }
             assertThat(served).as("records handed per partition over 40 polls of one record").hasSize(4)
                     .allSatisfy((p, n) -> assertThat(n).isEqualTo(10));
+
+            // Lag through the SPI, per partition: what each partition holds beyond what this member handed over,
+            // whether still on the broker or fetched and held back.
+            Map<Integer, Long> expectedLag = new java.util.TreeMap<>();
+            published.forEach((p, n) -> expectedLag.put(p, n - handed.getOrDefault(p, 0L)));
+            assertThat(expectedLag.values()).as("partitions with records left").allSatisfy(n -> assertThat(n)
+                    .isPositive());
+            assertThat(expectedLag.values().stream().distinct().count()).as("distinct lags, so a mix-up shows")
+                    .isGreaterThan(1);
+            await().atMost(WAIT).untilAsserted(() -> {
+                consumer.poll(0, 0, false, TimeUnit.MILLISECONDS.toNanos(50), (m, p, o, size, a, h) -> { });
+                assertThat(new java.util.TreeMap<>(consumer.lag())).isEqualTo(expectedLag);
+            });
         } finally {
             consumer.close();
         }
