@@ -212,7 +212,7 @@ class JetStreamFeaturesTest {
             // Longer than the 2 s ack wait: the source is neither terminated nor redelivered while the letter waits.
             await().atMost(WAIT).until(() -> !dlqCountAtTerm.isEmpty()
                     || jsm.getConsumerInfo(Names.stream(topic), durable).getNumAckPending() == 1);
-            await().during(Duration.ofSeconds(3)).atMost(Duration.ofSeconds(5)).until(() -> dlqCountAtTerm.isEmpty()
+            await().during(Duration.ofMillis(2500)).atMost(Duration.ofSeconds(5)).until(() -> dlqCountAtTerm.isEmpty()
                     && jsm.getConsumerInfo(Names.stream(topic), durable).getNumAckPending() == 1);
             assertThat(jsm.getStreamInfo(dlqStream).getStreamState().getMsgCount()).isEqualTo(1);
 
@@ -272,7 +272,7 @@ class JetStreamFeaturesTest {
         // Handlers block: what the server has sent the member (MaxAckPending alone would allow 3 x 74) is what the
         // pulls asked for, and they ask for no more than the in-flight bound.
         await().atMost(WAIT).until(() -> ackPending("bounded") >= 37);
-        await().during(Duration.ofSeconds(2)).atMost(Duration.ofSeconds(4)).until(() -> ackPending("bounded") == 37);
+        await().during(Duration.ofSeconds(1)).atMost(Duration.ofSeconds(3)).until(() -> ackPending("bounded") == 37);
         release.countDown();
         await().atMost(WAIT).until(() -> handled.get() == 300);
     }

@@ -7,7 +7,6 @@ import io.sluice.Receipt;
 import io.sluice.RetryLaterException;
 import io.sluice.Sluice;
 import io.sluice.brokers.nats.NatsServer;
-import io.sluice.brokers.nats.TlsMaterial;
 import io.nats.client.api.StreamConfiguration;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -221,33 +220,5 @@ class NatsDocExamplesTest {
         }
         assertThat(seen).containsExactly(NatsTransport.ConnectionState.DISCONNECTED,
                 NatsTransport.ConnectionState.RECONNECTED, NatsTransport.ConnectionState.CLOSED);
-    }
-
-    @Test
-    void tlsAndUserPassword() throws Exception {
-        // --- docs/nats.md "Running the real server in tests and benchmarks"
-        TlsMaterial tls = NatsTestServer.tls(); // in the docs: TlsMaterial.generate(dir)
-        try (NatsServer secure = NatsServer.builder().tls(tls.serverCertificate(), tls.serverKey())
-                .userPassword("billing", "s3cret").start()) {
-            // ---
-            Path yaml = dir.resolve("sluice.yaml");
-            Files.writeString(yaml, """
-                    transport: nats
-                    nats:
-                      servers: [%s]
-                      user: billing
-                      password: s3cret
-                      tls:
-                        trustStore: %s
-                        trustStorePassword: %s
-                    """.formatted(secure.url(), tls.trustStore(), tls.trustStorePassword()));
-            try (Sluice sluice = Sluice.fromYaml(yaml)) {
-                List<String> got = new CopyOnWriteArrayList<>();
-                sluice.subscribe("invoices", "billing", m -> got.add(m.payloadAsString()));
-                sluice.publisher().publish("invoices", Message.of("inv-1", "over TLS")).join();
-                await().atMost(WAIT).until(() -> got.contains("over TLS"));
-                assertThat(sluice.transport().toString()).doesNotContain("s3cret");
-            }
-        }
     }
 }

@@ -6,12 +6,13 @@ import io.sluice.SluiceException;
 import io.sluice.brokers.nats.NatsServer;
 import io.sluice.brokers.nats.TlsMaterial;
 import io.sluice.config.ConsumerOptions;
-import io.sluice.config.SluiceConfig;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -26,13 +27,15 @@ import static org.awaitility.Awaitility.await;
 /** TLS with certificates generated here (the client verifies the CA), and user/password and token auth. */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class NatsSecurityTest {
+    @TempDir
+    static Path dir;
     private static TlsMaterial tls;
     private static NatsServer tlsServer;
     private static NatsServer tokenServer;
 
     @BeforeAll
     static void startServers() {
-        tls = NatsTestServer.tls();
+        tls = TlsMaterial.generate(dir.resolve("tls"));
         tlsServer = NatsServer.builder().tls(tls.serverCertificate(), tls.serverKey())
                 .userPassword("app", "correct horse").start();
         tokenServer = NatsServer.builder().token("t0ken-s3cret").start();
@@ -45,11 +48,20 @@ class NatsSecurityTest {
     }
 
     @Test
-    void shouldPublishAndConsumeOverTlsWithUserPasswordWhenClientTrustsTheCa() {
-        Map<String, Object> nats = Map.of("servers", List.of(tlsServer.url()), "user", "app",
-                "password", "correct horse", "tls", Map.of("trustStore", tls.trustStore().toString(),
-                        "trustStorePassword", tls.trustStorePassword()));
-        try (Sluice sluice = Sluice.create(SluiceConfig.fromTree(Map.of("transport", "nats", "nats", nats)))) {
+    void shouldPublishAndConsumeOverTlsWithUserPasswordWhenClientTrustsTheCa(@TempDir Path dir) throws Exception {
+        // The configuration of docs/nats.md "TLS and authentication", with this server's URL and trust store.
+        Path yaml = dir.resolve("sluice.yaml");
+        Files.writeString(yaml, """
+                transport: nats
+                nats:
+                  servers: [%s]
+                  user: app
+                  password: correct horse                  # never logged or printed
+                  tls:
+                    trustStore: %s     # the CA that signed the server certificate
+                    trustStorePassword: %s
+                """.formatted(tlsServer.url(), tls.trustStore(), tls.trustStorePassword()));
+        try (Sluice sluice = Sluice.fromYaml(yaml)) {
             assertThat(sluice.transport().toString()).doesNotContain("correct horse")
                     .doesNotContain(tls.trustStorePassword());
             List<String> got = new CopyOnWriteArrayList<>();
@@ -61,8 +73,9 @@ class NatsSecurityTest {
 
     @Test
     void shouldRefuseWrongPasswordWithClearError() {
+        // jnats waits out the connect timeout after the server's refusal, which comes within milliseconds.
         NatsSettings settings = NatsSettings.builder().server(tlsServer.url()).userPassword("app", "wrong")
-                .connectTimeout(Duration.ofSeconds(2))
+                .connectTimeout(Duration.ofSeconds(1))
                 .trustStore(tls.trustStore(), tls.trustStorePassword()).build();
         try (StandardErrorCapture log = new StandardErrorCapture()) {
             assertThatThrownBy(() -> new NatsTransport(settings).close())
@@ -107,7 +120,7 @@ class NatsSecurityTest {
             assertThat(ok.toString()).contains("token(****)").doesNotContain("t0ken-s3cret");
         }
         assertThatThrownBy(() -> new NatsTransport(NatsSettings.builder().server(tokenServer.url())
-                .token("guess").connectTimeout(Duration.ofSeconds(2)).build()).close())
+                .token("guess").connectTimeout(Duration.ofSeconds(1)).build()).close())
                 .isInstanceOf(SluiceException.class)
                 .hasMessageContaining("with a token")
                 .hasMessageContaining("refused the credentials");
