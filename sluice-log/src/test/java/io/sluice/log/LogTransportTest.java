@@ -225,4 +225,59 @@ class LogTransportTest {
             assertThat(log.committedOffset(topic, "../../etc", 0)).hasValue(0);
         }
     }
+
+    /**
+     * Readers follow the writer and the sync task while segments roll under fsync always: the end offset they see
+     * never moves back, and every offset below it is there to read, dense, whatever the interleaving of a seal and
+     * a late sync.
+     */
+    @Test
+    void shouldLetReadersFollowRollingSegmentsWithoutTheVisibleEndEverMovingBack() throws Exception {
+        int publishers = 4;
+        int each = 250;
+        try (LogTransport log = LogTransport.open(LogSettings.builder(dir).partitions(1).segmentBytes(1024)
+                .fsync(FsyncPolicy.ALWAYS).build())) {
+            List<Thread> threads = new ArrayList<>();
+            for (int t = 0; t < publishers; t++) {
+                int thread = t;
+                threads.add(Thread.ofPlatform().start(() -> {
+                    for (int i = 0; i < each; i++) {
+                        log.append("t", Message.of(("p" + thread + " r" + i).getBytes(java.nio.charset.StandardCharsets.UTF_8))).join();
+                    }
+                }));
+            }
+            List<String> problems = new CopyOnWriteArrayList<>();
+            long next = 0;
+            long lastEnd = 0;
+            long total = (long) publishers * each;
+            long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+            while (next < total && System.nanoTime() < deadline) {
+                long end = log.endOffset("t", 0);
+                if (end < lastEnd) {
+                    problems.add("end offset moved back from " + lastEnd + " to " + end);
+                }
+                lastEnd = end;
+                for (List<LogRecord> chunk; !(chunk = log.read("t", 0, next, 1000)).isEmpty(); ) {
+                    for (LogRecord r : chunk) {
+                        if (r.offset() != next) {
+                            problems.add("read offset " + r.offset() + " where " + next + " was next");
+                        }
+                        next = r.offset() + 1;
+                    }
+                }
+                if (next < end) {
+                    // below the end the reader saw before reading, everything must be readable now
+                    problems.add("end was " + end + " but reading stopped at " + next);
+                }
+            }
+            for (Thread t : threads) {
+                t.join();
+            }
+            assertThat(problems).isEmpty();
+            assertThat(next).isEqualTo(total);
+            try (var files = Files.list(dir.resolve("t").resolve("0"))) {
+                assertThat(files.filter(f -> f.toString().endsWith(".log")).count()).isGreaterThan(20);
+            }
+        }
+    }
 }
