@@ -382,6 +382,45 @@ class KafkaTransportTest {
     }
 
     @Test
+    void shouldKeepMembershipThroughARetryBackoffAndAPauseLongerThanMaxPollInterval() throws Exception {
+        RecordingTransport recording = new RecordingTransport(new KafkaTransport(KafkaSettings.of(Map.of(
+                "bootstrapServers", bootstrap, "consumerProperties", Map.of("max.poll.interval.ms", "1000",
+                        "session.timeout.ms", "6000", "heartbeat.interval.ms", "300")))));
+        createTopic(topic, 1, Map.of());
+        List<String> handled = new CopyOnWriteArrayList<>();
+        List<Long> attemptsAt = new CopyOnWriteArrayList<>();
+        try (Sluice s = Sluice.create(recording, SluiceConfig.of("kafka"))) {
+            io.sluice.Subscription sub = s.subscribe(topic, topic + "-g", m -> {
+                if (m.payloadAsString().equals("retried")) {
+                    attemptsAt.add(System.nanoTime());
+                    if (attemptsAt.size() == 1) {
+                        throw new io.sluice.RetryLaterException(Duration.ofSeconds(2), "not yet");
+                    }
+                }
+                handled.add(m.payloadAsString());
+            }, ConsumerOptions.defaults());
+            s.publisher().publish(topic, Message.of("k", "retried")).get(30, TimeUnit.SECONDS);
+            await().atMost(WAIT).until(() -> handled.contains("retried"));
+            assertThat(attemptsAt.get(1) - attemptsAt.get(0)).as("backoff between the attempts, in ns")
+                    .isGreaterThanOrEqualTo(TimeUnit.SECONDS.toNanos(2));
+
+            sub.pause();
+            // See out a poll that may be under way at pause(): later ones have no room.
+            long polls = recording.polls.get();
+            await().atMost(WAIT).until(() -> recording.polls.get() >= polls + 2);
+            s.publisher().publish(topic, Message.of("k2", "while-paused")).get(30, TimeUnit.SECONDS);
+            await().during(Duration.ofSeconds(2)).atMost(WAIT).until(() -> !handled.contains("while-paused"));
+            sub.resume();
+            await().atMost(WAIT).until(() -> handled.contains("while-paused"));
+
+            assertThat(recording.revocations.get() + recording.losses.get())
+                    .as("partitions revoked or lost during a 2 s backoff and a 2 s pause, with a 1 s "
+                            + "max.poll.interval.ms").isZero();
+            assertThat(handled).containsExactly("retried", "while-paused");
+        }
+    }
+
+    @Test
     void shouldKeepMembershipWithoutSpinningWhileTheNextRecordDoesNotFitTheBytesLeft() throws Exception {
         RecordingTransport recording = new RecordingTransport(new KafkaTransport(KafkaSettings.of(Map.of(
                 "bootstrapServers", bootstrap, "consumerProperties", Map.of("max.poll.interval.ms", "1500",
