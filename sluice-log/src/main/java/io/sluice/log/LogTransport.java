@@ -35,11 +35,13 @@ import java.util.concurrent.CompletableFuture;
  * <pre>
  *  &lt;dir&gt;/
  *  ├── .lock                          pid of the owning process, held with an exclusive OS file lock
+ *  │                                  (log inspect/verify hold a shared one while no process has the log open)
  *  └── &lt;topic&gt;/                       topic name, with bytes other than [A-Za-z0-9._-] as %XX
  *      ├── topic.properties           partitions=N, fixed when the topic is created
  *      ├── groups/&lt;group&gt;.offsets     committed offsets: a journal of CRC-checked commit records
  *      └── &lt;partition&gt;/                0 .. N-1
  *          ├── recovery-point                   first segment not yet known sealed and forced
+ *          ├── recovery-point.2                 its second copy (damage to one never loses it)
  *          ├── 00000000000000000000.log         record batches (format: io.sluice.log.internal.BatchFormat)
  *          ├── 00000000000000000000.index       sparse offset index, one entry per ~4 KiB
  *          ├── 00000000000000000000.timeindex   time index
@@ -49,7 +51,8 @@ import java.util.concurrent.CompletableFuture;
  * <p>Durability follows {@link LogSettings#fsync()} (see {@link FsyncPolicy} for what each policy promises). On open
  * the log recovers every partition: segments not yet known to be on disk are checked batch by batch and cut at the
  * first torn or corrupt batch, indexes that do not match are rebuilt, and a corrupt sealed segment is reported and
- * never skipped; {@link #events()} lists what was found.
+ * never skipped; {@link #events()} lists what was found. A failed write or fsync stops the partition (its pending
+ * publishes fail, later ones fail at once) until the log is reopened and recovered.
  *
  * <p>Besides the transport SPI it offers positioning a group by offset or time, reading records directly, and the
  * partition bounds, for tools and operators. Thread-safe.
@@ -124,7 +127,7 @@ public final class LogTransport implements Transport {
         return store.send(topic, message);
     }
 
-    /** Counters since the log was opened: records, batches, bytes, fsyncs. */
+    /** Counters since the log was opened: records, batches, bytes, fsyncs, records skipped after retention. */
     public LogStats stats() {
         return store.stats();
     }
@@ -214,8 +217,9 @@ public final class LogTransport implements Transport {
     }
 
     /**
-     * What recovery found when the log was opened, and corruption readers found since: torn tails cut, indexes
-     * rebuilt, corrupt segments. Oldest first.
+     * What recovery found when the log was opened, and what happened since: torn tails cut, indexes rebuilt, corrupt
+     * segments readers stopped at, records retention deleted before a group read them, partitions stopped by a failed
+     * write or fsync. Oldest first.
      */
     public List<RecoveryEvent> events() {
         return store.events();

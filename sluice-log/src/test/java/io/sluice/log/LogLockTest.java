@@ -70,7 +70,8 @@ class LogLockTest {
             }
             // The refused attempts must not have released the first one's OS lock: another process is kept out.
             assertThat(probeFromAnotherProcess(dir)).isEqualTo(lockedByUs(dir));
-            assertThat(first.append("still-works", io.sluice.Message.of("x".getBytes(StandardCharsets.UTF_8))).join().offset()).isZero();
+            assertThat(first.append("still-works", io.sluice.Message.of("x".getBytes(StandardCharsets.UTF_8))).join()
+                    .offset()).isZero();
         }
         assertThat(probeFromAnotherProcess(dir)).startsWith("OPENED");
         LogTransport.open(LogSettings.builder(dir).build()).close();

@@ -242,7 +242,8 @@ class LogTransportTest {
                 int thread = t;
                 threads.add(Thread.ofPlatform().start(() -> {
                     for (int i = 0; i < each; i++) {
-                        log.append("t", Message.of(("p" + thread + " r" + i).getBytes(java.nio.charset.StandardCharsets.UTF_8))).join();
+                        byte[] payload = ("p" + thread + " r" + i).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+                        log.append("t", Message.of(payload)).join();
                     }
                 }));
             }

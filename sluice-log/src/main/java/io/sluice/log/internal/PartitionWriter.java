@@ -72,6 +72,7 @@ public final class PartitionWriter implements Runnable {
     // Owned by the thread running the writer.
     private boolean dirty;
     private boolean closedDone;
+    /** The first failed write or fsync (writer, sync or flush task: any of them sets it); see {@link #stop}. */
     private volatile Throwable failure;
 
     /**

@@ -83,9 +83,21 @@ public final class Segment implements ByteSource {
         } else {
             this.size = Files.size(logFile);
         }
-        this.index = new OffsetIndex(dir.resolve(fileName(baseOffset, INDEX_SUFFIX)), baseOffset, writable, io);
-        this.timeIndex = new TimeIndex(dir.resolve(fileName(baseOffset, TIME_INDEX_SUFFIX)), baseOffset, writable,
-                io);
+        OffsetIndex offsets = null;
+        try {
+            offsets = new OffsetIndex(dir.resolve(fileName(baseOffset, INDEX_SUFFIX)), baseOffset, writable, io);
+            this.timeIndex = new TimeIndex(dir.resolve(fileName(baseOffset, TIME_INDEX_SUFFIX)), baseOffset,
+                    writable, io);
+        } catch (IOException | RuntimeException e) {
+            if (offsets != null) {
+                offsets.close();
+            }
+            if (writeChannel != null) {
+                writeChannel.close();
+            }
+            throw e;
+        }
+        this.index = offsets;
         this.nextOffset = baseOffset;
     }
 

@@ -70,7 +70,9 @@ public final class TopicLog {
             return -1;
         }
         Properties p = new Properties();
-        p.load(Files.newBufferedReader(meta, StandardCharsets.UTF_8));
+        try (var in = Files.newBufferedReader(meta, StandardCharsets.UTF_8)) {
+            p.load(in);
+        }
         try {
             return Integer.parseInt(p.getProperty("partitions", "-1").trim());
         } catch (NumberFormatException e) {
