@@ -3,6 +3,7 @@ package io.sluice.kafka;
 import io.sluice.Message;
 import io.sluice.config.StartPosition;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -23,6 +24,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.time.Duration;
+import java.util.Collection;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -37,7 +39,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * with {@code isolation.level=read_committed} see the output of a batch exactly once, and the group's committed
  * position advances only together with that output. If the transform or a send fails, the transaction is aborted
  * (its output stays invisible to read_committed readers), the input is rewound to the batch start, and the batch
- * is tried again after a backoff. A commit that times out is tried again, never aborted: it may already be
+ * is tried again after a backoff, during which the consumer keeps polling with its partitions paused, so it stays in
+ * the group. A commit that times out is tried again, never aborted: it may already be
  * completing on the broker, and Kafka allows nothing else.
  *
  * <p>This is a Kafka-specific alternative to a {@link io.sluice.Sluice} subscription, not a mode of it: the
@@ -91,6 +94,7 @@ public final class ExactlyOnceProcessor implements AutoCloseable {
     private final AtomicLong abortedTransactions = new AtomicLong();
     private final AtomicLong processedRecords = new AtomicLong();
     private final AtomicLong commitRetries = new AtomicLong();
+    private final AtomicLong partitionsLost = new AtomicLong();
     private final Runnable beforeCommit;
     private volatile boolean running = true;
     private volatile Throwable failure;
@@ -120,7 +124,7 @@ public final class ExactlyOnceProcessor implements AutoCloseable {
     private void run() {
         try {
             producer.initTransactions();
-            consumer.subscribe(List.of(config.input));
+            consumer.subscribe(List.of(config.input), new Membership());
             int failures = 0;
             while (running) {
                 ConsumerRecords<byte[], byte[]> records;
@@ -136,7 +140,7 @@ public final class ExactlyOnceProcessor implements AutoCloseable {
                     failures = 0;
                 } else {
                     rewind(records);
-                    backOff(++failures);
+                    backOffPolling(++failures);
                 }
             }
         } catch (ProducerFencedException | InvalidProducerEpochException | OutOfOrderSequenceException
@@ -150,6 +154,30 @@ public final class ExactlyOnceProcessor implements AutoCloseable {
             running = false;
             producer.close(Duration.ofSeconds(30));
             consumer.close(Duration.ofSeconds(30));
+        }
+    }
+
+    /**
+     * Counts partitions taken away without a revoke: this member was dropped from the group, which happens when it
+     * does not poll within {@code max.poll.interval.ms}. Runs on the processor's thread, inside {@code poll}.
+     */
+    private final class Membership implements ConsumerRebalanceListener {
+        @Override
+        public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
+            // Between batches: no transaction is open, nothing to finish.
+        }
+
+        @Override
+        public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
+        }
+
+        @Override
+        public void onPartitionsLost(Collection<TopicPartition> partitions) {
+            if (!partitions.isEmpty()) {
+                partitionsLost.addAndGet(partitions.size());
+                log.warn("Exactly-once processor {} lost {}: it was out of the group (no poll within the consumer's "
+                        + "max.poll.interval.ms?)", config.transactionalId, partitions);
+            }
         }
     }
 
@@ -253,9 +281,37 @@ public final class ExactlyOnceProcessor implements AutoCloseable {
         }
     }
 
-    private void backOff(int failures) {
+    /**
+     * Waits before retrying an aborted batch, polling all the while with every partition paused, so a backoff longer
+     * than {@code max.poll.interval.ms} does not drop this member from the group. Records of partitions assigned
+     * during the wait (not paused yet) are rewound, to come again after it.
+     */
+    private void backOffPolling(int failures) {
+        long deadline = System.nanoTime() + backoffNanos(failures);
+        consumer.pause(consumer.assignment());
+        try {
+            for (long left = deadline - System.nanoTime(); running && left > 0; left = deadline - System.nanoTime()) {
+                ConsumerRecords<byte[], byte[]> stray = consumer.poll(Duration.ofNanos(Math.min(left,
+                        POLL.toNanos())));
+                rewind(stray);
+                consumer.pause(consumer.assignment());
+            }
+        } catch (WakeupException e) {
+            running = false; // close() wakes the consumer up
+        } finally {
+            consumer.resume(consumer.assignment());
+        }
+    }
+
+    /** Jittered exponential backoff: uniform in [ceiling / 2, ceiling], the ceiling doubling up to the maximum. */
+    private long backoffNanos(int failures) {
         long ceiling = Math.min(config.maxBackoff.toNanos(), config.backoff.toNanos() << Math.min(failures - 1, 20));
-        long delay = ThreadLocalRandom.current().nextLong(ceiling / 2, ceiling + 1);
+        return ThreadLocalRandom.current().nextLong(ceiling / 2, ceiling + 1);
+    }
+
+    /** Waits without polling: between tries of a commit or an abort, when the transaction must be settled first. */
+    private void backOff(int failures) {
+        long delay = backoffNanos(failures);
         try {
             TimeUnit.NANOSECONDS.sleep(delay);
         } catch (InterruptedException e) {
@@ -277,6 +333,11 @@ public final class ExactlyOnceProcessor implements AutoCloseable {
     /** Commits of a transaction tried again because the previous try timed out. */
     public long commitRetries() {
         return commitRetries.get();
+    }
+
+    /** Partitions lost because this member was dropped from the group (late polls, an outage), so far. */
+    public long partitionsLost() {
+        return partitionsLost.get();
     }
 
     /** Input records whose transaction committed. */
@@ -354,11 +415,16 @@ public final class ExactlyOnceProcessor implements AutoCloseable {
             return this;
         }
 
-        /** First and largest wait before retrying an aborted batch (default 100ms and 10s, doubling). */
+        /**
+         * First and largest wait before retrying an aborted batch (default 100ms and 10s, doubling, with jitter). The
+         * consumer keeps polling, its partitions paused, while it waits, so the member stays in the group however
+         * the wait compares with {@code max.poll.interval.ms}. Also the wait between tries of a commit that timed
+         * out.
+         */
         public Builder backoff(Duration first, Duration max) {
             if (first.isNegative() || first.isZero() || max.compareTo(first) < 0 || max.compareTo(Duration.ofMinutes(4)) > 0) {
-                throw new IllegalArgumentException("backoff must satisfy 0 < first <= max <= 4m (below the consumer's "
-                        + "max.poll.interval.ms), got " + first + " and " + max);
+                throw new IllegalArgumentException("backoff must satisfy 0 < first <= max <= 4m, got " + first
+                        + " and " + max);
             }
             this.backoff = first;
             this.maxBackoff = max;

@@ -107,6 +107,42 @@ class KafkaTransactionsTest {
         }
     }
 
+    @Test
+    void shouldStayInTheGroupWhileBackingOffLongerThanMaxPollInterval() throws Exception {
+        String bootstrap = KafkaBroker.shared().bootstrapServers();
+        String input = "eos-backoff-in-" + Long.toHexString(System.nanoTime());
+        String outputTopic = input.replace("eos-backoff-in", "eos-backoff-out");
+        String group = input + "-g";
+        KafkaTransport transport = new KafkaTransport(KafkaSettings.of(bootstrap));
+        transport.admin().createTopics(List.of(new NewTopic(input, 1, (short) 1), new NewTopic(outputTopic, 1,
+                (short) 1))).all().get(60, TimeUnit.SECONDS);
+        KafkaSettings settings = KafkaSettings.of(Map.of("bootstrapServers", bootstrap, "consumerProperties",
+                Map.of("max.poll.interval.ms", "1500", "session.timeout.ms", "6000", "heartbeat.interval.ms", "300")));
+        try (Sluice sluice = Sluice.create(transport, SluiceConfig.of("kafka"))) {
+            for (int i = 0; i < 2; i++) {
+                sluice.publisher().publish(input, Message.of("k" + i, "m" + i)).get(30, TimeUnit.SECONDS);
+            }
+            AtomicInteger attempts = new AtomicInteger();
+            // The first batch fails once; its retry waits 2 to 4 s (backoff with jitter), over max.poll.interval.ms.
+            try (ExactlyOnceProcessor processor = ExactlyOnceProcessor.builder(settings)
+                    .input(input).group(group).transactionalId(group + "-1").maxBatch(1)
+                    .transform((in, out) -> {
+                        if (in.payloadAsString().equals("m0") && attempts.incrementAndGet() == 1) {
+                            throw new IllegalStateException("downstream not ready");
+                        }
+                        out.send(outputTopic, Message.of(in.key(), in.payloadAsString().toUpperCase()));
+                    })
+                    .backoff(Duration.ofSeconds(4), Duration.ofSeconds(4)).start()) {
+                await().atMost(WAIT).until(() -> processor.processedRecords() >= 2 || !processor.isRunning());
+                assertThat(processor.failure()).isNull();
+                assertThat(processor.abortedTransactions()).isEqualTo(1);
+                assertThat(processor.partitionsLost()).as("partitions lost for polling too late").isZero();
+            }
+            assertThat(readCommitted(bootstrap, outputTopic)).extracting(r -> new String(r.value(),
+                    StandardCharsets.UTF_8)).containsExactly("M0", "M1");
+        }
+    }
+
     /**
      * Waits until the committed input offset and the read_committed output both reach {@code expected} (transaction
      * markers are written just after a commit returns), and records a disagreement if they do not.
