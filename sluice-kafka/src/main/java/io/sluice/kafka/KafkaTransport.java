@@ -121,7 +121,8 @@ public final class KafkaTransport implements Transport {
         if (!settings.delayTiers().isEmpty()) {
             ensureTierTopics(spec.topic());
         }
-        return new KafkaTransportConsumer(settings, settings.delayTiers().isEmpty() ? null : sender(), spec, listener);
+        return new KafkaTransportConsumer(settings, settings.delayTiers().isEmpty() ? null : sender(), this::admin,
+                spec, listener);
     }
 
     /**

@@ -8,6 +8,10 @@ import io.sluice.spi.RecordSink;
 import io.sluice.spi.Redelivery;
 import io.sluice.spi.TransientTransportException;
 import io.sluice.spi.TransportConsumer;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.ListOffsetsOptions;
+import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
@@ -15,6 +19,7 @@ import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.consumer.RetriableCommitFailedException;
 import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.IsolationLevel;
 import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.RebalanceInProgressException;
@@ -31,16 +36,19 @@ import java.util.Collection;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.Iterator;
+import java.util.Locale;
 import java.util.List;
 import java.util.Map;
 import java.util.OptionalLong;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
+import java.util.function.Supplier;
 
 /**
  * One group member on a Kafka topic (and its delay-tier topics): a {@link KafkaConsumer} with auto-commit off and
@@ -79,6 +87,8 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
     /** Engine partition numbers reserved per delay tier; topics with delay tiers may have this many partitions. */
     static final int TIER_STRIDE = 1024;
     private static final long LAG_REFRESH_NANOS = TimeUnit.MILLISECONDS.toNanos(200);
+    /** How often the end offsets of paused partitions (which fetch nothing, so learn nothing) are looked up. */
+    private static final long END_OFFSETS_REFRESH_NANOS = TimeUnit.SECONDS.toNanos(1);
     private static final Duration CLOSE_TIMEOUT = Duration.ofSeconds(30);
     private static final long REJOIN_WAIT_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
 
@@ -88,6 +98,8 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
     private final DelayTiers tiers;
     private final String[] tierTopics;
     private final KafkaSender sender;
+    private final Supplier<Admin> admin;
+    private final ListOffsetsOptions endOffsetsOptions;
     private final PartitionListener listener;
     private final Duration syncCommitTimeout;
     private final KafkaRecords.Decoder decoder = new KafkaRecords.Decoder();
@@ -109,13 +121,19 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
     private boolean closing;
     private boolean closed;
     private long nextLagNanos;
+    private long nextEndOffsetsNanos;
     private ExecutorService handOffs;
+    /** End offsets of paused partitions as the admin client last listed them; written on its thread. */
+    private final Map<TopicPartition, Long> listedEnds = new ConcurrentHashMap<>();
+    private volatile boolean endOffsetsPending;
 
     private volatile boolean wakeupRequested;
     private volatile Map<Integer, Long> lag = Map.of();
 
-    KafkaTransportConsumer(KafkaSettings settings, KafkaSender sender, ConsumerSpec spec, PartitionListener listener) {
+    KafkaTransportConsumer(KafkaSettings settings, KafkaSender sender, Supplier<Admin> admin, ConsumerSpec spec,
+                           PartitionListener listener) {
         this.topic = spec.topic();
+        this.admin = admin;
         this.group = spec.group();
         this.tiers = settings.delayTiers();
         this.sender = sender;
@@ -127,8 +145,14 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
             tierTopics[i] = tiers.topic(topic, i);
             topics.add(tierTopics[i]);
         }
-        this.consumer = new KafkaConsumer<>(settings.consumer(spec.memberId(), spec.group(),
-                spec.startFrom() == StartPosition.LATEST));
+        Map<String, Object> config = settings.consumer(spec.memberId(), spec.group(),
+                spec.startFrom() == StartPosition.LATEST);
+        // The lag of a paused partition is measured against the end a reader of this isolation level sees.
+        this.endOffsetsOptions = new ListOffsetsOptions(IsolationLevel.valueOf(String.valueOf(
+                config.get(ConsumerConfig.ISOLATION_LEVEL_CONFIG)).strip().toUpperCase(Locale.ROOT)));
+        this.consumer = new KafkaConsumer<>(config);
+        this.nextLagNanos = System.nanoTime();
+        this.nextEndOffsetsNanos = nextLagNanos;
         consumer.subscribe(topics, this);
     }
 
@@ -532,6 +556,7 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
             }
             refused.remove(tp);
             backlogs.remove(tp);
+            listedEnds.remove(tp);
             pausedForBacklog.remove(tp);
         }
     }
@@ -782,6 +807,7 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
             return;
         }
         nextLagNanos = now + LAG_REFRESH_NANOS;
+        Set<TopicPartition> paused = consumer.paused();
         Map<Integer, Long> snapshot = new HashMap<>();
         for (TopicPartition tp : consumer.assignment()) {
             if (refused.contains(tp)) {
@@ -789,17 +815,65 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
             }
             OptionalLong behind = consumer.currentLag(tp);
             if (behind.isPresent()) {
+                long unfetched = behind.getAsLong();
+                Long listed = paused.contains(tp) ? listedEnds.get(tp) : null;
+                if (listed != null) {
+                    try {
+                        unfetched = Math.max(unfetched, listed - consumer.position(tp, Duration.ZERO));
+                    } catch (TimeoutException e) {
+                        // The position is being validated (a leader changed): the fetched view stands for now.
+                    }
+                }
                 Backlog b = backlogs.get(tp);
-                snapshot.put(sourceId(tp), behind.getAsLong() + (b == null ? 0 : b.records.size()));
+                snapshot.put(sourceId(tp), unfetched + (b == null ? 0 : b.records.size()));
             }
         }
         lag = Map.copyOf(snapshot);
+        listEndOffsets(paused, now);
     }
 
     /**
-     * Per assigned partition (engine numbering), records not yet handed to the engine: the broker's end offset as of
-     * the last fetch minus this member's position, plus its backlog. Refreshed by polls, at most every 200 ms;
-     * partitions not fetched yet are absent. Any thread.
+     * Looks up the end offsets of paused partitions through the admin client, at most one lookup at a time and one
+     * a second: a paused partition fetches nothing, so the consumer's own view of its end stops where the last fetch
+     * left it, while the backlog that backpressure holds back keeps growing on the broker. Never waits: the answer
+     * is used by a later refresh.
+     */
+    private void listEndOffsets(Set<TopicPartition> paused, long now) {
+        if (paused.isEmpty() || endOffsetsPending || now - nextEndOffsetsNanos < 0) {
+            return;
+        }
+        nextEndOffsetsNanos = now + END_OFFSETS_REFRESH_NANOS;
+        Map<TopicPartition, OffsetSpec> latest = new HashMap<>();
+        for (TopicPartition tp : paused) {
+            if (!refused.contains(tp)) {
+                latest.put(tp, OffsetSpec.latest());
+            }
+        }
+        if (latest.isEmpty()) {
+            return;
+        }
+        endOffsetsPending = true;
+        try {
+            admin.get().listOffsets(latest, endOffsetsOptions).all().whenComplete((ends, error) -> {
+                if (error == null) {
+                    ends.forEach((tp, info) -> listedEnds.merge(tp, info.offset(), Math::max));
+                } else {
+                    log.debug("Listing end offsets of {} for the lag of group {} failed", latest.keySet(), group,
+                            error);
+                }
+                endOffsetsPending = false;
+            });
+        } catch (RuntimeException e) {
+            endOffsetsPending = false;
+            log.debug("Listing end offsets of {} for the lag of group {} failed", latest.keySet(), group, e);
+        }
+    }
+
+    /**
+     * Per assigned partition (engine numbering), records not yet handed to the engine: the end offset (for this
+     * consumer's isolation level) minus this member's position, plus its backlog. The end comes from the last fetch,
+     * or for a paused partition, which fetches nothing, from an admin lookup at most a second old if that is newer.
+     * Refreshed by polls, at most every 200 ms; partitions not fetched yet are absent. Any thread.
      */
     @Override
     public Map<Integer, Long> lag() {

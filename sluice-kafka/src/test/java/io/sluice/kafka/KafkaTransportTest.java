@@ -235,6 +235,16 @@ class KafkaTransportTest {
                 return consumer.lag().get(0) != null && consumer.lag().get(0) == 90;
             });
             assertThat(offsets).as("nothing delivered while the engine is full").hasSize(10);
+            // Published while every partition is paused (nothing is fetched): the lag still grows.
+            for (int i = 100; i < 105; i++) {
+                sluice.publisher().publish(topic, Message.of("k" + (i % 7), "m" + i)).get(30, TimeUnit.SECONDS);
+            }
+            await().atMost(WAIT).until(() -> {
+                consumer.poll(0, 0, false, TimeUnit.MILLISECONDS.toNanos(50), (m, p, offset, size, attempt, h) ->
+                        offsets.add(offset));
+                return consumer.lag().get(0) == 95;
+            });
+            assertThat(offsets).as("nothing delivered while the engine is full").hasSize(10);
             // One byte of budget: only the oversized-first record may come.
             consumer.poll(50, 1, true, 0, (m, p, offset, size, attempt, h) -> offsets.add(offset));
             assertThat(offsets).hasSize(11).endsWith(10L);
@@ -243,9 +253,9 @@ class KafkaTransportTest {
             await().atMost(WAIT).until(() -> {
                 consumer.poll(1000, Long.MAX_VALUE, true, TimeUnit.MILLISECONDS.toNanos(100),
                         (m, p, offset, size, attempt, h) -> offsets.add(offset));
-                return offsets.size() == 100;
+                return offsets.size() == 105;
             });
-            for (int i = 0; i < 100; i++) {
+            for (int i = 0; i < 105; i++) {
                 assertThat(offsets.get(i)).isEqualTo(i);
             }
             assertThat(events.assigned).containsExactly(0);
