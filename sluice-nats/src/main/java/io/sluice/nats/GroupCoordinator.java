@@ -7,7 +7,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -69,6 +71,8 @@ final class GroupCoordinator {
     private final long leaseNanos;
     private final long ackWaitNanos;
     private final ConcurrentLinkedQueue<Event> events = new ConcurrentLinkedQueue<>();
+    /** Partitions taken during the current rebalance, posted together at its end; coordinator thread only. */
+    private final List<Event> assigned = new ArrayList<>();
     private final LinkedBlockingQueue<Runnable> commands = new LinkedBlockingQueue<>();
     private final Thread keepAlive;
     private final Thread coordinator;
@@ -311,37 +315,41 @@ final class GroupCoordinator {
             membership.resetLiveness(now);
         }
         boolean[] target = membership.target(now);
-        for (int p = 0; p < state.length; p++) {
-            switch (state[p]) {
-                case OWNED -> {
-                    if (membership.lostSince(p, myRevision[p])) {
-                        lose(p, "took it over");
-                    } else if (!target[p]) {
-                        state[p] = LeaseState.REVOKING;
-                        post(new Event(Event.Kind.REVOKE, p, epoch[p], 0));
-                    } else if (now - refreshAt[p] >= 0) {
-                        refresh(p, now);
+        try {
+            for (int p = 0; p < state.length; p++) {
+                switch (state[p]) {
+                    case OWNED -> {
+                        if (membership.lostSince(p, myRevision[p])) {
+                            lose(p, "took it over");
+                        } else if (!target[p]) {
+                            state[p] = LeaseState.REVOKING;
+                            post(new Event(Event.Kind.REVOKE, p, epoch[p], 0));
+                        } else if (now - refreshAt[p] >= 0) {
+                            refresh(p, now);
+                        }
                     }
-                }
-                case REVOKING -> {
-                    if (membership.lostSince(p, myRevision[p])) {
-                        lose(p, "took it over while it was being revoked");
+                    case REVOKING -> {
+                        if (membership.lostSince(p, myRevision[p])) {
+                            lose(p, "took it over while it was being revoked");
+                        }
                     }
-                }
-                case AWAITING_RELEASES -> {
-                    // onReleasesDone moves on
-                }
-                case RELEASE_CLEAN, RELEASE_DIRTY -> {
-                    if (membership.release(p, myRevision[p], state[p] == LeaseState.RELEASE_CLEAN)) {
-                        state[p] = LeaseState.FREE;
+                    case AWAITING_RELEASES -> {
+                        // onReleasesDone moves on
                     }
-                }
-                case FREE -> {
-                    if (target[p] && started && !stopping && leaseValid(now)) {
-                        acquire(p, now);
+                    case RELEASE_CLEAN, RELEASE_DIRTY -> {
+                        if (membership.release(p, myRevision[p], state[p] == LeaseState.RELEASE_CLEAN)) {
+                            state[p] = LeaseState.FREE;
+                        }
+                    }
+                    case FREE -> {
+                        if (target[p] && started && !stopping && leaseValid(now)) {
+                            acquire(p, now);
+                        }
                     }
                 }
             }
+        } finally {
+            postAssigned(); // also those taken before something failed: their state is OWNED already
         }
     }
 
@@ -399,7 +407,21 @@ final class GroupCoordinator {
             log.info("Member {} took partition {} of topic {} group {} over from {}, whose heartbeats stopped",
                     memberId(), p, spec.topic(), spec.group(), a.previous());
         }
-        post(new Event(Event.Kind.ASSIGN, p, epoch[p], hold));
+        assigned.add(new Event(Event.Kind.ASSIGN, p, epoch[p], hold));
+    }
+
+    /**
+     * Hands the partitions taken in one rebalance to the poll thread together. One at a time, the first would get a
+     * pull request for all of the engine's room and the others none until that request expired (a pull holds its
+     * room until it is filled or expires, even on an empty partition).
+     */
+    private void postAssigned() {
+        if (assigned.isEmpty()) {
+            return;
+        }
+        events.addAll(assigned);
+        assigned.clear();
+        wakePollThread.run();
     }
 
     private void onReleased(int p, int partitionEpoch, CompletableFuture<Void> partitionReleases) {

@@ -105,6 +105,31 @@ class JetStreamFlowControlTest {
         await().atMost(WAIT).until(() -> ackPending("g", 1) == 6);
     }
 
+    /**
+     * A pull holds the room it asked for until it is filled or expires, even on a partition with one message. The
+     * partitions a member takes together must therefore share its first pulls: if the first one taken asked for all the
+     * room, the others would get their messages only when that pull expired.
+     */
+    @Test
+    void shouldShareTheFirstPullsAmongThePartitionsTakenTogether() throws Exception {
+        Sluice sluice = start(NatsTestServer.settings(NatsTestServer.get().url())
+                .group(Duration.ofMillis(200), Duration.ofSeconds(8)).pullExpiry(Duration.ofSeconds(3)));
+        java.util.Set<Integer> partitions = new java.util.HashSet<>();
+        java.util.Set<String> published = new java.util.HashSet<>();
+        for (int i = 0; partitions.size() < 3; i++) {
+            Receipt r = sluice.publisher().publish(topic, Message.of("key-" + i, "m")).join();
+            partitions.add(r.partition());
+            published.add(r.messageId());
+        }
+        java.util.Set<String> handled = java.util.concurrent.ConcurrentHashMap.newKeySet();
+        long start = System.nanoTime();
+        sluice.subscribe(topic, "g", m -> handled.add(m.id()),
+                ConsumerOptions.builder().maxInFlight(100).shutdownTimeout(Duration.ofSeconds(2)).build());
+        await().atMost(WAIT).until(() -> handled.containsAll(published));
+        assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start))
+                .as("every partition's messages, well before a 3 s pull could expire").isLessThan(2000);
+    }
+
     @Test
     void shouldNotRedeliverBufferedMessagesWhilePausedLongerThanTheAckWait() throws Exception {
         // Long pulls, so one is surely waiting on the server when the subscription pauses.
