@@ -12,7 +12,10 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
 
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -35,7 +38,8 @@ class KafkaSecurityTest {
 
     @BeforeAll
     static void startBroker() {
-        broker = KafkaBroker.builder().tls().saslUser("alice", PASSWORD).start();
+        // billing/s3cret: the credentials of the examples in docs/kafka.md.
+        broker = KafkaBroker.builder().tls().saslUser("alice", PASSWORD).saslUser("billing", "s3cret").start();
     }
 
     @AfterAll
@@ -55,12 +59,57 @@ class KafkaSecurityTest {
     }
 
     private static void roundTrip(Map<String, Object> settings) throws Exception {
-        String topic = "secure-" + Long.toHexString(System.nanoTime());
         try (Sluice sluice = Sluice.create(new KafkaTransport(KafkaSettings.of(settings)), SluiceConfig.of("kafka"))) {
-            List<String> got = new CopyOnWriteArrayList<>();
-            sluice.subscribe(topic, topic + "-g", m -> got.add(m.payloadAsString()), ConsumerOptions.defaults());
-            sluice.publisher().publish(topic, Message.of("k", "over the wire")).get(60, TimeUnit.SECONDS);
-            await().atMost(Duration.ofSeconds(60)).until(() -> got.contains("over the wire"));
+            roundTrip(sluice);
+        }
+    }
+
+    private static void roundTrip(Sluice sluice) throws Exception {
+        String topic = "secure-" + Long.toHexString(System.nanoTime());
+        List<String> got = new CopyOnWriteArrayList<>();
+        sluice.subscribe(topic, topic + "-g", m -> got.add(m.payloadAsString()), ConsumerOptions.defaults());
+        sluice.publisher().publish(topic, Message.of("k", "over the wire")).get(60, TimeUnit.SECONDS);
+        await().atMost(Duration.ofSeconds(60)).until(() -> got.contains("over the wire"));
+    }
+
+    /**
+     * The YAML of docs/kafka.md "Security", as written there, with the page's addresses, trust store and store
+     * password replaced by this broker's.
+     */
+    @Test
+    void shouldRunTheDocumentedTlsAndSaslPlainExamples(@TempDir Path dir) throws Exception {
+        TlsMaterial tls = broker.tls().orElseThrow();
+        String tlsYaml = """
+                transport: kafka
+                kafka:
+                  bootstrapServers: broker1:9093
+                  security:
+                    protocol: ssl
+                    trustStore: /etc/sluice/truststore.p12
+                    trustStorePassword: changeit
+                """;
+        String saslYaml = """
+                transport: kafka
+                kafka:
+                  bootstrapServers: broker1:9094
+                  security:
+                    protocol: sasl_ssl
+                    trustStore: /etc/sluice/truststore.p12
+                    trustStorePassword: changeit
+                    sasl:
+                      mechanism: PLAIN          # or SCRAM-SHA-256 / SCRAM-SHA-512
+                      username: billing
+                      password: s3cret
+                """;
+        for (String yaml : List.of(tlsYaml, saslYaml)) {
+            Path file = dir.resolve("sluice.yaml");
+            Files.writeString(file, yaml.replace("broker1:9093", broker.sslBootstrapServers())
+                    .replace("broker1:9094", broker.saslBootstrapServers())
+                    .replace("/etc/sluice/truststore.p12", tls.trustStore().toString())
+                    .replace("changeit", tls.password()));
+            try (Sluice sluice = Sluice.fromYaml(file)) {
+                roundTrip(sluice);
+            }
         }
     }
 

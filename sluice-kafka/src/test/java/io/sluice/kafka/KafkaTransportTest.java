@@ -513,23 +513,4 @@ class KafkaTransportTest {
         return new ProducerRecord<>(topic, 0, "k".getBytes(StandardCharsets.UTF_8),
                 value.getBytes(StandardCharsets.UTF_8));
     }
-
-    @Test
-    void shouldPublishAndConsumeAcrossABrokerRestart() throws Exception {
-        try (KafkaBroker own = KafkaBroker.start()) {
-            SluiceConfig config = SluiceConfig.of("kafka");
-            try (Sluice s = Sluice.create(new KafkaTransport(KafkaSettings.of(own.bootstrapServers())), config)) {
-                List<String> got = new CopyOnWriteArrayList<>();
-                s.subscribe(topic, topic + "-g", m -> got.add(m.payloadAsString()), ConsumerOptions.defaults());
-                s.publisher().publish(topic, Message.of("k", "before-restart")).get(60, TimeUnit.SECONDS);
-                await().atMost(WAIT).until(() -> got.contains("before-restart"));
-
-                own.restart();
-
-                s.publisher().publish(topic, Message.of("k", "after-restart")).get(60, TimeUnit.SECONDS);
-                await().atMost(WAIT).until(() -> got.contains("after-restart"));
-                assertThat(got).containsExactly("before-restart", "after-restart");
-            }
-        }
-    }
 }
