@@ -80,7 +80,8 @@ import java.util.function.Supplier;
  * which may stall the owner thread, possibly inside a rebalance callback. One thread keeps hand-offs in order.
  *
  * <p>Threads. Not thread-safe: owned by the subscription's poll thread. {@link #wakeup()} and {@link #lag()} may be
- * called from any thread. Kafka runs commit callbacks on the owner thread, inside {@code poll} and commits.
+ * called from any thread. Kafka runs commit callbacks on the owner thread, inside {@code poll} and commits; the
+ * admin client's thread records the end offsets it listed for the lag of paused partitions.
  */
 final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalanceListener {
     private static final Logger log = LoggerFactory.getLogger(KafkaTransportConsumer.class);
@@ -822,6 +823,8 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
                         unfetched = Math.max(unfetched, listed - consumer.position(tp, Duration.ZERO));
                     } catch (TimeoutException e) {
                         // The position is being validated (a leader changed): the fetched view stands for now.
+                    } catch (WakeupException e) {
+                        wakeupRequested = true; // meant for the next poll, which then returns at once
                     }
                 }
                 Backlog b = backlogs.get(tp);
