@@ -160,10 +160,12 @@ class LogDurabilityTest {
      */
     @Test
     void shouldNotTrustALaterFsyncOfASegmentWhoseFsyncFailed() throws Exception {
+        java.util.concurrent.CountDownLatch hanging = new java.util.concurrent.CountDownLatch(1);
         io.onForce((file, nth) -> {
             if (file.equals(segment(0).toAbsolutePath().normalize()) && nth == 1) {
+                hanging.countDown();
                 try {
-                    Thread.sleep(300); // the writer meanwhile fills segment 0 and seals it
+                    Thread.sleep(300); // the writer meanwhile writes the next group, rolls and seals segment 0
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                 }
@@ -181,6 +183,10 @@ class LogDurabilityTest {
                     }
                 });
                 sent.add(f);
+                if (i == 0) {
+                    // record 0 alone in segment 0, being forced: the other 99 make one group too big to join it
+                    assertThat(hanging.await(30, TimeUnit.SECONDS)).isTrue();
+                }
             }
             for (CompletableFuture<Receipt> f : sent) {
                 assertThatThrownBy(() -> f.get(60, TimeUnit.SECONDS)).hasCauseInstanceOf(PublishException.class);
