@@ -53,6 +53,8 @@ class DlqCommandTest {
 
         String replayed = run("dlq", "replay", "demo.orders", "--data", data.toString(), "--to", "orders.retry");
         assertThat(replayed).contains("3 dead letter(s) replayed from demo.orders.dlq");
+        assertThat(run("dlq", "show", "demo.orders", "--data", data.toString()))
+                .as("replaying consumed nothing show reads").contains("3 dead letter(s) on demo.orders.dlq");
         assertThat(run("dlq", "replay", "demo.orders", "--data", data.toString(), "--to", "orders.retry"))
                 .as("the replay group remembers what it replayed").contains("0 dead letter(s) replayed");
 
@@ -65,6 +67,7 @@ class DlqCommandTest {
         }
         assertThat(again).hasSize(3).allSatisfy(m -> {
             assertThat(m.headers().get("sluice-replay-of")).isNotBlank().isNotEqualTo(m.id());
+            assertThat(m.headers().get("sluice-replay-original-time")).isNotBlank();
             m.headers().forEach((k, v) -> assertThat(k).doesNotStartWith("sluice-dlq-"));
         });
     }

@@ -70,9 +70,9 @@ public final class DlqCommand implements Runnable {
      * topic is read to the end it had (the lag is zero and nothing is in flight), {@code limit} messages were
      * handled, or {@code maxWait} passed. A failing handler stops the run: the message stays unacknowledged.
      *
-     * @return messages handled
+     * @return messages handled, and whether the run got to the end without a failure or giving up
      */
-    static long drain(Sluice sluice, String dlqTopic, String group, Source source, Handler handler, PrintStream out)
+    static Drained drain(Sluice sluice, String dlqTopic, String group, Source source, Handler handler, PrintStream out)
             throws InterruptedException {
         Duration maxWait = Durations.parse("--max-wait", source.maxWait);
         ConsumerOptions options = ConsumerOptions.builder().maxInFlight(1)
@@ -95,11 +95,11 @@ public final class DlqCommand implements Runnable {
             }
         }, options);
         long deadline = System.nanoTime() + maxWait.toNanos();
+        boolean caughtUp = false;
         try {
             while (System.nanoTime() < deadline && failure.get() == null && done.get() < source.limit) {
-                Map<Integer, Long> lag = sub.lag();
-                if (!lag.isEmpty() && lag.values().stream().mapToLong(Long::longValue).sum() == 0
-                        && sub.stats().inFlight() == 0) {
+                if (caughtUp(sub)) {
+                    caughtUp = true;
                     break;
                 }
                 Thread.sleep(50);
@@ -107,12 +107,34 @@ public final class DlqCommand implements Runnable {
         } finally {
             sub.close(Duration.ofSeconds(10));
         }
+        boolean complete = caughtUp || done.get() >= source.limit;
         if (failure.get() != null) {
+            complete = false;
             out.println("stopped at a message that failed: " + failure.get().getMessage()
                     + " (it stays on the dead-letter topic)");
-        } else if (System.nanoTime() >= deadline && done.get() < source.limit) {
-            out.println("gave up after " + source.maxWait + " before reaching the end of " + dlqTopic);
+        } else if (!complete) {
+            out.println("gave up after " + source.maxWait + " before reaching the end of " + dlqTopic
+                    + (sub.lag().isEmpty() ? " (this transport reports no lag, so the end cannot be told)" : ""));
         }
-        return done.get();
+        return new Drained(done.get(), complete);
+    }
+
+    /** Every partition the member holds reports a lag, all zero, and nothing is in flight. */
+    private static boolean caughtUp(Subscription sub) {
+        java.util.Set<Integer> held = sub.assignedPartitions();
+        Map<Integer, Long> lag = sub.lag();
+        if (held.isEmpty() || !lag.keySet().containsAll(held)) {
+            return false;
+        }
+        for (int p : held) {
+            if (lag.get(p) != 0) {
+                return false;
+            }
+        }
+        return sub.stats().inFlight() == 0;
+    }
+
+    /** What a drain did. */
+    record Drained(long handled, boolean complete) {
     }
 }
