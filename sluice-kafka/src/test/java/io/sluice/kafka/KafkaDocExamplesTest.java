@@ -210,33 +210,34 @@ class KafkaDocExamplesTest {
         try (Sluice sluice = Sluice.fromYaml(yaml)) {
             ((KafkaTransport) sluice.transport()).admin().createTopics(List.of(new NewTopic("page-views", 3,
                     (short) 1))).all().get(60, TimeUnit.SECONDS);
-            List<String> counted = new CopyOnWriteArrayList<>();
-            Subscription reports = sluice.subscribe("page-views", "reports", m -> counted.add(m.payloadAsString()));
+            List<String> views = new CopyOnWriteArrayList<>();
+            // --- docs/kafka.md "Consuming": pause and lag
+            Subscription reports = sluice.subscribe("page-views", "reports", m -> views.add(m.payloadAsString()));
+            // ---
             await().atMost(WAIT).until(() -> reports.lag().size() == 3); // joined, each partition fetched once
-
             // --- docs/kafka.md "Consuming": pause and lag
             reports.pause();                        // stops fetching; the member stays in the group
             // ... while paused, what is published waits on the broker:
             // ---
             // A poll under way when pause() was called may still hand records over: see it out with a probe.
             sluice.publisher().publish("page-views", Message.of("probe", "probe")).join();
-            await().atMost(WAIT).until(() -> counted.contains("probe") || lagTotal(reports) == 1);
-            int before = counted.size();
+            await().atMost(WAIT).until(() -> views.contains("probe") || lagTotal(reports) == 1);
+            int before = views.size();
             for (int i = 0; i < 30; i++) {
                 sluice.publisher().publish("page-views", Message.of("page-" + i, "view-" + i)).join();
             }
-            int probeWaiting = counted.contains("probe") ? 0 : 1;
+            int probeWaiting = views.contains("probe") ? 0 : 1;
             // --- docs/kafka.md "Consuming": pause and lag
             Map<Integer, Long> lag = reports.lag(); // per partition: published, not yet fetched by this member
             // ---
             await().atMost(WAIT).until(() -> lagTotal(reports) == 30 + probeWaiting);
             assertThat(reports.lag().keySet()).containsExactlyInAnyOrder(0, 1, 2);
             assertThat(lag.keySet()).containsExactlyInAnyOrder(0, 1, 2);
-            assertThat(counted).as("handled while paused").hasSize(before);
+            assertThat(views).as("handled while paused").hasSize(before);
             // --- docs/kafka.md "Consuming": pause and lag
             reports.resume();
             // ---
-            await().atMost(WAIT).until(() -> counted.size() == 31);
+            await().atMost(WAIT).until(() -> views.size() == 31);
             await().atMost(WAIT).until(() -> lagTotal(reports) == 0);
         }
     }
@@ -259,24 +260,37 @@ class KafkaDocExamplesTest {
                     maxDelay: 10m
                     nativeDelayThreshold: 1s     # a retry delay of 1 s or more goes through a tier topic
                 """);
-        AtomicInteger mailServerCalls = new AtomicInteger();
-        List<String> sent = new CopyOnWriteArrayList<>();
+        MailServer mailServer = new MailServer();
         // --- docs/kafka.md "Delay tiers"
         try (Sluice sluice = Sluice.fromYaml(yaml)) {
             sluice.subscribe("emails", "mailer", m -> {
-                if (mailServerCalls.incrementAndGet() == 1) { // the mail server is down the first time
+                if (!mailServer.isUp()) {
                     throw new RetryLaterException(Duration.ofSeconds(1), "mail server down"); // via emails.retry.1s
                 }
-                sent.add(m.key() + ": " + m.payloadAsString() + " " + m.header("template"));
+                mailServer.send(m.key(), m.payloadAsString(), m.header("template"));
             });
             sluice.publisher().publish("emails", Message.builder().key("customer-42").payload("welcome")
                     .header("template", "v2").build()).join();
             // ---
-            await().atMost(WAIT).until(() -> sent.contains("customer-42: welcome v2"));
+            await().atMost(WAIT).until(() -> mailServer.sent.contains("customer-42: welcome v2"));
             assertThat(((KafkaTransport) sluice.transport()).admin().listTopics().names().get(60, TimeUnit.SECONDS))
                     .contains("emails.retry.1s", "emails.retry.1m", "emails.retry.10m");
         }
-        assertThat(mailServerCalls.get()).isEqualTo(2);
+        assertThat(mailServer.asked.get()).isEqualTo(2);
+    }
+
+    /** Stands in for the page's mail server: down the first time it is asked. */
+    private static final class MailServer {
+        final AtomicInteger asked = new AtomicInteger();
+        final List<String> sent = new CopyOnWriteArrayList<>();
+
+        boolean isUp() {
+            return asked.incrementAndGet() > 1;
+        }
+
+        void send(String to, String body, String template) {
+            sent.add(to + ": " + body + " " + template);
+        }
     }
 
     @Test
