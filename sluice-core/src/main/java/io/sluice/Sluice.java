@@ -42,6 +42,8 @@ public final class Sluice implements Subscriber, AutoCloseable {
     private final Instrumentation instrumentation;
     private final List<Subscription> subscriptions = new CopyOnWriteArrayList<>();
     private final AtomicInteger members = new AtomicInteger();
+    /** Orders listing a subscription and telling instrumentation against its end; never held across I/O. */
+    private final Object listing = new Object();
 
     private Sluice(Transport transport, SluiceConfig config, Codecs codecs, Instrumentation instrumentation) {
         this.transport = transport;
@@ -129,14 +131,23 @@ public final class Sluice implements Subscriber, AutoCloseable {
         // Dead letters go through the client's own publisher: instrumentation must not touch their headers.
         ConsumerEngine engine = new ConsumerEngine(transport, topic, group, member, handler, options, ownPublisher,
                 observer, h -> instrumentation.handler(topic, group, h), this::ended);
-        subscriptions.add(engine);
-        instrumentation.subscribed(engine);
+        synchronized (listing) { // against an end listener running meanwhile on the engine's thread
+            subscriptions.add(engine);
+            instrumentation.subscribed(engine);
+            if (engine.hasEnded()) {
+                ended(engine); // it ended before it was listed: its own end listener found nothing to remove
+            }
+        }
         return engine;
     }
 
+    /** Called once or twice per subscription (by its end listener, and by subscribe if it ended at once). */
     private void ended(Subscription subscription) {
-        subscriptions.remove(subscription);
-        instrumentation.ended(subscription);
+        synchronized (listing) {
+            if (subscriptions.remove(subscription)) {
+                instrumentation.ended(subscription);
+            }
+        }
     }
 
     private static void checkName(String what, String value) {

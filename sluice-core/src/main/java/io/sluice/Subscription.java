@@ -33,7 +33,9 @@ public interface Subscription extends AutoCloseable {
      * them (refreshed by the subscription's own thread about every 100 ms); empty before the first report or when
      * the transport cannot tell.
      */
-    java.util.Map<Integer, Long> lag();
+    default java.util.Map<Integer, Long> lag() {
+        return java.util.Map.of();
+    }
 
     /**
      * Closes gracefully, waiting up to {@code deadline} for running handlers.

@@ -85,7 +85,7 @@ final class DemoCommand implements Callable<Integer> {
             client.instrumentation(meters);
             out.printf("Metrics: %s%n", metrics.url());
         }
-        try (AutoCloseable stopMetrics = () -> { // closed after the client: the last counts are still served
+        try (AutoCloseable stopMetrics = () -> { // closed after the client, whose end removes the consume meters
             if (metrics != null) {
                 meters.close();
                 metrics.close();

@@ -49,7 +49,7 @@ class DemoCommandTest {
     void shouldServeMetricsWhileTheDemoRunsWhenAsked() {
         String out = run("demo", "--data", data.toString(), "--messages", "500", "--keys", "20", "--poison", "1",
                 "--metrics-port", "0");
-        assertThat(out).containsPattern("Metrics: http://127\\.0\\.0\\.1:\\d+/metrics").contains("Check passed");
+        assertThat(out).containsPattern("Metrics: http://(127\\.0\\.0\\.1|\\[[0-9a-f:]+\\]):\\d+/metrics").contains("Check passed");
     }
 
     @Test

@@ -29,7 +29,7 @@ class MetricsEndpointTest {
             sluice.publisher().publish("orders", Message.of("k", "v")).join();
             await().atMost(Duration.ofSeconds(10)).until(() -> sub.stats().handled() == 1);
 
-            assertThat(endpoint.url()).startsWith("http://127.0.0.1:");
+            assertThat(endpoint.url()).matches("http://(127\\.0\\.0\\.1|\\[::1\\]):\\d+/metrics");
             HttpResponse<String> scrape = HttpClient.newHttpClient().send(
                     HttpRequest.newBuilder(URI.create(endpoint.url())).build(), HttpResponse.BodyHandlers.ofString());
             assertThat(scrape.statusCode()).isEqualTo(200);

@@ -12,6 +12,7 @@ import io.sluice.Instrumentation;
 import io.sluice.Message;
 import io.sluice.Publisher;
 import io.sluice.Receipt;
+import io.sluice.RetryLaterException;
 import io.sluice.Subscription;
 import io.sluice.SubscriptionStats;
 
@@ -34,7 +35,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  *   <caption>Meters</caption>
  *   <tr><th>name</th><th>type</th><th>tags</th><th>what</th></tr>
  *   <tr><td>sluice.publish</td><td>timer</td><td>topic, result (ok, error)</td><td>publish to broker confirmation</td></tr>
- *   <tr><td>sluice.handler</td><td>timer</td><td>topic, group, result (success, failure)</td><td>one handler attempt</td></tr>
+ *   <tr><td>sluice.handler</td><td>timer</td><td>topic, group, result (success, failure, deferred)</td><td>one
+ *   handler attempt; deferred: middleware (a circuit breaker) did not call the handler</td></tr>
  *   <tr><td>sluice.consume.received</td><td>counter</td><td>topic, group, subscription</td><td>messages fetched</td></tr>
  *   <tr><td>sluice.consume.handled</td><td>counter</td><td>same</td><td>messages whose handler succeeded</td></tr>
  *   <tr><td>sluice.consume.retries</td><td>counter</td><td>same</td><td>failed attempts scheduled again</td></tr>
@@ -51,6 +53,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * per-partition lag rows every {@code lagRefresh} (partitions come and go with rebalances).
  */
 public final class SluiceMetrics implements Instrumentation, AutoCloseable {
+    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(SluiceMetrics.class);
     private final MeterRegistry registry;
     private final Tags commonTags;
     private final Duration lagRefresh;
@@ -86,6 +89,9 @@ public final class SluiceMetrics implements Instrumentation, AutoCloseable {
         return new Publisher() {
             @Override
             public CompletableFuture<Receipt> publish(String topic, Message message) {
+                if (topic == null) {
+                    return publisher.publish(topic, message); // the publisher's own clear error
+                }
                 Timer[] timers = publishTimers.computeIfAbsent(topic, SluiceMetrics.this::publishTimersOf);
                 long t0 = System.nanoTime();
                 CompletableFuture<Receipt> f = publisher.publish(topic, message);
@@ -121,14 +127,20 @@ public final class SluiceMetrics implements Instrumentation, AutoCloseable {
     public Handler handler(String topic, String group, Handler handler) {
         Timer success = handlerTimer(topic, group, "success");
         Timer failure = handlerTimer(topic, group, "failure");
+        Timer deferred = handlerTimer(topic, group, "deferred");
         return m -> {
             long t0 = System.nanoTime();
-            boolean ok = false;
+            Timer outcome = failure;
             try {
                 handler.handle(m);
-                ok = true;
+                outcome = success;
+            } catch (RetryLaterException e) {
+                if (!e.countsAsAttempt()) {
+                    outcome = deferred;
+                }
+                throw e;
             } finally {
-                (ok ? success : failure).record(System.nanoTime() - t0, TimeUnit.NANOSECONDS);
+                outcome.record(System.nanoTime() - t0, TimeUnit.NANOSECONDS);
             }
         };
     }
@@ -155,8 +167,9 @@ public final class SluiceMetrics implements Instrumentation, AutoCloseable {
         MultiGauge lag = MultiGauge.builder("sluice.consume.lag")
                 .description("Messages published but not yet fetched, per partition held").tags(tags)
                 .register(registry);
-        bound.put(s, new Bound(meters, lag));
-        refreshLag(s, lag);
+        Bound b = new Bound(meters, lag);
+        bound.put(s, b);
+        refreshLag(s, b);
         startRefresher();
     }
 
@@ -170,7 +183,10 @@ public final class SluiceMetrics implements Instrumentation, AutoCloseable {
     public void ended(Subscription s) {
         Bound b = bound.remove(s);
         if (b != null) {
-            b.lag.register(List.of(), true);
+            synchronized (b) { // a refresh under way must not put rows back afterwards
+                b.ended = true;
+                b.lag.register(List.of(), true);
+            }
             b.meters.forEach(registry::remove);
         }
     }
@@ -185,14 +201,24 @@ public final class SluiceMetrics implements Instrumentation, AutoCloseable {
     }
 
     private void refreshAll() {
-        bound.forEach((s, b) -> refreshLag(s, b.lag));
+        bound.forEach((s, b) -> {
+            try {
+                refreshLag(s, b);
+            } catch (RuntimeException e) { // one failure must not cancel the periodic task
+                log.warn("Refreshing the lag meters of topic {} group {} failed", s.topic(), s.group(), e);
+            }
+        });
     }
 
-    private static void refreshLag(Subscription s, MultiGauge lag) {
+    private static void refreshLag(Subscription s, Bound b) {
         List<MultiGauge.Row<?>> rows = new ArrayList<>();
         s.lag().forEach((partition, value) -> rows.add(MultiGauge.Row.of(Tags.of("partition",
                 Integer.toString(partition)), value)));
-        lag.register(rows, true);
+        synchronized (b) {
+            if (!b.ended) {
+                b.lag.register(rows, true);
+            }
+        }
     }
 
     /** Stops the lag refresher; meters stay registered. */
@@ -204,6 +230,15 @@ public final class SluiceMetrics implements Instrumentation, AutoCloseable {
         }
     }
 
-    private record Bound(List<Meter> meters, MultiGauge lag) {
+    /** The meters of one subscription. Its monitor orders lag refreshes against the end. */
+    private static final class Bound {
+        final List<Meter> meters;
+        final MultiGauge lag;
+        boolean ended;
+
+        Bound(List<Meter> meters, MultiGauge lag) {
+            this.meters = meters;
+            this.lag = lag;
+        }
     }
 }

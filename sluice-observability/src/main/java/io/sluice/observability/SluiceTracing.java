@@ -2,6 +2,7 @@ package io.sluice.observability;
 
 import io.opentelemetry.api.OpenTelemetry;
 import io.opentelemetry.api.common.AttributeKey;
+import io.opentelemetry.api.common.Attributes;
 import io.opentelemetry.api.trace.Span;
 import io.opentelemetry.api.trace.SpanKind;
 import io.opentelemetry.api.trace.StatusCode;
@@ -17,6 +18,7 @@ import io.sluice.Instrumentation;
 import io.sluice.Message;
 import io.sluice.Publisher;
 import io.sluice.Receipt;
+import io.sluice.RetryLaterException;
 
 import java.time.Duration;
 import java.util.ArrayList;
@@ -32,7 +34,8 @@ import java.util.concurrent.CompletableFuture;
  *       caller's current span; its context is what the message carries;</li>
  *   <li>{@code process <topic>}, kind CONSUMER, one per handler attempt, child of the context the message carries,
  *       current while the handler runs (so its own spans and publishes join the trace); a failed attempt records
- *       the exception and ends with status ERROR.</li>
+ *       the exception and ends with status ERROR; one that middleware deferred without calling the handler (an open
+ *       circuit breaker) ends with a {@code deferred} event and no error.</li>
  * </ul>
  *
  * <p>Attributes: {@code messaging.system}, {@code messaging.operation.type} and {@code messaging.operation.name},
@@ -50,6 +53,7 @@ public final class SluiceTracing implements Instrumentation {
     static final AttributeKey<String> PARTITION = AttributeKey.stringKey("messaging.destination.partition.id");
     static final AttributeKey<String> MESSAGE_ID = AttributeKey.stringKey("messaging.message.id");
     static final AttributeKey<String> GROUP = AttributeKey.stringKey("messaging.consumer.group.name");
+    static final AttributeKey<String> DEFERRED_REASON = AttributeKey.stringKey("sluice.deferred.reason");
 
     private static final TextMapSetter<Message.Builder> SETTER = (builder, key, value) -> {
         if (builder != null) {
@@ -148,6 +152,14 @@ public final class SluiceTracing implements Instrumentation {
                     .setAttribute(GROUP, group).setAttribute(MESSAGE_ID, m.id()).startSpan();
             try (Scope ignored = span.makeCurrent()) {
                 handler.handle(m);
+            } catch (RetryLaterException e) {
+                if (e.countsAsAttempt()) {
+                    fail(span, e);
+                } else { // middleware (a circuit breaker) did not call the handler: not an error of this message
+                    span.addEvent("deferred", Attributes.of(DEFERRED_REASON, String.valueOf(e.getMessage())));
+                    span.end();
+                }
+                throw e;
             } catch (Exception | Error e) {
                 fail(span, e);
                 throw e;

@@ -89,6 +89,23 @@ class SluiceMetricsTest {
                         && registry.find("sluice.consume.lag").tags("group", "slow").gauge() == null);
     }
 
+    @Test
+    void shouldTimeDeferredAttemptsApartFromFailures() {
+        java.util.concurrent.atomic.AtomicBoolean refused = new java.util.concurrent.atomic.AtomicBoolean();
+        Subscription sub = sluice.subscribe("orders", "billing", m -> { },
+                ConsumerOptions.builder().middleware(next -> m -> {
+                    if (refused.compareAndSet(false, true)) { // e.g. an open circuit breaker
+                        throw io.sluice.RetryLaterException.notAttempted(Duration.ofMillis(5), "breaker open");
+                    }
+                    next.handle(m);
+                }).build());
+        sluice.publisher().publish("orders", Message.of("k", "v")).join();
+        await().atMost(Duration.ofSeconds(10)).until(() -> sub.stats().handled() == 1);
+        assertThat(registry.get("sluice.handler").tags("result", "deferred").timer().count()).isEqualTo(1);
+        assertThat(registry.get("sluice.handler").tags("result", "failure").timer().count()).isZero();
+        assertThat(registry.get("sluice.handler").tags("result", "success").timer().count()).isEqualTo(1);
+    }
+
     private double counter(String name) {
         FunctionCounter c = registry.get(name).tags("topic", "orders", "group", "billing", "app", "test")
                 .functionCounter();

@@ -115,6 +115,27 @@ class SluiceTracingTest {
         assertThat(span("process orders.dlq").getParentSpanId()).isEqualTo(send.getSpanId());
     }
 
+    @Test
+    void shouldNotMarkADeferredAttemptAsAnError() {
+        java.util.concurrent.atomic.AtomicBoolean refused = new java.util.concurrent.atomic.AtomicBoolean();
+        AtomicInteger handled = new AtomicInteger();
+        sluice.subscribe("orders", "billing", m -> handled.incrementAndGet(),
+                ConsumerOptions.builder().middleware(next -> m -> {
+                    if (refused.compareAndSet(false, true)) {
+                        throw io.sluice.RetryLaterException.notAttempted(Duration.ofMillis(5), "breaker open");
+                    }
+                    next.handle(m);
+                }).build());
+        sluice.publisher().publish("orders", Message.of("k", "v")).join();
+        await().atMost(Duration.ofSeconds(10)).until(() -> handled.get() == 1 && spans.getFinishedSpanItems().stream()
+                .filter(s -> s.getName().equals("process orders")).count() == 2);
+        List<SpanData> processing = spans.getFinishedSpanItems().stream()
+                .filter(s -> s.getName().equals("process orders")).toList();
+        assertThat(processing).allSatisfy(s -> assertThat(s.getStatus().getStatusCode()).isNotEqualTo(StatusCode.ERROR));
+        assertThat(processing).anySatisfy(s -> assertThat(s.getEvents()).anySatisfy(e ->
+                assertThat(e.getName()).isEqualTo("deferred")));
+    }
+
     private SpanData span(String name) {
         return spans.getFinishedSpanItems().stream().filter(s -> s.getName().equals(name)).findFirst().orElseThrow();
     }

@@ -25,14 +25,18 @@ import java.util.concurrent.TimeUnit;
  * <ul>
  *   <li>{@link #middleware()} records each handler call's outcome with the breaker. When the breaker refuses a call
  *       the handler is not run and the message is retried after {@code deferral} without using up an attempt
- *       ({@link RetryLaterException#notAttempted}); so is a message whose failure opened the breaker or was a failed
- *       half-open probe, since the dependency is down, not the message bad. Other failures count as usual. A
- *       message's own fault ({@link DeadLetterException}, {@link UndecodableMessageException}) is not the
- *       dependency's and does not count against it.</li>
+ *       ({@link RetryLaterException#notAttempted}). A call that ran counts as an attempt whatever happened,
+ *       half-open probes included: only the probes of an outage spend attempts, and a message that fails every
+ *       probe still ends on the dead-letter topic. A message's own fault ({@link DeadLetterException},
+ *       {@link UndecodableMessageException}) is not the dependency's and does not count against it. A FORCED_OPEN
+ *       breaker holds the messages it refuses for as long as it is forced (they stay owned, unacknowledged).</li>
  *   <li>{@link #pauses(Subscription)}: the subscription stops fetching while the breaker is OPEN (or FORCED_OPEN),
  *       and resumes when it turns HALF_OPEN, so the half-open probes are real messages, and stays running when it
  *       closes.</li>
  * </ul>
+ *
+ * <p>Pausing is not counted: a guard resumes its subscriptions when the breaker leaves the open state, even one
+ * paused by someone else meanwhile.
  *
  * <p>Thread-safe. Threads: handlers' threads call the breaker; state changes run the pause and resume (quick
  * flag changes) on the thread that caused them; one daemon platform thread ({@code sluice-breaker-<name>}) checks
@@ -83,7 +87,6 @@ public final class BreakerGuard implements AutoCloseable {
                         + "' is " + breaker.getState() + ": handler not called, message " + message.id()
                         + " deferred " + deferral.toMillis() + " ms");
             }
-            boolean probe = breaker.getState() == CircuitBreaker.State.HALF_OPEN;
             long start = breaker.getCurrentTimestamp();
             try {
                 next.handle(message);
@@ -91,16 +94,9 @@ public final class BreakerGuard implements AutoCloseable {
                 breaker.releasePermission(); // the message is at fault, not the dependency
                 throw e;
             } catch (Exception | Error e) {
+                // The handler ran, so the attempt counts as any other: a poison message that keeps failing as the
+                // half-open probe still reaches the dead-letter topic instead of holding the breaker open for ever.
                 breaker.onError(breaker.getCurrentTimestamp() - start, breaker.getTimestampUnit(), e);
-                if (probe || isOpen(breaker.getState())) {
-                    // A failed half-open probe, or the failure that tripped the breaker: the dependency is down, so
-                    // the message keeps its attempts for when it is back.
-                    RetryLaterException deferred = RetryLaterException.notAttempted(deferral, "circuit breaker '"
-                            + breaker.getName() + "' opened on this failure: message " + message.id()
-                            + " deferred " + deferral.toMillis() + " ms without using an attempt");
-                    deferred.initCause(e);
-                    throw deferred;
-                }
                 throw e;
             }
             breaker.onSuccess(breaker.getCurrentTimestamp() - start, breaker.getTimestampUnit());
@@ -112,6 +108,9 @@ public final class BreakerGuard implements AutoCloseable {
         paused.add(subscription);
         if (isOpen(breaker.getState())) {
             subscription.pause();
+            if (!isOpen(breaker.getState())) {
+                subscription.resume(); // it turned half-open meanwhile, and its transition saw no pause to undo
+            }
         }
         return this;
     }

@@ -57,8 +57,9 @@ class BreakerGuardTest {
             }
             handled.add(m.payloadAsString());
         }, ConsumerOptions.builder().maxInFlight(4)
+                // Probes spend attempts: 2 per half-open state over 4 cycles, plus the failures that open it first.
                 .retry(RetryPolicy.builder().initialDelay(Duration.ofMillis(5)).maxDelay(Duration.ofMillis(20))
-                        .maxAttempts(3).build())
+                        .maxAttempts(20).build())
                 .middleware(guard.middleware()).build());
         guard.pauses(sub);
 
@@ -81,6 +82,22 @@ class BreakerGuardTest {
         assertThat(sub.isPaused()).isFalse();
         assertThat(deadLetters).as("an outage defers messages; it does not dead-letter them").isEmpty();
         assertThat(sub.stats().deadLettered()).isZero();
+    }
+
+    @Test
+    void shouldDeadLetterAPoisonMessageThatFailsEveryProbe() {
+        List<Message> deadLetters = new CopyOnWriteArrayList<>();
+        sluice.subscribe("payments.dlq", "audit", deadLetters::add);
+        Subscription sub = sluice.subscribe("payments", "ledger", m -> {
+            throw new IllegalStateException("a bug in the handler, not an outage");
+        }, ConsumerOptions.builder().maxInFlight(1)
+                .retry(RetryPolicy.builder().initialDelay(Duration.ofMillis(5)).maxDelay(Duration.ofMillis(10))
+                        .maxAttempts(8).build())
+                .middleware(guard.middleware()).build());
+        guard.pauses(sub);
+        sluice.publisher().publish("payments", Message.of("k", "poison")).join();
+        await().atMost(Duration.ofSeconds(20)).until(() -> deadLetters.size() == 1);
+        assertThat(deadLetters.get(0).headers().get(io.sluice.DeadLetters.ATTEMPTS)).isEqualTo("8");
     }
 
     @Test

@@ -114,6 +114,7 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
     private volatile boolean drainedInTime = true;
     private volatile Set<Integer> assignment = Set.of();
     private volatile Map<Integer, Long> lag = Map.of();
+    private volatile boolean ended;
 
     // Written by any thread, read by the owner.
     private volatile boolean pauseRequested;
@@ -215,12 +216,13 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
                 log.warn("Closing the transport consumer of topic {} group {} failed", topic, group, e);
             }
             inFlightSnapshot = inFlight;
-            terminated.countDown();
+            ended = true;
             try {
-                onEnded.accept(this);
+                onEnded.accept(this); // before close() returns, so listeners are done when it does
             } catch (RuntimeException e) {
                 log.warn("A listener of the end of topic {} group {} failed", topic, group, e);
             }
+            terminated.countDown();
         }
     }
 
@@ -876,6 +878,11 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
     @Override
     public Set<Integer> assignedPartitions() {
         return assignment;
+    }
+
+    /** True once the owner thread has finished for good (set before the end listener is called). */
+    public boolean hasEnded() {
+        return ended;
     }
 
     @Override
