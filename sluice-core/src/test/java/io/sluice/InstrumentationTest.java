@@ -22,21 +22,11 @@ class InstrumentationTest {
     private final Instrumentation recording = new Instrumentation() {
         @Override
         public Publisher publisher(Publisher publisher) {
-            return new Publisher() {
+            return new ForwardingPublisher(publisher) {
                 @Override
                 public java.util.concurrent.CompletableFuture<Receipt> publish(String topic, Message message) {
                     publishedThroughInstrumentation.add(message);
                     return publisher.publish(topic, message.toBuilder().header("instrumented", "yes").build());
-                }
-
-                @Override
-                public boolean flush(Duration timeout) throws InterruptedException {
-                    return publisher.flush(timeout);
-                }
-
-                @Override
-                public void close() {
-                    publisher.close();
                 }
             };
         }

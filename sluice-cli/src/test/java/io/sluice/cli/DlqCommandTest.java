@@ -23,18 +23,7 @@ class DlqCommandTest {
     Path data;
 
     private static String run(String... args) {
-        ByteArrayOutputStream buffer = new ByteArrayOutputStream();
-        PrintStream original = System.out;
-        int exit;
-        System.setOut(new PrintStream(buffer, true));
-        try {
-            exit = SluiceCli.commandLine().execute(args);
-        } finally {
-            System.setOut(original);
-        }
-        String out = buffer.toString();
-        assertThat(exit).as(out).isZero();
-        return out;
+        return CliRun.run(args);
     }
 
     @Test

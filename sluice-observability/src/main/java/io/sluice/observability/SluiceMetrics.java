@@ -7,6 +7,7 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.MultiGauge;
 import io.micrometer.core.instrument.Tags;
 import io.micrometer.core.instrument.Timer;
+import io.sluice.ForwardingPublisher;
 import io.sluice.Handler;
 import io.sluice.Instrumentation;
 import io.sluice.Message;
@@ -86,7 +87,7 @@ public final class SluiceMetrics implements Instrumentation, AutoCloseable {
 
     @Override
     public Publisher publisher(Publisher publisher) {
-        return new Publisher() {
+        return new ForwardingPublisher(publisher) {
             @Override
             public CompletableFuture<Receipt> publish(String topic, Message message) {
                 if (topic == null) {
@@ -98,16 +99,6 @@ public final class SluiceMetrics implements Instrumentation, AutoCloseable {
                 f.whenComplete((r, e) -> (e == null ? timers[0] : timers[1])
                         .record(System.nanoTime() - t0, TimeUnit.NANOSECONDS));
                 return f;
-            }
-
-            @Override
-            public boolean flush(Duration timeout) throws InterruptedException {
-                return publisher.flush(timeout);
-            }
-
-            @Override
-            public void close() {
-                publisher.close();
             }
         };
     }

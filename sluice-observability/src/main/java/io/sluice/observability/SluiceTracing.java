@@ -12,6 +12,7 @@ import io.opentelemetry.context.Scope;
 import io.opentelemetry.context.propagation.TextMapGetter;
 import io.opentelemetry.context.propagation.TextMapPropagator;
 import io.opentelemetry.context.propagation.TextMapSetter;
+import io.sluice.ForwardingPublisher;
 import io.sluice.Handler;
 import io.sluice.Headers;
 import io.sluice.Instrumentation;
@@ -97,7 +98,7 @@ public final class SluiceTracing implements Instrumentation {
 
     @Override
     public Publisher publisher(Publisher publisher) {
-        return new Publisher() {
+        return new ForwardingPublisher(publisher) {
             @Override
             public CompletableFuture<Receipt> publish(String topic, Message message) {
                 if (topic == null || message == null) {
@@ -127,16 +128,6 @@ public final class SluiceTracing implements Instrumentation {
                     }
                 });
                 return f;
-            }
-
-            @Override
-            public boolean flush(Duration timeout) throws InterruptedException {
-                return publisher.flush(timeout);
-            }
-
-            @Override
-            public void close() {
-                publisher.close();
             }
         };
     }
