@@ -61,6 +61,15 @@ public interface TransportConsumer extends AutoCloseable {
     default void release(Object ackHandle) {
     }
 
+    /**
+     * The longest the engine may take, inside {@link PartitionListener#revoked}, to finish and commit revoked
+     * partitions before the broker would give up on this member (Kafka: within {@code max.poll.interval.ms}); null
+     * when only the engine's own {@code consumer.shutdownTimeout} applies.
+     */
+    default java.time.Duration maxRevokeTime() {
+        return null;
+    }
+
     /** Messages published but not yet delivered to this member, per assigned partition; empty when unknown. */
     default Map<Integer, Long> lag() {
         return Map.of();

@@ -94,6 +94,8 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
     private static final long REJOIN_WAIT_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
 
     private final KafkaConsumer<byte[], byte[]> consumer;
+    /** Half of {@code max.poll.interval.ms}: how long a revocation may take before the group gives up on us. */
+    private final Duration maxRevokeTime;
     private final String topic;
     private final String group;
     private final DelayTiers tiers;
@@ -151,6 +153,10 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
         // The lag of a paused partition is measured against the end a reader of this isolation level sees.
         this.endOffsetsOptions = new ListOffsetsOptions(IsolationLevel.valueOf(String.valueOf(
                 config.get(ConsumerConfig.ISOLATION_LEVEL_CONFIG)).strip().toUpperCase(Locale.ROOT)));
+        Object maxPoll = config.get(ConsumerConfig.MAX_POLL_INTERVAL_MS_CONFIG);
+        long maxPollMillis = maxPoll == null ? 300_000 : Long.parseLong(String.valueOf(maxPoll).strip());
+        // The revoke callback runs inside poll(): half the poll interval leaves the rest for the commit and the poll.
+        this.maxRevokeTime = Duration.ofMillis(Math.max(1, maxPollMillis / 2));
         this.consumer = new KafkaConsumer<>(config);
         this.nextLagNanos = System.nanoTime();
         this.nextEndOffsetsNanos = nextLagNanos;
@@ -881,6 +887,11 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
     @Override
     public Map<Integer, Long> lag() {
         return lag;
+    }
+
+    @Override
+    public Duration maxRevokeTime() {
+        return maxRevokeTime;
     }
 
     @Override

@@ -811,8 +811,12 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
         for (int p : set) {
             tracker(p).revoking = true;
         }
-        long deadline = System.nanoTime() + options.shutdownTimeout().toNanos();
-        drainAndCommit(new PartitionScope(set), deadline);
+        long budget = options.shutdownTimeout().toNanos();
+        Duration cap = consumer.maxRevokeTime(); // the broker's patience, if shorter: keep the membership
+        if (cap != null) {
+            budget = Math.min(budget, cap.toNanos());
+        }
+        drainAndCommit(new PartitionScope(set), System.nanoTime() + budget);
         forget(set);
         log.debug("Topic {} group {}: revoked partitions {}", topic, group, partitions);
     }

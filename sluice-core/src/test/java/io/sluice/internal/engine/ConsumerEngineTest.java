@@ -60,6 +60,27 @@ class ConsumerEngineTest {
     }
 
     @Test
+    void shouldHandBackRevokedPartitionsWithinTheTransportsLimitEvenWithALongerShutdownTimeout() throws Exception {
+        ScriptedTransport t = new ScriptedTransport(false);
+        t.maxRevokeTime = Duration.ofMillis(200); // e.g. Kafka's max.poll.interval.ms, halved
+        CountDownLatch started = new CountDownLatch(1);
+        CountDownLatch stuck = new CountDownLatch(1);
+        start(t, m -> {
+            started.countDown();
+            stuck.await();
+        }, options().shutdownTimeout(Duration.ofSeconds(20)).build());
+        long offset = t.offer(Message.of("k", "slow"));
+        assertThat(started.await(10, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+        t.revokeNext = true;
+        t.inbound.add(new ScriptedTransport.Inbound(null, -1, 0)); // wakes a poll that waits for records
+        await().atMost(Duration.ofSeconds(10)).until(() -> t.revokeNanos >= 0);
+        assertThat(t.revokeNanos / 1_000_000).as("revocation took (ms)").isBetween(150L, 5_000L);
+        assertThat(t.released).as("the unfinished message goes back to the broker").contains(offset);
+        assertThat(t.acked).isEmpty();
+        stuck.countDown();
+    }
+
+    @Test
     void shouldNotSpendAttemptsOnRetriesTheHandlerWasNotCalledFor() {
         ScriptedTransport t = new ScriptedTransport(false);
         AtomicInteger deferrals = new AtomicInteger();

@@ -35,6 +35,10 @@ final class ScriptedTransport implements Transport {
     final List<Redelivery> handedOff = new CopyOnWriteArrayList<>();
     final List<Message> published = new CopyOnWriteArrayList<>();
     volatile boolean failHandOff;
+    /** Set to have the next poll revoke partition 0; the time the revocation took is then in revokeNanos. */
+    volatile boolean revokeNext;
+    volatile long revokeNanos = -1;
+    volatile java.time.Duration maxRevokeTime;
     /** Publishes to fail (not transiently) before they start to succeed. */
     final java.util.concurrent.atomic.AtomicInteger publishFailures = new java.util.concurrent.atomic.AtomicInteger();
     private final boolean nativeDelay;
@@ -83,6 +87,12 @@ final class ScriptedTransport implements Transport {
                     assigned = true;
                     listener.assigned(List.of(0));
                 }
+                if (revokeNext) {
+                    revokeNext = false;
+                    long t0 = System.nanoTime();
+                    listener.revoked(List.of(0));
+                    revokeNanos = System.nanoTime() - t0;
+                }
                 if (maxRecords == 0) {
                     return;
                 }
@@ -92,6 +102,11 @@ final class ScriptedTransport implements Transport {
                     sink.accept(r.message, 0, r.offset, r.message.estimatedSize(), r.deliveryAttempt, r.offset);
                     delivered++;
                 }
+            }
+
+            @Override
+            public java.time.Duration maxRevokeTime() {
+                return maxRevokeTime;
             }
 
             @Override
