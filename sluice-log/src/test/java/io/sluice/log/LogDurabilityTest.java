@@ -164,11 +164,8 @@ class LogDurabilityTest {
         io.onForce((file, nth) -> {
             if (file.equals(segment(0).toAbsolutePath().normalize()) && nth == 1) {
                 hanging.countDown();
-                try {
-                    Thread.sleep(300); // the writer meanwhile writes the next group, rolls and seals segment 0
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
+                // The fsync hangs until the writer has written the next group and rolled segment 0.
+                await().atMost(Duration.ofSeconds(30)).until(() -> segments().size() > 1);
                 throw new IOException("injected: fsync failed (EIO)");
             }
         });

@@ -107,39 +107,45 @@ class JetStreamFeaturesTest {
      */
     @Test
     void shouldNotCountReleasesAsHandlerAttempts() throws Exception {
-        List<Message> letters = new CopyOnWriteArrayList<>();
-        sluice.subscribe(DeadLetters.defaultTopic(topic), "dlq", letters::add, options().build());
-        sluice.publisher().publish(topic, Message.builder().key("k").payload("first").build()).join();
-        Receipt second = sluice.publisher().publish(topic, Message.builder().key("k").payload("second").build()).join();
-        String group = "released";
-        // Twice: "first" blocks its key, "second" waits behind it, and closing hands both back unfinished.
-        for (int round = 0; round < 2; round++) {
-            AtomicInteger started = new AtomicInteger();
-            Subscription blocked = sluice.subscribe(topic, group, m -> {
-                started.incrementAndGet();
-                Thread.sleep(Duration.ofMinutes(1));
-            }, options().shutdownTimeout(Duration.ofMillis(100)).build());
-            await().atMost(WAIT).until(() -> started.get() == 1);
-            await().atMost(WAIT).until(() -> blocked.stats().inFlight() == 2);
-            blocked.close();
-        }
-        ConsumerInfo info = transport.management().getConsumerInfo(Names.stream(topic),
-                Names.durable(group, second.partition()));
-        assertThat(info.getDelivered().getConsumerSequence()).as("each delivered three times by the server")
-                .isGreaterThanOrEqualTo(4);
-
-        List<String> handled = new CopyOnWriteArrayList<>();
-        AtomicInteger secondAttempts = new AtomicInteger();
-        sluice.subscribe(topic, group, m -> {
-            if (m.payloadAsString().equals("second") && secondAttempts.incrementAndGet() == 1) {
-                throw new IllegalStateException("one failure, with two more attempts allowed");
+        java.util.concurrent.CountDownLatch endOfTest = new java.util.concurrent.CountDownLatch(1);
+        try {
+            List<Message> letters = new CopyOnWriteArrayList<>();
+            sluice.subscribe(DeadLetters.defaultTopic(topic), "dlq", letters::add, options().build());
+            sluice.publisher().publish(topic, Message.builder().key("k").payload("first").build()).join();
+            Receipt second = sluice.publisher().publish(topic, Message.builder().key("k").payload("second").build())
+                    .join();
+            String group = "released";
+            // Twice: "first" blocks its key, "second" waits behind it, and closing hands both back unfinished.
+            for (int round = 0; round < 2; round++) {
+                AtomicInteger started = new AtomicInteger();
+                Subscription blocked = sluice.subscribe(topic, group, m -> {
+                    started.incrementAndGet();
+                    endOfTest.await(1, TimeUnit.MINUTES); // hangs until the test is over
+                }, options().shutdownTimeout(Duration.ofMillis(100)).build());
+                await().atMost(WAIT).until(() -> started.get() == 1);
+                await().atMost(WAIT).until(() -> blocked.stats().inFlight() == 2);
+                blocked.close();
             }
-            handled.add(m.payloadAsString());
-        }, options().build());
-        await().atMost(WAIT).until(() -> handled.size() == 2 || !letters.isEmpty());
-        assertThat(letters).as("dead letters").isEmpty();
-        assertThat(handled).containsExactly("first", "second");
-        assertThat(secondAttempts.get()).isEqualTo(2);
+            ConsumerInfo info = transport.management().getConsumerInfo(Names.stream(topic),
+                    Names.durable(group, second.partition()));
+            assertThat(info.getDelivered().getConsumerSequence()).as("each delivered three times by the server")
+                    .isGreaterThanOrEqualTo(4);
+
+            List<String> handled = new CopyOnWriteArrayList<>();
+            AtomicInteger secondAttempts = new AtomicInteger();
+            sluice.subscribe(topic, group, m -> {
+                if (m.payloadAsString().equals("second") && secondAttempts.incrementAndGet() == 1) {
+                    throw new IllegalStateException("one failure, with two more attempts allowed");
+                }
+                handled.add(m.payloadAsString());
+            }, options().build());
+            await().atMost(WAIT).until(() -> handled.size() == 2 || !letters.isEmpty());
+            assertThat(letters).as("dead letters").isEmpty();
+            assertThat(handled).containsExactly("first", "second");
+            assertThat(secondAttempts.get()).isEqualTo(2);
+        } finally {
+            endOfTest.countDown();
+        }
     }
 
     @Test

@@ -449,31 +449,36 @@ public abstract class TransportContractTest {
         // The first consumer slows to a crawl after 60 messages, so it is surely mid-flight when it stops, however
         // fast or loaded the machine is.
         java.util.concurrent.CountDownLatch stalled = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch endOfTest = new java.util.concurrent.CountDownLatch(1);
         Handler firstHandler = m -> {
             if (log.distinctHandled() >= 60) {
                 stalled.countDown();
-                Thread.sleep(Duration.ofMinutes(1));
+                endOfTest.await(1, TimeUnit.MINUTES); // hangs until the test is over (or its subscription stops)
             }
             handler.handle(m);
         };
-        Subscription first = sluice.subscribe(topic, g, firstHandler, opts);
-        stalled.await();
-        if (abandon) {
-            Subscriptions.abandon(first);
-        } else {
-            first.close(Duration.ofMillis(1));
+        try {
+            Subscription first = sluice.subscribe(topic, g, firstHandler, opts);
+            stalled.await();
+            if (abandon) {
+                Subscriptions.abandon(first);
+            } else {
+                first.close(Duration.ofMillis(1));
+            }
+            sampler.sampleOnce();
+            int handledByFirst = log.distinctHandled();
+            assertThat(handledByFirst).as("the first consumer stopped mid-way").isLessThan(400);
+
+            assertThat(log.violations()).as("commit violations when the first consumer stopped").isEmpty();
+
+            sluice.subscribe(topic, g, handler, opts);
+            await().atMost(WAIT).until(() -> log.allHandled() || !log.violations().isEmpty());
+            sampler.stop();
+            assertThat(log.violations()).as("order or commit violations").isEmpty();
+            assertThat(log.unhandled()).as("lost messages").isEmpty();
+        } finally {
+            endOfTest.countDown();
         }
-        sampler.sampleOnce();
-        int handledByFirst = log.distinctHandled();
-        assertThat(handledByFirst).as("the first consumer stopped mid-way").isLessThan(400);
-
-        assertThat(log.violations()).as("commit violations when the first consumer stopped").isEmpty();
-
-        sluice.subscribe(topic, g, handler, opts);
-        await().atMost(WAIT).until(() -> log.allHandled() || !log.violations().isEmpty());
-        sampler.stop();
-        assertThat(log.violations()).as("order or commit violations").isEmpty();
-        assertThat(log.unhandled()).as("lost messages").isEmpty();
     }
 
     /** Watches committed positions during a test and checks none passes an unfinished message. */
