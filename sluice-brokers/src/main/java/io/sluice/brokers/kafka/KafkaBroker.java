@@ -15,14 +15,12 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Base64;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
 
 /**
  * A real single-node Kafka broker (KRaft, combined broker and controller) in a child JVM, for tests and benchmarks.
@@ -204,7 +202,7 @@ public final class KafkaBroker implements AutoCloseable {
     @Override
     public synchronized void close() {
         stop();
-        deleteRecursively(dir);
+        Directories.deleteRecursively(dir);
         try {
             Runtime.getRuntime().removeShutdownHook(shutdownHook);
         } catch (IllegalStateException | IllegalArgumentException e) {
@@ -228,11 +226,11 @@ public final class KafkaBroker implements AutoCloseable {
             try {
                 choosePorts(attempt == 1 ? preferredPlaintextPort : 0);
                 // The controller's address goes into the formatted log: a new port needs a new format.
-                deleteRecursively(dir.resolve("data"));
+                Directories.deleteRecursively(dir.resolve("data"));
                 writeConfiguration();
                 format();
             } catch (IOException e) {
-                deleteRecursively(dir);
+                Directories.deleteRecursively(dir);
                 throw new UncheckedIOException("formatting the Kafka log directory in " + dir + " failed", e);
             }
             try {
@@ -244,11 +242,11 @@ public final class KafkaBroker implements AutoCloseable {
                 lastBindFailure = e;
                 log.info("A port of the Kafka broker was taken before it could bind it; starting again on other ports");
             } catch (RuntimeException e) {
-                deleteRecursively(dir);
+                Directories.deleteRecursively(dir);
                 throw e;
             }
         }
-        deleteRecursively(dir);
+        Directories.deleteRecursively(dir);
         throw new IllegalStateException("Kafka broker could not bind its ports in " + START_ATTEMPTS + " attempts",
                 lastBindFailure);
     }
@@ -520,23 +518,6 @@ public final class KafkaBroker implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IllegalStateException("interrupted while waiting for the Kafka broker", e);
-        }
-    }
-
-    private static void deleteRecursively(Path root) {
-        if (!Files.exists(root)) {
-            return;
-        }
-        try (Stream<Path> paths = Files.walk(root)) {
-            paths.sorted(Comparator.reverseOrder()).forEach(path -> {
-                try {
-                    Files.deleteIfExists(path);
-                } catch (IOException e) {
-                    log.debug("could not delete {}", path, e);
-                }
-            });
-        } catch (IOException e) {
-            log.debug("could not delete {}", root, e);
         }
     }
 

@@ -1,12 +1,8 @@
 package io.sluice.brokers.kafka;
 
-import java.io.IOException;
 import java.lang.reflect.InvocationTargetException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Comparator;
 import java.util.Optional;
-import java.util.stream.Stream;
 
 /**
  * Entry point of the child JVM that {@link KafkaBroker} starts: runs {@code kafka.Kafka} with a server properties
@@ -76,7 +72,7 @@ public final class KafkaServerMain {
         while (kafkaShuttingDown() && System.nanoTime() - deadline < 0) {
             sleep(50);
         }
-        deleteRecursively(directory);
+        Directories.deleteRecursively(directory);
     }
 
     private static boolean kafkaShuttingDown() {
@@ -86,23 +82,6 @@ public final class KafkaServerMain {
             }
         }
         return false;
-    }
-
-    private static void deleteRecursively(Path root) {
-        if (!Files.exists(root)) {
-            return;
-        }
-        try (Stream<Path> paths = Files.walk(root)) {
-            paths.sorted(Comparator.reverseOrder()).forEach(path -> {
-                try {
-                    Files.deleteIfExists(path);
-                } catch (IOException e) {
-                    // best effort: nothing else will clean up after an orphan
-                }
-            });
-        } catch (IOException e) {
-            // as above
-        }
     }
 
     private static void sleep(long millis) {
