@@ -20,6 +20,24 @@ public interface TransportConsumer extends AutoCloseable {
     void poll(int maxRecords, long maxBytes, boolean oversizedFirst, long timeoutNanos, RecordSink sink)
             throws InterruptedException;
 
+    /**
+     * Stops fetching from {@code partitions} until {@link #resumePartitions}: later polls hand the sink no record of
+     * them, while the other partitions keep flowing. Records already handed to the sink stay with the engine.
+     * Membership is unaffected; a paused partition that is revoked is forgotten, and one assigned (again) starts
+     * unpaused. The engine pauses a partition whose uncommitted window is full, so one stuck message stalls only
+     * its own partition. Idempotent; partitions not held are ignored.
+     *
+     * <p>Every transport implements this (the defaults only exist while transports are being moved onto it).
+     */
+    default void pausePartitions(java.util.Collection<Integer> partitions) {
+        throw new UnsupportedOperationException("pausePartitions not implemented by " + getClass().getName());
+    }
+
+    /** Resumes fetching from {@code partitions} after {@link #pausePartitions}. Idempotent. */
+    default void resumePartitions(java.util.Collection<Integer> partitions) {
+        throw new UnsupportedOperationException("resumePartitions not implemented by " + getClass().getName());
+    }
+
     /** Makes a running or the next {@link #poll} return promptly. Any thread. */
     void wakeup();
 
