@@ -21,7 +21,10 @@ import java.util.Set;
  * <tr><td>shutdownTimeout</td><td>how long close waits for running handlers (default 30s)</td></tr>
  * <tr><td>startFrom</td><td>earliest or latest, for a group with no committed position (default earliest)</td></tr>
  * <tr><td>maxUncommittedPerPartition</td><td>offsets tracked above a partition's commit watermark before fetching
- * pauses (default 1048576)</td></tr>
+ * pauses (default 1048576); only the saturated partition pauses, the others keep flowing</td></tr>
+ * <tr><td>stallWarning</td><td>a partition whose commit watermark has not moved for this long while a message at
+ * it is unfinished is reported stalled: a WARN naming topic, partition and offset, {@link
+ * io.sluice.SubscriptionStats#stalledPartitions()}, and the meter {@code sluice.consumer.stalled} (default 1m)</td></tr>
  * <tr><td>retry.*</td><td>{@link RetryPolicy}</td></tr>
  * <tr><td>deadLetter.*</td><td>{@link DeadLetterPolicy}</td></tr>
  * </table>
@@ -29,7 +32,8 @@ import java.util.Set;
 public final class ConsumerOptions {
     static final String PREFIX = "consumer.";
     private static final Set<String> KEYS = Set.of("maxInFlight", "maxInFlightBytes", "handlerTimeout",
-            "commitInterval", "shutdownTimeout", "startFrom", "maxUncommittedPerPartition", "retry", "deadLetter");
+            "commitInterval", "shutdownTimeout", "startFrom", "maxUncommittedPerPartition", "retry", "deadLetter",
+            "stallWarning");
 
     private final int maxInFlight;
     private final long maxInFlightBytes;
@@ -38,6 +42,7 @@ public final class ConsumerOptions {
     private final Duration shutdownTimeout;
     private final StartPosition startFrom;
     private final int maxUncommittedPerPartition;
+    private final Duration stallWarning;
     private final RetryPolicy retry;
     private final DeadLetterPolicy deadLetter;
     private final List<Middleware> middleware;
@@ -50,6 +55,7 @@ public final class ConsumerOptions {
         this.shutdownTimeout = b.shutdownTimeout;
         this.startFrom = b.startFrom;
         this.maxUncommittedPerPartition = b.maxUncommittedPerPartition;
+        this.stallWarning = b.stallWarning;
         this.retry = b.retry;
         this.deadLetter = b.deadLetter;
         this.middleware = List.copyOf(b.middleware);
@@ -73,6 +79,7 @@ public final class ConsumerOptions {
                 .commitInterval(s.duration("commitInterval", d.commitInterval))
                 .shutdownTimeout(s.duration("shutdownTimeout", d.shutdownTimeout))
                 .maxUncommittedPerPartition(s.integer("maxUncommittedPerPartition", d.maxUncommittedPerPartition))
+                .stallWarning(s.duration("stallWarning", d.stallWarning))
                 .retry(RetryPolicy.from(s.section("retry")))
                 .deadLetter(DeadLetterPolicy.from(s.section("deadLetter")));
         String start = s.string("startFrom", null);
@@ -111,6 +118,11 @@ public final class ConsumerOptions {
         return maxUncommittedPerPartition;
     }
 
+    /** How long a partition's watermark may stand still on an unfinished message before it is reported stalled. */
+    public Duration stallWarning() {
+        return stallWarning;
+    }
+
     public RetryPolicy retry() {
         return retry;
     }
@@ -128,7 +140,7 @@ public final class ConsumerOptions {
     public Builder toBuilder() {
         Builder b = builder().maxInFlight(maxInFlight).maxInFlightBytes(maxInFlightBytes)
                 .handlerTimeout(handlerTimeout).commitInterval(commitInterval).shutdownTimeout(shutdownTimeout)
-                .startFrom(startFrom).maxUncommittedPerPartition(maxUncommittedPerPartition).retry(retry)
+                .startFrom(startFrom).maxUncommittedPerPartition(maxUncommittedPerPartition).stallWarning(stallWarning).retry(retry)
                 .deadLetter(deadLetter);
         middleware.forEach(b::middleware);
         return b;
@@ -140,6 +152,7 @@ public final class ConsumerOptions {
                 + ", handlerTimeout=" + Durations.format(handlerTimeout) + ", commitInterval="
                 + Durations.format(commitInterval) + ", shutdownTimeout=" + Durations.format(shutdownTimeout)
                 + ", startFrom=" + startFrom + ", maxUncommittedPerPartition=" + maxUncommittedPerPartition
+                + ", stallWarning=" + Durations.format(stallWarning)
                 + ", retry=" + retry + ", deadLetter=" + deadLetter + ", middleware=" + middleware.size() + '}';
     }
 
@@ -152,6 +165,7 @@ public final class ConsumerOptions {
         private Duration shutdownTimeout = Duration.ofSeconds(30);
         private StartPosition startFrom = StartPosition.EARLIEST;
         private int maxUncommittedPerPartition = 1 << 20;
+        private Duration stallWarning = Duration.ofMinutes(1);
         private RetryPolicy retry = RetryPolicy.defaults();
         private DeadLetterPolicy deadLetter = DeadLetterPolicy.defaults();
         private final List<Middleware> middleware = new ArrayList<>();
@@ -194,6 +208,11 @@ public final class ConsumerOptions {
             return this;
         }
 
+        public Builder stallWarning(Duration stallWarning) {
+            this.stallWarning = stallWarning;
+            return this;
+        }
+
         public Builder retry(RetryPolicy retry) {
             this.retry = retry;
             return this;
@@ -217,6 +236,7 @@ public final class ConsumerOptions {
             Checks.durationBetween(PREFIX + "commitInterval", commitInterval, Duration.ofMillis(1), Duration.ofHours(1));
             Checks.durationBetween(PREFIX + "shutdownTimeout", shutdownTimeout, Duration.ZERO, Duration.ofHours(1));
             Checks.intBetween(PREFIX + "maxUncommittedPerPartition", maxUncommittedPerPartition, 16, 1 << 26);
+            Checks.durationBetween(PREFIX + "stallWarning", stallWarning, Duration.ofMillis(1), Duration.ofDays(1));
             if (maxUncommittedPerPartition < maxInFlight) {
                 throw new ConfigException(PREFIX + "maxUncommittedPerPartition", maxUncommittedPerPartition,
                         "must not be less than " + PREFIX + "maxInFlight (" + maxInFlight + ")");

@@ -11,6 +11,10 @@ package io.sluice.spi;
  * @param nativeDedup         the broker drops a repeated publish of the same message id
  * @param requestReply        the transport offers request/reply
  * @param maxMessageBytes     the largest message the transport accepts, or -1 when the broker decides
+ * @param cheapCommits        a commit costs little next to handling a message (embedded log, memory): the engine
+ *                            then commits whenever a partition's watermark moves (coalesced: at most one commit in
+ *                            flight), so a crash repeats about {@code maxInFlight} messages, instead of committing
+ *                            every {@code consumer.commitInterval}
  */
 public record TransportCapabilities(
         boolean durable,
@@ -20,5 +24,14 @@ public record TransportCapabilities(
         boolean nativeDelay,
         boolean nativeDedup,
         boolean requestReply,
-        int maxMessageBytes) {
+        int maxMessageBytes,
+        boolean cheapCommits) {
+
+    /** Capabilities of a transport whose commits are not cheap: the engine commits every commit interval. */
+    public TransportCapabilities(boolean durable, boolean atLeastOnce, boolean orderedPerPartition,
+                                 Acknowledgement acknowledgement, boolean nativeDelay, boolean nativeDedup,
+                                 boolean requestReply, int maxMessageBytes) {
+        this(durable, atLeastOnce, orderedPerPartition, acknowledgement, nativeDelay, nativeDedup, requestReply,
+                maxMessageBytes, false);
+    }
 }

@@ -43,10 +43,31 @@ public interface TransportConsumer extends AutoCloseable {
 
     /**
      * Records for each partition the offset of the next message the group should receive (the watermark). Only for
-     * {@link Acknowledgement#OFFSETS} transports. With {@code sync} the call returns once the commit is durable;
-     * otherwise it may complete in the background.
+     * {@link Acknowledgement#OFFSETS} transports. With {@code sync} the call returns once the commit is durable and
+     * throws if it failed; the engine uses it on revocation and close. The engine sends background commits through
+     * {@link #commitAsync} instead, so {@code sync = false} is only kept for callers outside the engine.
      */
     void commit(Map<Integer, Long> nextOffsets, boolean sync);
+
+    /**
+     * Sends a commit of {@code nextOffsets} in the background. What a transport owes the engine: the returned future
+     * completes normally only once the commit is durable, and exceptionally if it failed or its outcome is unknown;
+     * it must complete in every case (on close at the latest), and may complete on any thread. The engine counts an
+     * offset as committed only when its future completed normally: after a failure it sends the offsets again, and
+     * the synchronous commit on revocation or close covers everything not confirmed. Commits of one partition may
+     * be sent while an earlier one is pending; a transport must not let an older one overwrite a newer one.
+     *
+     * <p>The default commits synchronously on the calling (poll) thread, which is right where a commit is cheap;
+     * a transport with a real asynchronous commit (Kafka {@code commitAsync} with a callback) overrides it.
+     */
+    default java.util.concurrent.CompletableFuture<Void> commitAsync(Map<Integer, Long> nextOffsets) {
+        try {
+            commit(nextOffsets, true);
+            return java.util.concurrent.CompletableFuture.completedFuture(null);
+        } catch (RuntimeException e) {
+            return java.util.concurrent.CompletableFuture.failedFuture(e);
+        }
+    }
 
     /** Acknowledges one finished message. Only for {@link Acknowledgement#PER_MESSAGE} transports. */
     default void ack(Object ackHandle) {

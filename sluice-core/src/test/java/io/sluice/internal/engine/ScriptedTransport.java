@@ -12,20 +12,37 @@ import io.sluice.spi.TransportCapabilities;
 import io.sluice.spi.TransportConsumer;
 import io.sluice.spi.TransportProducer;
 
+import java.util.ArrayDeque;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.stream.IntStream;
 
 /**
- * A per-message-ack transport driven by the test: records are offered to a queue, and every call the engine makes on
- * the consumer is recorded. Sluice's own SPI as a test seam, not a stand-in for any broker client.
+ * A transport driven by the test: records are offered to a queue, and every call the engine makes on the consumer is
+ * recorded. Per-message-ack by default; {@link #offsets(int)} makes an offset-committing one with several partitions,
+ * whose commits are checked against what the test's handler finished. Sluice's own SPI as a test seam, not a
+ * stand-in for any broker client.
  */
 final class ScriptedTransport implements Transport {
-    record Inbound(Message message, long offset, int deliveryAttempt) {
+    record Inbound(Message message, int partition, long offset, int deliveryAttempt) {
+        Inbound(Message message, long offset, int deliveryAttempt) {
+            this(message, 0, offset, deliveryAttempt);
+        }
+    }
+
+    /** One commit the engine sent: its offsets, whether synchronous, and whether the transport made it durable. */
+    record CommitCall(Map<Integer, Long> offsets, boolean sync, boolean stored) {
     }
 
     final LinkedBlockingQueue<Inbound> inbound = new LinkedBlockingQueue<>();
@@ -34,24 +51,90 @@ final class ScriptedTransport implements Transport {
     final List<Long> released = new CopyOnWriteArrayList<>();
     final List<Redelivery> handedOff = new CopyOnWriteArrayList<>();
     final List<Message> published = new CopyOnWriteArrayList<>();
+    /** Records handed to the engine, as "partition:offset", in order. */
+    final List<String> delivered = new CopyOnWriteArrayList<>();
+    /** pausePartitions / resumePartitions calls, as "pause 0" / "resume 0", in order. */
+    final List<String> pauseEvents = new CopyOnWriteArrayList<>();
+    final List<CommitCall> commits = new CopyOnWriteArrayList<>();
+    /** The durable committed position (next offset) per partition. */
+    final Map<Integer, Long> committed = new ConcurrentHashMap<>();
+    /** Commits that passed a message the handler had not finished. */
+    final List<String> violations = new CopyOnWriteArrayList<>();
+    /** Background commits to lose before they start to be stored. */
+    final AtomicInteger asyncCommitFailures = new AtomicInteger();
     volatile boolean failHandOff;
     /** Set to have the next poll revoke partition 0; the time the revocation took is then in revokeNanos. */
     volatile boolean revokeNext;
     volatile long revokeNanos = -1;
     volatile java.time.Duration maxRevokeTime;
     /** Publishes to fail (not transiently) before they start to succeed. */
-    final java.util.concurrent.atomic.AtomicInteger publishFailures = new java.util.concurrent.atomic.AtomicInteger();
+    final AtomicInteger publishFailures = new AtomicInteger();
     private final boolean nativeDelay;
-    private final AtomicLong nextOffset = new AtomicLong();
+    private final Acknowledgement acknowledgement;
+    private final boolean cheapCommits;
+    private final int partitions;
+    private final AtomicLong[] nextOffset;
+    private final Map<String, Inbound> offered = new ConcurrentHashMap<>();
+    private final Set<String> finished = ConcurrentHashMap.newKeySet();
 
     ScriptedTransport(boolean nativeDelay) {
+        this(nativeDelay, Acknowledgement.PER_MESSAGE, false, 1);
+    }
+
+    private ScriptedTransport(boolean nativeDelay, Acknowledgement acknowledgement, boolean cheapCommits,
+                              int partitions) {
         this.nativeDelay = nativeDelay;
+        this.acknowledgement = acknowledgement;
+        this.cheapCommits = cheapCommits;
+        this.partitions = partitions;
+        this.nextOffset = IntStream.range(0, partitions).mapToObj(i -> new AtomicLong()).toArray(AtomicLong[]::new);
+    }
+
+    /** An offset-committing transport with {@code partitions} partitions, all assigned to the one member. */
+    static ScriptedTransport offsets(int partitions) {
+        return new ScriptedTransport(false, Acknowledgement.OFFSETS, false, partitions);
+    }
+
+    /** As {@link #offsets(int)}, declaring its commits cheap. */
+    static ScriptedTransport cheapOffsets(int partitions) {
+        return new ScriptedTransport(false, Acknowledgement.OFFSETS, true, partitions);
     }
 
     long offer(Message m) {
-        long offset = nextOffset.getAndIncrement();
-        inbound.add(new Inbound(m, offset, 1));
+        return offer(0, m);
+    }
+
+    long offer(int partition, Message m) {
+        if (m.id() == null) {
+            m = m.withDefaults(System.currentTimeMillis()); // as a publisher would stamp it
+        }
+        long offset = nextOffset[partition].getAndIncrement();
+        Inbound r = new Inbound(m, partition, offset, 1);
+        offered.put(m.id(), r);
+        inbound.add(r);
         return offset;
+    }
+
+    /** The test's handler calls this when it is done with {@code m}: commits may pass it from then on. */
+    void finished(Message m) {
+        Inbound r = offered.get(m.id());
+        finished.add(r.partition + ":" + r.offset);
+    }
+
+    long committed(int partition) {
+        return committed.getOrDefault(partition, -1L);
+    }
+
+    private synchronized void store(Map<Integer, Long> offsets) {
+        offsets.forEach((p, next) -> {
+            for (long o = 0; o < next; o++) {
+                if (!finished.contains(p + ":" + o)) {
+                    violations.add("commit of partition " + p + " at " + next + " passed unfinished offset " + o);
+                    break;
+                }
+            }
+            committed.merge(p, next, Math::max);
+        });
     }
 
     @Override
@@ -61,7 +144,8 @@ final class ScriptedTransport implements Transport {
 
     @Override
     public TransportCapabilities capabilities() {
-        return new TransportCapabilities(true, true, true, Acknowledgement.PER_MESSAGE, nativeDelay, false, false, -1);
+        return new TransportCapabilities(true, true, true, acknowledgement, nativeDelay, false, false, -1,
+                cheapCommits);
     }
 
     @Override
@@ -79,13 +163,16 @@ final class ScriptedTransport implements Transport {
     public TransportConsumer consumer(ConsumerSpec spec, PartitionListener listener) {
         return new TransportConsumer() {
             private boolean assigned;
+            // Poll-thread state: paused partitions and the records held back for them, in offset order.
+            private final Set<Integer> paused = new HashSet<>();
+            private final Map<Integer, ArrayDeque<Inbound>> held = new HashMap<>();
 
             @Override
             public void poll(int maxRecords, long maxBytes, boolean oversizedFirst, long timeoutNanos, RecordSink sink)
                     throws InterruptedException {
                 if (!assigned) {
                     assigned = true;
-                    listener.assigned(List.of(0));
+                    listener.assigned(IntStream.range(0, partitions).boxed().toList());
                 }
                 if (revokeNext) {
                     revokeNext = false;
@@ -96,11 +183,48 @@ final class ScriptedTransport implements Transport {
                 if (maxRecords == 0) {
                     return;
                 }
-                Inbound first = inbound.poll(timeoutNanos, TimeUnit.NANOSECONDS);
                 int delivered = 0;
-                for (Inbound r = first; r != null && r.message != null; r = delivered < maxRecords ? inbound.poll() : null) {
-                    sink.accept(r.message, 0, r.offset, r.message.estimatedSize(), r.deliveryAttempt, r.offset);
+                for (Map.Entry<Integer, ArrayDeque<Inbound>> e : held.entrySet()) {
+                    while (!paused.contains(e.getKey()) && !e.getValue().isEmpty() && delivered < maxRecords) {
+                        deliver(e.getValue().poll(), sink);
+                        delivered++;
+                    }
+                }
+                long deadline = System.nanoTime() + timeoutNanos;
+                while (delivered < maxRecords) {
+                    Inbound r = delivered == 0 ? inbound.poll(Math.max(0, deadline - System.nanoTime()),
+                            TimeUnit.NANOSECONDS) : inbound.poll();
+                    if (r == null || r.message == null) {
+                        return;
+                    }
+                    ArrayDeque<Inbound> waiting = held.get(r.partition);
+                    if (paused.contains(r.partition) || (waiting != null && !waiting.isEmpty())) {
+                        held.computeIfAbsent(r.partition, p -> new ArrayDeque<>()).add(r);
+                        continue;
+                    }
+                    deliver(r, sink);
                     delivered++;
+                }
+            }
+
+            private void deliver(Inbound r, RecordSink sink) {
+                delivered.add(r.partition + ":" + r.offset);
+                sink.accept(r.message, r.partition, r.offset, r.message.estimatedSize(), r.deliveryAttempt, r.offset);
+            }
+
+            @Override
+            public void pausePartitions(Collection<Integer> ps) {
+                for (int p : ps) {
+                    pauseEvents.add("pause " + p);
+                    paused.add(p);
+                }
+            }
+
+            @Override
+            public void resumePartitions(Collection<Integer> ps) {
+                for (int p : ps) {
+                    pauseEvents.add("resume " + p);
+                    paused.remove(p);
                 }
             }
 
@@ -116,7 +240,29 @@ final class ScriptedTransport implements Transport {
 
             @Override
             public void commit(Map<Integer, Long> nextOffsets, boolean sync) {
-                throw new AssertionError("a per-message transport is never asked to commit offsets");
+                if (acknowledgement != Acknowledgement.OFFSETS) {
+                    throw new AssertionError("a per-message transport is never asked to commit offsets");
+                }
+                // A background commit that fails is lost silently: that is all the old SPI could say.
+                boolean stored = sync || asyncCommitFailures.getAndUpdate(n -> Math.max(0, n - 1)) == 0;
+                commits.add(new CommitCall(Map.copyOf(nextOffsets), sync, stored));
+                if (stored) {
+                    store(nextOffsets);
+                }
+            }
+
+            @Override
+            public CompletableFuture<Void> commitAsync(Map<Integer, Long> nextOffsets) {
+                if (acknowledgement != Acknowledgement.OFFSETS) {
+                    throw new AssertionError("a per-message transport is never asked to commit offsets");
+                }
+                boolean stored = asyncCommitFailures.getAndUpdate(n -> Math.max(0, n - 1)) == 0;
+                commits.add(new CommitCall(Map.copyOf(nextOffsets), false, stored));
+                if (!stored) {
+                    return CompletableFuture.failedFuture(new IllegalStateException("commit lost: coordinator moved"));
+                }
+                store(nextOffsets);
+                return CompletableFuture.completedFuture(null);
             }
 
             @Override
@@ -140,7 +286,7 @@ final class ScriptedTransport implements Transport {
                 if (failHandOff) {
                     return CompletableFuture.failedFuture(new IllegalStateException("delay queue unavailable"));
                 }
-                inbound.add(new Inbound(r.message(), r.offset(), r.attemptsMade() + 1));
+                inbound.add(new Inbound(r.message(), r.partition(), r.offset(), r.attemptsMade() + 1));
                 return CompletableFuture.completedFuture(null);
             }
 
