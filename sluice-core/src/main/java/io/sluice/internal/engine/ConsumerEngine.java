@@ -53,7 +53,14 @@ import java.util.function.UnaryOperator;
  *
  * <p>Bounds. At most {@code maxInFlight} messages and {@code maxInFlightBytes} are fetched and unfinished; at the
  * bound the owner stops fetching (it still polls with a zero budget so the transport keeps its membership). Finished
- * offsets above a stuck one cost a bit each, up to {@code maxUncommittedPerPartition} per partition.
+ * offsets above a stuck one cost a bit each, up to {@code maxUncommittedPerPartition} per partition; a partition whose
+ * window is full is paused on its own ({@link TransportConsumer#pausePartitions}), so one stuck message stalls only
+ * its partition, and a watermark standing still longer than {@code consumer.stallWarning} is reported.
+ *
+ * <p>Commits. Offset transports get the watermark in the background ({@link TransportConsumer#commitAsync}) every
+ * commit interval, or whenever it moves where commits are cheap; an offset counts as committed only once the
+ * transport confirmed it, so a failed commit is sent again and the synchronous commit on revocation or close covers
+ * everything unconfirmed.
  *
  * <p>Outcomes. Every fetched message ends handled (committed/acked), dead-lettered (acked only after the dead-letter
  * publish is confirmed), or released unfinished on shutdown or rebalance, to be delivered again. Nothing is dropped.
@@ -78,6 +85,8 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
     private final EngineObserver observer;
     private final java.util.function.Consumer<Subscription> onEnded;
     private final boolean perMessageAck;
+    private final boolean cheapCommits;
+    private final long stallWarningNanos;
     private final long nativeDelayThresholdNanos;
     private final int maxMessageBytes;
     private final TransportConsumer consumer;
@@ -90,12 +99,20 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
     private final long handlerTimeoutNanos;
     private final int maxUncommitted;
     private final CountDownLatch terminated = new CountDownLatch(1);
+    /** Outcomes of background commits, pushed by whichever thread completes them, applied by the owner. */
+    private final java.util.concurrent.ConcurrentLinkedQueue<CommitOutcome> commitOutcomes =
+            new java.util.concurrent.ConcurrentLinkedQueue<>();
 
     // Owner-only state.
     private PartitionTracker[] trackers = new PartitionTracker[16];
     private int inFlight;
     private long inFlightBytes;
     private int saturatedPartitions;
+    /** False once the transport said it cannot pause single partitions: then a full window stops all fetching. */
+    private boolean perPartitionPause = true;
+    private final List<Integer> toPause = new java.util.ArrayList<>();
+    private final List<Integer> toResume = new java.util.ArrayList<>();
+    private int backgroundCommitsPending;
     private boolean stopping;
     private long nextCommitNanos;
     private long nextLagNanos;
@@ -114,6 +131,7 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
     private volatile boolean drainedInTime = true;
     private volatile Set<Integer> assignment = Set.of();
     private volatile Map<Integer, Long> lag = Map.of();
+    private volatile Map<Integer, Long> stalled = Map.of();
     private volatile boolean ended;
 
     // Written by any thread, read by the owner.
@@ -150,6 +168,8 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
         this.deadLetterTopic = options.deadLetter().topicFor(topic);
         this.observer = observer;
         this.perMessageAck = transport.capabilities().acknowledgement() == Acknowledgement.PER_MESSAGE;
+        this.cheapCommits = !perMessageAck && transport.capabilities().cheapCommits();
+        this.stallWarningNanos = options.stallWarning().toNanos();
         this.nativeDelayThresholdNanos = transport.capabilities().nativeDelay() && retry.nativeDelayThreshold() != null
                 ? retry.nativeDelayThreshold().toNanos() : Long.MAX_VALUE;
         this.handlerTimeoutNanos = options.handlerTimeout().toNanos();
@@ -180,6 +200,11 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
         try {
             while (!closeRequested && !abandonRequested) {
                 drainInbox();
+                drainCommitOutcomes();
+                if (cheapCommits && backgroundCommitsPending == 0) {
+                    commitInBackground(); // at most one in flight: commits coalesce while one is pending
+                }
+                applyPartitionPauses();
                 now = System.nanoTime();
                 housekeeping(now);
                 int room = room();
@@ -215,6 +240,10 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
             } catch (RuntimeException e) {
                 log.warn("Closing the transport consumer of topic {} group {} failed", topic, group, e);
             }
+            // An ended subscription holds nothing, whether or not the transport said so on close.
+            assignment = Set.of();
+            lag = Map.of();
+            stalled = Map.of();
             inFlightSnapshot = inFlight;
             ended = true;
             try {
@@ -242,10 +271,89 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
     }
 
     private int room() {
-        if (pauseRequested || stopping || saturatedPartitions > 0) {
+        if (pauseRequested || stopping || (saturatedPartitions > 0 && !perPartitionPause)) {
             return 0;
         }
         return options.maxInFlight() - inFlight;
+    }
+
+    /**
+     * A paused partition resumes once its window is a quarter free, not at the first free slot, so a partition
+     * running near its bound does not flip between pause and resume on every message.
+     */
+    private int resumeBelow() {
+        return maxUncommitted - (maxUncommitted >> 2);
+    }
+
+    /**
+     * Tells the transport which partitions to stop or start fetching, outside the poll in which their window filled
+     * or drained. A transport that cannot pause single partitions makes the engine fall back to stopping all
+     * fetching while any window is full, as it did before the SPI had the call.
+     */
+    private void applyPartitionPauses() {
+        if (toPause.isEmpty() && toResume.isEmpty()) {
+            return;
+        }
+        try {
+            if (perPartitionPause && !toPause.isEmpty()) {
+                consumer.pausePartitions(List.copyOf(toPause));
+            }
+            if (perPartitionPause && !toResume.isEmpty()) {
+                consumer.resumePartitions(List.copyOf(toResume));
+            }
+        } catch (UnsupportedOperationException e) {
+            perPartitionPause = false;
+            log.info("Topic {} group {}: the transport cannot pause single partitions; a partition whose "
+                    + "uncommitted window is full stops fetching from all of them until it drains", topic, group);
+        } finally {
+            toPause.clear();
+            toResume.clear();
+        }
+    }
+
+    /**
+     * Finds partitions whose watermark has stood on the same unfinished message longer than
+     * {@code consumer.stallWarning}, says so once per stuck message, and publishes them for {@link #stats()}.
+     * Runs with the lag refresh, so the check costs nothing per message.
+     */
+    private void checkStalls(long now) {
+        boolean changed = false;
+        for (PartitionTracker t : trackers) {
+            if (t == null) {
+                continue;
+            }
+            long head = t.span() == 0 ? -1 : t.headSeq();
+            if (head != t.stallHeadSeq) {
+                if (t.stalled) {
+                    log.info("Topic {} group {} partition {}: the commit watermark moves again", topic, group,
+                            t.partition);
+                    t.stalled = false;
+                    changed = true;
+                }
+                t.stallHeadSeq = head;
+                t.stallSinceNanos = now;
+            } else if (head >= 0 && !t.stalled && now - t.stallSinceNanos >= stallWarningNanos) {
+                t.stalled = true;
+                changed = true;
+                log.warn("Topic {} group {} partition {}: the commit watermark has not moved for {} ms; the message "
+                                + "at offset {} is unfinished ({} offsets tracked above it{})", topic, group,
+                        t.partition, (now - t.stallSinceNanos) / 1_000_000, t.headOffset(), t.span() - 1,
+                        t.paused ? "; fetching from the partition is paused" : "");
+            }
+        }
+        if (changed) {
+            publishStalls();
+        }
+    }
+
+    private void publishStalls() {
+        Map<Integer, Long> now = new java.util.TreeMap<>();
+        for (PartitionTracker t : trackers) {
+            if (t != null && t.stalled && t.span() > 0) {
+                now.put(t.partition, t.headOffset());
+            }
+        }
+        stalled = Map.copyOf(now);
     }
 
     private long watchdogPeriod() {
@@ -263,11 +371,12 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
             nextWatchdogNanos = now + watchdogPeriod();
         }
         if (!perMessageAck && now >= nextCommitNanos) {
-            commit(null, false);
+            commitInBackground();
             nextCommitNanos = now + options.commitInterval().toNanos();
         }
         if (now >= nextLagNanos) {
             refreshLag();
+            checkStalls(now);
             nextLagNanos = now + TICK_NANOS;
         }
         inFlightSnapshot = inFlight;
@@ -321,8 +430,10 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
         d.attempts = Math.max(0, deliveryAttempt - 1);
         d.fetchedNanos = System.nanoTime();
         d.seq = tracker.track(offset);
-        if (tracker.span() == maxUncommitted) {
+        if (!tracker.paused && tracker.span() >= maxUncommitted) {
+            tracker.paused = true; // the transport is told after this poll: the sink must not call back into it
             saturatedPartitions++;
+            toPause.add(partition);
         }
         inFlight++;
         inFlightBytes += sizeBytes;
@@ -580,10 +691,11 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
                         d.partition, d.offset, e);
             }
         }
-        boolean wasSaturated = tracker.span() >= maxUncommitted;
         tracker.complete(d.seq);
-        if (wasSaturated && tracker.span() < maxUncommitted) {
+        if (tracker.paused && tracker.span() < resumeBelow()) {
+            tracker.paused = false;
             saturatedPartitions--;
+            toResume.add(d.partition);
         }
         if (outcome != OUTCOME_HANDED_OFF) {
             notifyFinished(System.nanoTime() - d.fetchedNanos, outcome == OUTCOME_DEAD_LETTERED);
@@ -738,7 +850,10 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
         cancelAll(d -> true);
     }
 
-    /** Commits the watermark of every tracked partition matching {@code scope} (null: all) that moved. */
+    /**
+     * Commits synchronously the watermark of every tracked partition matching {@code scope} that the transport has
+     * not confirmed, whether or not a background commit of it was sent (it may have failed or still be pending).
+     */
     private void commit(Predicate<Delivery> scope, boolean sync) {
         Map<Integer, Long> offsets = null;
         for (PartitionTracker t : trackers) {
@@ -759,6 +874,80 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
             }
         } catch (RuntimeException e) {
             log.warn("Committing {} of topic {} group {} failed; it will be tried again", offsets, topic, group, e);
+        }
+    }
+
+    /**
+     * Sends the watermarks that moved (or whose last commit failed) through {@link TransportConsumer#commitAsync};
+     * they count as committed only when the transport confirms them, through {@link #drainCommitOutcomes}.
+     */
+    private void commitInBackground() {
+        Map<Integer, Long> offsets = null;
+        List<PartitionTracker> sentTo = null;
+        for (PartitionTracker t : trackers) {
+            if (t != null && t.needsBackgroundCommit()) {
+                if (offsets == null) {
+                    offsets = new HashMap<>();
+                    sentTo = new java.util.ArrayList<>();
+                }
+                offsets.put(t.partition, t.watermark());
+                sentTo.add(t);
+                t.markSent(t.watermark());
+            }
+        }
+        if (offsets == null) {
+            return;
+        }
+        CommitOutcome outcome = new CommitOutcome(sentTo, offsets);
+        backgroundCommitsPending++;
+        java.util.concurrent.CompletableFuture<Void> done;
+        try {
+            done = consumer.commitAsync(offsets);
+        } catch (RuntimeException e) {
+            done = java.util.concurrent.CompletableFuture.failedFuture(e);
+        }
+        done.whenComplete((ok, error) -> {
+            outcome.error = error == null ? null : unwrap(error);
+            commitOutcomes.add(outcome);
+            if (Thread.currentThread() != owner) {
+                wakeOwner();
+            }
+        });
+        drainCommitOutcomes(); // a transport that commits synchronously has answered already
+    }
+
+    /** Applies confirmed and failed background commits; owner thread. */
+    private void drainCommitOutcomes() {
+        CommitOutcome o;
+        while ((o = commitOutcomes.poll()) != null) {
+            backgroundCommitsPending--;
+            if (o.error != null) {
+                log.warn("Committing {} of topic {} group {} failed; it will be sent again", o.offsets, topic, group,
+                        o.error);
+            }
+            for (PartitionTracker t : o.trackers) {
+                // A tracker replaced since (the partition was revoked and assigned again) is not this commit's.
+                if (t.partition < trackers.length && trackers[t.partition] == t) {
+                    long offset = o.offsets.get(t.partition);
+                    if (o.error == null) {
+                        t.markCommitted(offset);
+                    } else {
+                        t.markFailed(offset);
+                    }
+                }
+            }
+        }
+    }
+
+    /** A background commit and, once the transport answered, its error (null when confirmed). */
+    private static final class CommitOutcome {
+        final List<PartitionTracker> trackers;
+        final Map<Integer, Long> offsets;
+        volatile Throwable error;
+
+        CommitOutcome(List<PartitionTracker> trackers, Map<Integer, Long> offsets) {
+            this.trackers = trackers;
+            this.offsets = offsets;
         }
     }
 
@@ -792,9 +981,16 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
     public void assigned(Collection<Integer> partitions) {
         for (int p : partitions) {
             if (p < trackers.length && trackers[p] != null && trackers[p].inFlight == 0) {
+                if (trackers[p].paused) {
+                    saturatedPartitions--;
+                }
                 trackers[p] = null; // a fresh assignment starts from the committed position
             }
-            tracker(p).revoking = false;
+            PartitionTracker t = tracker(p);
+            t.revoking = false;
+            if (t.paused) {
+                toPause.add(p); // a partition assigned again starts unpaused at the transport
+            }
         }
         Set<Integer> now = new java.util.TreeSet<>(assignment);
         now.addAll(partitions);
@@ -844,11 +1040,12 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
         assignment = java.util.Collections.unmodifiableSet(now);
         for (int p : partitions) {
             PartitionTracker t = trackers[p];
-            if (t != null && t.span() >= maxUncommitted) {
+            if (t != null && t.paused) {
                 saturatedPartitions--;
             }
             trackers[p] = null;
         }
+        publishStalls();
     }
 
     // ---------------------------------------------------------------- Subscription
@@ -896,7 +1093,8 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
 
     @Override
     public SubscriptionStats stats() {
-        return new SubscriptionStats(received, handled, retried, deadLettered, inFlightSnapshot, peakInFlight);
+        return new SubscriptionStats(received, handled, retried, deadLettered, inFlightSnapshot, peakInFlight,
+                stalled);
     }
 
     @Override

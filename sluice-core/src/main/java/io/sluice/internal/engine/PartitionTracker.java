@@ -19,10 +19,20 @@ final class PartitionTracker {
     private long headSeq;
     private long tailSeq;
     private long watermark = -1;
+    /** The highest watermark the transport confirmed durable. */
     private long committed = -1;
+    /** The highest watermark sent in a background commit whose outcome is pending or was a success. */
+    private long sent = -1;
     /** Deliveries of this partition fetched and not finished. */
     int inFlight;
     boolean revoking;
+    /** Fetching from this partition is paused because its window ({@link #span()}) is full. */
+    boolean paused;
+    /** The head sequence number the stall check last saw, and since when; -1 when the partition had no work. */
+    long stallHeadSeq = -1;
+    long stallSinceNanos;
+    /** A stall of the current head was reported. */
+    boolean stalled;
 
     PartitionTracker(int partition, int initialCapacity) {
         this.partition = partition;
@@ -68,6 +78,16 @@ final class PartitionTracker {
         inFlight--;
     }
 
+    /** The sequence number of the oldest unfinished delivery (meaningful while {@link #span()} is positive). */
+    long headSeq() {
+        return headSeq;
+    }
+
+    /** The offset of the oldest unfinished delivery, where the watermark is stuck (while {@link #span()} > 0). */
+    long headOffset() {
+        return offsets[(int) (headSeq & mask)];
+    }
+
     /** Offsets tracked above the watermark, finished or not. */
     int span() {
         return (int) (tailSeq - headSeq);
@@ -78,13 +98,30 @@ final class PartitionTracker {
         return watermark;
     }
 
-    /** True if the watermark moved since the last {@link #markCommitted}. */
+    /** True if the watermark is past what the transport confirmed committed. */
     boolean hasUncommitted() {
         return watermark > committed;
     }
 
+    /** True if a background commit should be sent: unconfirmed, and not already sent (or the send failed). */
+    boolean needsBackgroundCommit() {
+        return watermark > committed && watermark > sent;
+    }
+
+    void markSent(long offset) {
+        sent = Math.max(sent, offset);
+    }
+
+    /** A background commit of {@code offset} failed: unless a later one was sent since, send the watermark again. */
+    void markFailed(long offset) {
+        if (sent == offset) {
+            sent = committed;
+        }
+    }
+
     void markCommitted(long offset) {
         committed = Math.max(committed, offset);
+        sent = Math.max(sent, offset);
     }
 
     private void grow() {
