@@ -45,7 +45,7 @@ public final class MemoryTransport implements Transport {
     @Override
     public TransportCapabilities capabilities() {
         return new TransportCapabilities(false, true, true, Acknowledgement.OFFSETS, false, false, false,
-                maxMessageBytes);
+                maxMessageBytes, true); // a commit is a write to memory
     }
 
     @Override

@@ -94,7 +94,7 @@ public final class LogTransport implements Transport {
     @Override
     public TransportCapabilities capabilities() {
         return new TransportCapabilities(true, true, true, Acknowledgement.OFFSETS, false, false, false,
-                store.settings().maxMessageBytes());
+                store.settings().maxMessageBytes(), true); // a commit is one record in a group-committed journal
     }
 
     @Override

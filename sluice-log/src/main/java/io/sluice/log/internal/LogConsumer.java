@@ -256,26 +256,7 @@ final class LogConsumer implements TransportConsumer {
      */
     @Override
     public void commit(Map<Integer, Long> nextOffsets, boolean sync) {
-        int[] partitions = new int[nextOffsets.size()];
-        long[] offsets = new long[nextOffsets.size()];
-        int n = 0;
-        for (Map.Entry<Integer, Long> e : nextOffsets.entrySet()) {
-            int p = e.getKey();
-            if (p >= 0 && p < cursors.length && group.owns(this, p)) {
-                partitions[n] = p;
-                offsets[n++] = e.getValue();
-            } else {
-                log.debug("Commit of partition {} by {} refused: no longer its owner", p, spec.memberId());
-            }
-        }
-        if (n == 0) {
-            return;
-        }
-        if (n < partitions.length) {
-            partitions = java.util.Arrays.copyOf(partitions, n);
-            offsets = java.util.Arrays.copyOf(offsets, n);
-        }
-        CompletableFuture<Void> done = store.commit(group.offsets, partitions, offsets);
+        CompletableFuture<Void> done = commitAsync(nextOffsets);
         if (sync) {
             try {
                 done.get(COMMIT_TIMEOUT_SECONDS, TimeUnit.SECONDS);
@@ -290,6 +271,35 @@ final class LogConsumer implements TransportConsumer {
                         + " was not stored within " + COMMIT_TIMEOUT_SECONDS + "s");
             }
         }
+    }
+
+    /**
+     * Queues the commit on the offset store's thread, which forces it with the other commits waiting then (one
+     * fsync per batch); the future completes once it is on disk. Commits of partitions this member no longer owns
+     * are refused (and the future completes: there is nothing left for this member to commit).
+     */
+    @Override
+    public CompletableFuture<Void> commitAsync(Map<Integer, Long> nextOffsets) {
+        int[] partitions = new int[nextOffsets.size()];
+        long[] offsets = new long[nextOffsets.size()];
+        int n = 0;
+        for (Map.Entry<Integer, Long> e : nextOffsets.entrySet()) {
+            int p = e.getKey();
+            if (p >= 0 && p < cursors.length && group.owns(this, p)) {
+                partitions[n] = p;
+                offsets[n++] = e.getValue();
+            } else {
+                log.debug("Commit of partition {} by {} refused: no longer its owner", p, spec.memberId());
+            }
+        }
+        if (n == 0) {
+            return CompletableFuture.completedFuture(null);
+        }
+        if (n < partitions.length) {
+            partitions = java.util.Arrays.copyOf(partitions, n);
+            offsets = java.util.Arrays.copyOf(offsets, n);
+        }
+        return store.commit(group.offsets, partitions, offsets);
     }
 
     @Override
