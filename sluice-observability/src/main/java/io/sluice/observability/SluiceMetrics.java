@@ -44,6 +44,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  *   <tr><td>sluice.consume.dead.letters</td><td>counter</td><td>same</td><td>messages confirmed on the dead-letter topic</td></tr>
  *   <tr><td>sluice.consume.in.flight</td><td>gauge</td><td>same</td><td>fetched and unfinished</td></tr>
  *   <tr><td>sluice.consume.lag</td><td>gauge</td><td>same, partition</td><td>published, not yet fetched</td></tr>
+ *   <tr><td>sluice.consumer.stalled</td><td>gauge</td><td>same, partition</td><td>1 while the partition's commit
+ *   watermark stands on an unfinished message longer than {@code consumer.stallWarning}, else 0</td></tr>
  * </table>
  *
  * <p>The consume counters read {@link Subscription#stats()} when the registry is scraped, so they cost the engine
@@ -51,7 +53,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * removed when it ends. {@code subscription} tells apart members of one group in the same process.
  *
  * <p>Thread-safe. Threads: one daemon platform thread, started with the first subscription, refreshes the
- * per-partition lag rows every {@code lagRefresh} (partitions come and go with rebalances).
+ * per-partition lag and stall rows every {@code lagRefresh} (partitions come and go with rebalances).
  */
 public final class SluiceMetrics implements Instrumentation, AutoCloseable {
     private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(SluiceMetrics.class);
@@ -158,7 +160,10 @@ public final class SluiceMetrics implements Instrumentation, AutoCloseable {
         MultiGauge lag = MultiGauge.builder("sluice.consume.lag")
                 .description("Messages published but not yet fetched, per partition held").tags(tags)
                 .register(registry);
-        Bound b = new Bound(meters, lag);
+        MultiGauge stalled = MultiGauge.builder("sluice.consumer.stalled")
+                .description("1 while the partition's commit watermark has stood on an unfinished message longer "
+                        + "than consumer.stallWarning, else 0; per partition held").tags(tags).register(registry);
+        Bound b = new Bound(meters, lag, stalled);
         bound.put(s, b);
         refreshLag(s, b);
         startRefresher();
@@ -177,6 +182,7 @@ public final class SluiceMetrics implements Instrumentation, AutoCloseable {
             synchronized (b) { // a refresh under way must not put rows back afterwards
                 b.ended = true;
                 b.lag.register(List.of(), true);
+                b.stalled.register(List.of(), true);
             }
             b.meters.forEach(registry::remove);
         }
@@ -205,9 +211,14 @@ public final class SluiceMetrics implements Instrumentation, AutoCloseable {
         List<MultiGauge.Row<?>> rows = new ArrayList<>();
         s.lag().forEach((partition, value) -> rows.add(MultiGauge.Row.of(Tags.of("partition",
                 Integer.toString(partition)), value)));
+        Map<Integer, Long> stuck = s.stats().stalledPartitions();
+        List<MultiGauge.Row<?>> stalledRows = new ArrayList<>();
+        s.assignedPartitions().forEach(partition -> stalledRows.add(MultiGauge.Row.of(Tags.of("partition",
+                Integer.toString(partition)), stuck.containsKey(partition) ? 1 : 0)));
         synchronized (b) {
             if (!b.ended) {
                 b.lag.register(rows, true);
+                b.stalled.register(stalledRows, true);
             }
         }
     }
@@ -225,11 +236,13 @@ public final class SluiceMetrics implements Instrumentation, AutoCloseable {
     private static final class Bound {
         final List<Meter> meters;
         final MultiGauge lag;
+        final MultiGauge stalled;
         boolean ended;
 
-        Bound(List<Meter> meters, MultiGauge lag) {
+        Bound(List<Meter> meters, MultiGauge lag, MultiGauge stalled) {
             this.meters = meters;
             this.lag = lag;
+            this.stalled = stalled;
         }
     }
 }

@@ -90,6 +90,27 @@ class SluiceMetricsTest {
     }
 
     @Test
+    void shouldReportAPartitionStalledWhileItsWatermarkStandsOnAnUnfinishedMessage() {
+        CountDownLatch release = new CountDownLatch(1);
+        Subscription sub = sluice.subscribe("stuck", "slow", m -> release.await(),
+                ConsumerOptions.builder().stallWarning(Duration.ofMillis(50)).build());
+        int partition = sluice.publisher().publish("stuck", Message.of("k", "v")).join().partition();
+        await().atMost(Duration.ofSeconds(10)).until(() -> stalled(partition) == 1);
+        assertThat(sub.stats().stalledPartitions()).containsOnlyKeys(partition);
+        assertThat(stalled(1 - partition)).as("the other partition, held and not stalled").isZero();
+
+        release.countDown();
+        await().atMost(Duration.ofSeconds(10)).until(() -> stalled(partition) == 0);
+        assertThat(sub.stats().stalledPartitions()).isEmpty();
+    }
+
+    private double stalled(int partition) {
+        Gauge g = registry.find("sluice.consumer.stalled").tags("group", "slow", "partition",
+                Integer.toString(partition)).gauge();
+        return g == null ? Double.NaN : g.value();
+    }
+
+    @Test
     void shouldTimeDeferredAttemptsApartFromFailures() {
         java.util.concurrent.atomic.AtomicBoolean refused = new java.util.concurrent.atomic.AtomicBoolean();
         Subscription sub = sluice.subscribe("orders", "billing", m -> { },
