@@ -238,12 +238,18 @@ public abstract class TransportContractTest {
     // ------------------------------------------------------------------ ordering
 
     @Test
-    void shouldKeepPerKeyOrderUnderConcurrency() {
+    void shouldKeepPerKeyOrderUnderConcurrency() throws Exception {
         int keys = 512;
         int perKey = 10;
+        // The first messages of 32 keys each wait until all 32 run at once: keys ran in parallel, shown by counts
+        // rather than by a peak that depends on how busy the machine is.
+        ParallelGate gate = new ParallelGate(32);
         sluice.subscribe(topic, group("ordered"), m -> {
             log.started(m);
             try {
+                if ("0".equals(m.header(DeliveryLog.SEQ))) {
+                    gate.arrive();
+                }
                 TimeUnit.MICROSECONDS.sleep(ThreadLocalRandom.current().nextInt(2000));
                 log.handled(m, true);
             } finally {
@@ -255,8 +261,35 @@ public abstract class TransportContractTest {
         await().atMost(WAIT).until(log::allHandled);
         assertThat(log.violations()).as("order or overlap violations").isEmpty();
         assertThat(log.handledTotal()).isEqualTo((long) keys * perKey);
-        assertThat(log.peakConcurrency()).as("peak handler concurrency (proves keys ran in parallel)")
-                .isGreaterThan(64).isLessThanOrEqualTo(256);
+        assertThat(gate.opened()).as("32 keys were handled at the same time").isTrue();
+        assertThat(log.peakConcurrency()).as("peak handler concurrency with maxInFlight 256")
+                .isGreaterThanOrEqualTo(32).isLessThanOrEqualTo(256);
+    }
+
+    /**
+     * Holds the first {@code parties} handlers that arrive until all of them are running at once (or the test's
+     * wait passes, which then fails the test through {@link #opened()}); later arrivals pass straight through.
+     */
+    protected static final class ParallelGate {
+        private final int parties;
+        private final java.util.concurrent.CountDownLatch latch;
+        private final AtomicInteger arrived = new AtomicInteger();
+
+        public ParallelGate(int parties) {
+            this.parties = parties;
+            this.latch = new java.util.concurrent.CountDownLatch(parties);
+        }
+
+        public void arrive() throws InterruptedException {
+            if (arrived.incrementAndGet() <= parties) {
+                latch.countDown();
+                latch.await(WAIT.toMillis(), TimeUnit.MILLISECONDS);
+            }
+        }
+
+        public boolean opened() {
+            return latch.getCount() == 0;
+        }
     }
 
     // ------------------------------------------------------------------ retries and dead letters
@@ -388,39 +421,38 @@ public abstract class TransportContractTest {
 
     @Test
     void shouldNotDelayOtherKeysWhileOneKeyBacksOff() {
+        // The slow key's first message backs off until every other message is done (events, not time): if other
+        // keys waited for it, neither would ever finish and the test would fail by its wait.
         AtomicInteger slowAttempts = new AtomicInteger();
-        AtomicLong slowSucceededAt = new AtomicLong();
-        AtomicLong slowFollowerAt = new AtomicLong();
-        Map<String, Long> otherDoneAt = new ConcurrentHashMap<>();
+        AtomicInteger othersDone = new AtomicInteger();
+        AtomicInteger othersExpected = new AtomicInteger(Integer.MAX_VALUE);
+        List<String> events = new CopyOnWriteArrayList<>();
         sluice.subscribe(topic, group("backoff"), m -> {
             if (m.key().equals("slow")) {
                 if (m.payloadAsString().equals("slow-0")) {
-                    if (slowAttempts.incrementAndGet() <= 3) {
-                        throw new RetryLaterException(Duration.ofMillis(400), "dependency busy");
+                    slowAttempts.incrementAndGet();
+                    if (othersDone.get() < othersExpected.get()) {
+                        throw RetryLaterException.notAttempted(Duration.ofMillis(20), "dependency busy");
                     }
-                    slowSucceededAt.set(System.nanoTime());
-                } else {
-                    slowFollowerAt.set(System.nanoTime());
                 }
+                events.add(m.payloadAsString());
                 return;
             }
             sleepMillis(1);
-            otherDoneAt.put(m.id(), System.nanoTime());
+            othersDone.incrementAndGet();
         }, options().retry(RetryPolicy.builder().maxAttempts(5).build()).build());
         Receipt slow = publish(topic, Message.of("slow", "slow-0"));
         publish(topic, Message.of("slow", "slow-1"));
         List<Receipt> others = publishKeyed(topic, 30, 10, 8);
+        othersExpected.set(others.size());
 
-        await().atMost(WAIT).until(() -> slowFollowerAt.get() != 0);
-        assertThat(otherDoneAt).hasSize(others.size());
-        long lastOther = otherDoneAt.values().stream().mapToLong(Long::longValue).max().orElseThrow();
-        assertThat(lastOther).as("every other key finished while the slow key was backing off")
-                .isLessThan(slowSucceededAt.get());
-        long samePartitionDone = others.stream().filter(r -> r.partition() == slow.partition()).count();
-        assertThat(samePartitionDone).as("other keys on the slow key's own partition").isPositive();
-        assertThat(slowFollowerAt.get()).as("the slow key's next message waited for it")
-                .isGreaterThan(slowSucceededAt.get());
-        assertThat(slowAttempts.get()).isEqualTo(4);
+        await().atMost(WAIT).until(() -> events.contains("slow-1"));
+        assertThat(othersDone.get()).as("other messages handled while the slow key backed off")
+                .isEqualTo(others.size());
+        assertThat(events).as("the slow key's next message waited for it").containsExactly("slow-0", "slow-1");
+        assertThat(slowAttempts.get()).as("the slow key was retried while the others ran").isGreaterThan(1);
+        long samePartition = others.stream().filter(r -> r.partition() == slow.partition()).count();
+        assertThat(samePartition).as("other keys on the slow key's own partition").isPositive();
     }
 
     // ------------------------------------------------------------------ at-least-once across failures
@@ -450,7 +482,9 @@ public abstract class TransportContractTest {
         // fast or loaded the machine is.
         java.util.concurrent.CountDownLatch stalled = new java.util.concurrent.CountDownLatch(1);
         java.util.concurrent.CountDownLatch endOfTest = new java.util.concurrent.CountDownLatch(1);
+        Set<String> startedByFirst = ConcurrentHashMap.newKeySet();
         Handler firstHandler = m -> {
+            startedByFirst.add(m.id());
             if (log.distinctHandled() >= 60) {
                 stalled.countDown();
                 endOfTest.await(1, TimeUnit.MINUTES); // hangs until the test is over (or its subscription stops)
@@ -468,6 +502,10 @@ public abstract class TransportContractTest {
             sampler.sampleOnce();
             int handledByFirst = log.distinctHandled();
             assertThat(handledByFirst).as("the first consumer stopped mid-way").isLessThan(400);
+            // Started and not finished when the first consumer stopped: on every transport (committed offsets or
+            // per-message acks) these must come again, i.e. none was acknowledged before its handler finished.
+            List<String> unfinishedAtStop = startedByFirst.stream().filter(id -> log.timesHandled(id) == 0).toList();
+            assertThat(unfinishedAtStop).as("messages the first consumer had started and not finished").isNotEmpty();
 
             assertThat(log.violations()).as("commit violations when the first consumer stopped").isEmpty();
 
@@ -476,6 +514,8 @@ public abstract class TransportContractTest {
             sampler.stop();
             assertThat(log.violations()).as("order or commit violations").isEmpty();
             assertThat(log.unhandled()).as("lost messages").isEmpty();
+            assertThat(unfinishedAtStop).as("unfinished at the stop, handled after it")
+                    .allSatisfy(id -> assertThat(log.timesHandled(id)).isPositive());
         } finally {
             endOfTest.countDown();
         }
@@ -567,9 +607,11 @@ public abstract class TransportContractTest {
         if (backlogFirst) {
             publishKeyed(topic, 40, 10, 8);
         }
+        ParallelGate gate = new ParallelGate(8); // 8 handlers at once, whatever the machine's load
         Subscription sub = sluice.subscribe(topic, group("bound"), m -> {
             log.started(m);
             try {
+                gate.arrive();
                 sleepMillis(2);
                 log.handled(m, true);
             } finally {
@@ -581,9 +623,10 @@ public abstract class TransportContractTest {
         }
         await().atMost(WAIT).until(log::allHandled);
         assertThat(log.violations()).isEmpty();
+        assertThat(gate.opened()).as("8 handlers ran at once").isTrue();
         assertThat(sub.stats().peakInFlight()).as("peak fetched-and-unfinished with maxInFlight 16")
                 .isLessThanOrEqualTo(16).isGreaterThanOrEqualTo(8);
-        assertThat(log.peakConcurrency()).as("peak handler concurrency").isLessThanOrEqualTo(16).isGreaterThanOrEqualTo(4);
+        assertThat(log.peakConcurrency()).as("peak handler concurrency").isLessThanOrEqualTo(16).isGreaterThanOrEqualTo(8);
     }
 
     @Test
@@ -592,9 +635,11 @@ public abstract class TransportContractTest {
         if (backlogFirst) {
             publishEightKiBMessages(100);
         }
+        ParallelGate gate = new ParallelGate(2); // two 8 KiB messages fit in 40 KiB: shown by events, not load
         Subscription sub = sluice.subscribe(topic, group("bytes"), m -> {
             log.started(m);
             try {
+                gate.arrive();
                 sleepMillis(3);
                 log.handled(m, false);
             } finally {
@@ -605,10 +650,46 @@ public abstract class TransportContractTest {
             publishEightKiBMessages(100);
         }
         await().atMost(WAIT).until(log::allHandled);
+        assertThat(gate.opened()).as("two messages were handled at once").isTrue();
         assertThat(sub.stats().peakInFlight()).as("peak fetched messages of 8 KiB with a 40 KiB bound")
                 .isLessThanOrEqualTo(5).isGreaterThanOrEqualTo(2);
         assertThat(log.peakConcurrency()).as("peak concurrency with 8 KiB messages and a 40 KiB bound")
                 .isLessThanOrEqualTo(5).isGreaterThanOrEqualTo(2);
+    }
+
+    @Test
+    void shouldKeepOtherPartitionsFlowingWhileOneMessageNeverFinishes() {
+        assumeTrue(capabilities().orderedPerPartition(), transport.name() + " has no partitions to pause one of");
+        // One message that never finishes (a dead letter whose publish keeps failing, say) fills its partition's
+        // uncommitted window; only that partition may stop, the others go on to the end.
+        java.util.concurrent.CountDownLatch endOfTest = new java.util.concurrent.CountDownLatch(1);
+        Subscription sub = sluice.subscribe(topic, group("stuck"), m -> {
+            if (m.payloadAsString().equals("never finishes")) {
+                endOfTest.await(); // until the test is over and its subscription stops
+                return;
+            }
+            log.handled(m, false);
+        }, options().maxInFlight(16).maxUncommittedPerPartition(16).stallWarning(Duration.ofMillis(100)).build());
+        try {
+            Receipt stuck = sluice.publisher().publish(topic, Message.of("stuck-key", "never finishes")).join();
+            List<Receipt> others = publishKeyed(topic, 60, 10, 8);
+            long onStuckPartition = others.stream().filter(r -> r.partition() == stuck.partition()).count();
+            assertThat(onStuckPartition).as("messages behind the stuck one, more than its window of 16")
+                    .isGreaterThan(32);
+            List<String> otherPartitions = others.stream().filter(r -> r.partition() != stuck.partition())
+                    .map(Receipt::messageId).toList();
+            assertThat(otherPartitions).as("messages on the other partitions").isNotEmpty();
+
+            await().atMost(WAIT).until(() -> otherPartitions.stream().allMatch(id -> log.timesHandled(id) > 0));
+            await().atMost(WAIT).until(() -> sub.stats().stalledPartitions().containsKey(stuck.partition()));
+            assertThat(sub.stats().stalledPartitions()).as("the stalled partition and its stuck offset")
+                    .containsEntry(stuck.partition(), stuck.offset());
+            long handledOnStuck = others.stream().filter(r -> r.partition() == stuck.partition())
+                    .filter(r -> log.timesHandled(r.messageId()) > 0).count();
+            assertThat(handledOnStuck).as("the stuck partition stopped at its window").isLessThan(onStuckPartition);
+        } finally {
+            endOfTest.countDown();
+        }
     }
 
     private void publishEightKiBMessages(int count) {
@@ -636,12 +717,10 @@ public abstract class TransportContractTest {
             publish(topic, Message.of(("job-" + i).getBytes(StandardCharsets.UTF_8)));
         }
         await().atMost(WAIT).until(() -> started.get() == 10);
-        long t0 = System.nanoTime();
-        boolean drained = sub.close(Duration.ofSeconds(10));
-        long tookMillis = (System.nanoTime() - t0) / 1_000_000;
+        // A deadline past the test's own timeout: close returning at all shows it waited for the handlers only.
+        boolean drained = sub.close(Duration.ofMinutes(10));
         assertThat(drained).isTrue();
         assertThat(finished.get()).as("handlers finished by close").isEqualTo(10);
-        assertThat(tookMillis).as("close waited for the 300 ms handlers, not the 10 s deadline").isLessThan(5000);
 
         List<String> redelivered = new CopyOnWriteArrayList<>();
         sluice.subscribe(topic, g, m -> redelivered.add(m.payloadAsString()), options().build());
@@ -665,12 +744,20 @@ public abstract class TransportContractTest {
             }
             log.handled(m, true);
         }, options().handlerTimeout(Duration.ofMillis(200)).build());
-        long t0 = System.nanoTime();
         publish(topic, Message.of("k", "hangs once"));
-        await().atMost(WAIT).until(log::allHandled);
+        await().atMost(WAIT).until(log::allHandled); // the hung attempt sleeps an hour: only the timeout ends it
         assertThat(attempts.get()).isEqualTo(2);
         assertThat(firstWasInterrupted.get()).isTrue();
-        assertThat((System.nanoTime() - t0) / 1_000_000).isLessThan(10_000);
+    }
+
+    @Test
+    void shouldReportNoPartitionsOnceClosed() {
+        Subscription sub = sluice.subscribe(topic, group("closed"), m -> log.handled(m, false), options().build());
+        await().atMost(WAIT).until(() -> !sub.assignedPartitions().isEmpty());
+        publish(topic, Message.of("k", "one"));
+        await().atMost(WAIT).until(log::allHandled);
+        assertThat(sub.close(Duration.ofSeconds(10))).isTrue();
+        assertThat(sub.assignedPartitions()).as("partitions of a closed subscription").isEmpty();
     }
 
     // ------------------------------------------------------------------ configuration
