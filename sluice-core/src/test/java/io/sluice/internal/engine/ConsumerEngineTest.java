@@ -60,21 +60,47 @@ class ConsumerEngineTest {
     }
 
     @Test
+    void shouldAckNoMessageBeforeItsHandlerFinished() {
+        ScriptedTransport t = new ScriptedTransport(false);
+        java.util.Set<String> failedOnce = ConcurrentHashMap.newKeySet();
+        start(t, m -> {
+            java.util.concurrent.TimeUnit.MICROSECONDS.sleep(java.util.concurrent.ThreadLocalRandom.current()
+                    .nextInt(2000));
+            if (m.payloadAsString().endsWith("3") && failedOnce.add(m.id())) {
+                throw new IllegalStateException("fails once"); // a failed attempt is not a finished handler
+            }
+            t.finished(m);
+        }, options().maxInFlight(32).build());
+        for (int i = 0; i < 200; i++) {
+            t.offer(Message.of("key-" + (i % 13), "m" + i));
+        }
+        await().until(() -> t.acked.size() == 200);
+        assertThat(t.violations).as("acks before the handler finished").isEmpty();
+    }
+
+    @Test
     void shouldHandBackRevokedPartitionsWithinTheTransportsLimitEvenWithALongerShutdownTimeout() throws Exception {
         ScriptedTransport t = new ScriptedTransport(false);
         t.maxRevokeTime = Duration.ofMillis(200); // e.g. Kafka's max.poll.interval.ms, halved
         CountDownLatch started = new CountDownLatch(1);
         CountDownLatch stuck = new CountDownLatch(1);
+        java.util.concurrent.atomic.AtomicBoolean interrupted = new java.util.concurrent.atomic.AtomicBoolean();
         start(t, m -> {
             started.countDown();
-            stuck.await();
-        }, options().shutdownTimeout(Duration.ofSeconds(20)).build());
+            try {
+                stuck.await();
+            } catch (InterruptedException e) {
+                interrupted.set(true);
+                throw e;
+            }
+        }, options().shutdownTimeout(Duration.ofHours(1)).build());
         long offset = t.offer(Message.of("k", "slow"));
         assertThat(started.await(10, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
         t.revokeNext = true;
         t.inbound.add(new ScriptedTransport.Inbound(null, -1, 0)); // wakes a poll that waits for records
-        await().atMost(Duration.ofSeconds(10)).until(() -> t.revokeNanos >= 0);
-        assertThat(t.revokeNanos / 1_000_000).as("revocation took (ms)").isBetween(150L, 5_000L);
+        // With a one-hour shutdownTimeout, a revocation that ends at all kept to the transport's limit.
+        await().until(() -> t.revokeNanos >= 0);
+        assertThat(interrupted.get()).as("the running attempt was cancelled at the limit").isTrue();
         assertThat(t.released).as("the unfinished message goes back to the broker").contains(offset);
         assertThat(t.acked).isEmpty();
         stuck.countDown();
@@ -205,10 +231,8 @@ class ConsumerEngineTest {
         long a = t.offer(Message.of("k", "1"));
         long b = t.offer(Message.of("k", "2"));
         await().until(() -> t.acked.containsAll(List.of(a, b)));
-        long t0 = System.nanoTime();
-        assertThat(engine.close(Duration.ofSeconds(5))).isTrue();
+        assertThat(engine.close(Duration.ofSeconds(5))).as("drained in time").isTrue();
         engine = null;
-        assertThat((System.nanoTime() - t0) / 1_000_000).isLessThan(5_000);
     }
 
     @Test
@@ -222,9 +246,15 @@ class ConsumerEngineTest {
             starts.add(m.payloadAsString());
             try {
                 if (m.payloadAsString().equals("stubborn") && starts.size() == 1) {
-                    long end = System.nanoTime() + 400_000_000L;
+                    // Ignores interruption, like a blocking call that cannot be interrupted: runs on until the
+                    // engine has timed it out (its interrupt arrived), then a little longer, so an engine that
+                    // started the key's next message at the timeout would overlap it.
+                    while (!Thread.currentThread().isInterrupted()) {
+                        Thread.onSpinWait();
+                    }
+                    long end = System.nanoTime() + 200_000_000L;
                     while (System.nanoTime() < end) {
-                        Thread.onSpinWait(); // ignores interruption, like a blocking call that cannot be interrupted
+                        Thread.onSpinWait();
                     }
                 }
             } finally {

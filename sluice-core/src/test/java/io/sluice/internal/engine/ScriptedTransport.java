@@ -58,7 +58,7 @@ final class ScriptedTransport implements Transport {
     final List<CommitCall> commits = new CopyOnWriteArrayList<>();
     /** The durable committed position (next offset) per partition. */
     final Map<Integer, Long> committed = new ConcurrentHashMap<>();
-    /** Commits that passed a message the handler had not finished. */
+    /** Commits that passed a message the handler had not finished (acks of one, on a per-message transport). */
     final List<String> violations = new CopyOnWriteArrayList<>();
     /** Background commits to lose before they start to be stored. */
     final AtomicInteger asyncCommitFailures = new AtomicInteger();
@@ -267,6 +267,9 @@ final class ScriptedTransport implements Transport {
 
             @Override
             public void ack(Object ackHandle) {
+                if (!finished.contains("0:" + ackHandle)) {
+                    violations.add("ack of offset " + ackHandle + " before its handler finished");
+                }
                 acked.add((Long) ackHandle);
             }
 
