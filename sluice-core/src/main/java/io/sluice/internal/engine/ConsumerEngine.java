@@ -26,7 +26,6 @@ import org.slf4j.LoggerFactory;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.Collection;
-import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -57,6 +56,10 @@ import java.util.function.UnaryOperator;
  * window is full is paused on its own ({@link TransportConsumer#pausePartitions}), so one stuck message stalls only
  * its partition, and a watermark standing still longer than {@code consumer.stallWarning} is reported.
  *
+ * <p>Seams. {@link OffsetCommitter} keeps what the transport confirmed committed, {@link PartitionWindows} pauses a
+ * partition whose window is full and reports stalls, {@link PartitionTracker} finds each watermark; all three are
+ * the owner's.
+ *
  * <p>Commits. Offset transports get the watermark in the background ({@link TransportConsumer#commitAsync}) every
  * commit interval, or whenever it moves where commits are cheap; an offset counts as committed only once the
  * transport confirmed it, so a failed commit is sent again and the synchronous commit on revocation or close covers
@@ -86,7 +89,6 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
     private final java.util.function.Consumer<Subscription> onEnded;
     private final boolean perMessageAck;
     private final boolean cheapCommits;
-    private final long stallWarningNanos;
     private final long nativeDelayThresholdNanos;
     private final int maxMessageBytes;
     private final TransportConsumer consumer;
@@ -99,20 +101,13 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
     private final long handlerTimeoutNanos;
     private final int maxUncommitted;
     private final CountDownLatch terminated = new CountDownLatch(1);
-    /** Outcomes of background commits, pushed by whichever thread completes them, applied by the owner. */
-    private final java.util.concurrent.ConcurrentLinkedQueue<CommitOutcome> commitOutcomes =
-            new java.util.concurrent.ConcurrentLinkedQueue<>();
+    private final OffsetCommitter committer;
+    private final PartitionWindows windows;
 
     // Owner-only state.
     private PartitionTracker[] trackers = new PartitionTracker[16];
     private int inFlight;
     private long inFlightBytes;
-    private int saturatedPartitions;
-    /** False once the transport said it cannot pause single partitions: then a full window stops all fetching. */
-    private boolean perPartitionPause = true;
-    private final List<Integer> toPause = new java.util.ArrayList<>();
-    private final List<Integer> toResume = new java.util.ArrayList<>();
-    private int backgroundCommitsPending;
     private boolean stopping;
     private long nextCommitNanos;
     private long nextLagNanos;
@@ -131,7 +126,6 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
     private volatile boolean drainedInTime = true;
     private volatile Set<Integer> assignment = Set.of();
     private volatile Map<Integer, Long> lag = Map.of();
-    private volatile Map<Integer, Long> stalled = Map.of();
     private volatile boolean ended;
 
     // Written by any thread, read by the owner.
@@ -169,7 +163,6 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
         this.observer = observer;
         this.perMessageAck = transport.capabilities().acknowledgement() == Acknowledgement.PER_MESSAGE;
         this.cheapCommits = !perMessageAck && transport.capabilities().cheapCommits();
-        this.stallWarningNanos = options.stallWarning().toNanos();
         this.nativeDelayThresholdNanos = transport.capabilities().nativeDelay() && retry.nativeDelayThreshold() != null
                 ? retry.nativeDelayThreshold().toNanos() : Long.MAX_VALUE;
         this.handlerTimeoutNanos = options.handlerTimeout().toNanos();
@@ -179,6 +172,8 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
         this.consumer = transport.consumer(new ConsumerSpec(topic, group, memberId, options.startFrom()), this);
         this.owner = Thread.ofPlatform().daemon(true).name("sluice-consumer-" + topic + "-" + memberId)
                 .unstarted(this::runOwner);
+        this.committer = new OffsetCommitter(consumer, topic, group, owner, this::wakeOwner);
+        this.windows = new PartitionWindows(consumer, topic, group, maxUncommitted, options.stallWarning().toNanos());
         owner.start();
     }
 
@@ -200,18 +195,18 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
         try {
             while (!closeRequested && !abandonRequested) {
                 drainInbox();
-                drainCommitOutcomes();
-                if (cheapCommits && backgroundCommitsPending == 0) {
-                    commitInBackground(); // at most one in flight: commits coalesce while one is pending
+                committer.drainOutcomes(trackers);
+                if (cheapCommits && committer.pending() == 0) {
+                    committer.commitInBackground(trackers); // one at a time: commits coalesce while one is pending
                 }
-                applyPartitionPauses();
+                windows.apply();
                 now = System.nanoTime();
                 housekeeping(now);
                 int room = room();
                 long bytesRoom = options.maxInFlightBytes() - inFlightBytes;
                 if (room > 0 && bytesRoom > 0) {
                     ownerState = POLLING;
-                    long timeout = inbox.isEmpty() ? untilHousekeeping(now) : 0;
+                    long timeout = inbox.isEmpty() && !committer.hasOutcomes() ? untilHousekeeping(now) : 0;
                     poll(room, bytesRoom, inFlight == 0, timeout);
                     ownerState = RUNNING;
                     lastPollNanos = now;
@@ -243,7 +238,7 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
             // An ended subscription holds nothing, whether or not the transport said so on close.
             assignment = Set.of();
             lag = Map.of();
-            stalled = Map.of();
+            windows.clear();
             inFlightSnapshot = inFlight;
             ended = true;
             try {
@@ -271,89 +266,10 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
     }
 
     private int room() {
-        if (pauseRequested || stopping || (saturatedPartitions > 0 && !perPartitionPause)) {
+        if (pauseRequested || stopping || windows.blockAllFetching()) {
             return 0;
         }
         return options.maxInFlight() - inFlight;
-    }
-
-    /**
-     * A paused partition resumes once its window is a quarter free, not at the first free slot, so a partition
-     * running near its bound does not flip between pause and resume on every message.
-     */
-    private int resumeBelow() {
-        return maxUncommitted - (maxUncommitted >> 2);
-    }
-
-    /**
-     * Tells the transport which partitions to stop or start fetching, outside the poll in which their window filled
-     * or drained. A transport that cannot pause single partitions makes the engine fall back to stopping all
-     * fetching while any window is full, as it did before the SPI had the call.
-     */
-    private void applyPartitionPauses() {
-        if (toPause.isEmpty() && toResume.isEmpty()) {
-            return;
-        }
-        try {
-            if (perPartitionPause && !toPause.isEmpty()) {
-                consumer.pausePartitions(List.copyOf(toPause));
-            }
-            if (perPartitionPause && !toResume.isEmpty()) {
-                consumer.resumePartitions(List.copyOf(toResume));
-            }
-        } catch (UnsupportedOperationException e) {
-            perPartitionPause = false;
-            log.info("Topic {} group {}: the transport cannot pause single partitions; a partition whose "
-                    + "uncommitted window is full stops fetching from all of them until it drains", topic, group);
-        } finally {
-            toPause.clear();
-            toResume.clear();
-        }
-    }
-
-    /**
-     * Finds partitions whose watermark has stood on the same unfinished message longer than
-     * {@code consumer.stallWarning}, says so once per stuck message, and publishes them for {@link #stats()}.
-     * Runs with the lag refresh, so the check costs nothing per message.
-     */
-    private void checkStalls(long now) {
-        boolean changed = false;
-        for (PartitionTracker t : trackers) {
-            if (t == null) {
-                continue;
-            }
-            long head = t.span() == 0 ? -1 : t.headSeq();
-            if (head != t.stallHeadSeq) {
-                if (t.stalled) {
-                    log.info("Topic {} group {} partition {}: the commit watermark moves again", topic, group,
-                            t.partition);
-                    t.stalled = false;
-                    changed = true;
-                }
-                t.stallHeadSeq = head;
-                t.stallSinceNanos = now;
-            } else if (head >= 0 && !t.stalled && now - t.stallSinceNanos >= stallWarningNanos) {
-                t.stalled = true;
-                changed = true;
-                log.warn("Topic {} group {} partition {}: the commit watermark has not moved for {} ms; the message "
-                                + "at offset {} is unfinished ({} offsets tracked above it{})", topic, group,
-                        t.partition, (now - t.stallSinceNanos) / 1_000_000, t.headOffset(), t.span() - 1,
-                        t.paused ? "; fetching from the partition is paused" : "");
-            }
-        }
-        if (changed) {
-            publishStalls();
-        }
-    }
-
-    private void publishStalls() {
-        Map<Integer, Long> now = new java.util.TreeMap<>();
-        for (PartitionTracker t : trackers) {
-            if (t != null && t.stalled && t.span() > 0) {
-                now.put(t.partition, t.headOffset());
-            }
-        }
-        stalled = Map.copyOf(now);
     }
 
     private long watchdogPeriod() {
@@ -371,12 +287,12 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
             nextWatchdogNanos = now + watchdogPeriod();
         }
         if (!perMessageAck && now >= nextCommitNanos) {
-            commitInBackground();
+            committer.commitInBackground(trackers);
             nextCommitNanos = now + options.commitInterval().toNanos();
         }
         if (now >= nextLagNanos) {
             refreshLag();
-            checkStalls(now);
+            windows.checkStalls(trackers, now);
             nextLagNanos = now + TICK_NANOS;
         }
         inFlightSnapshot = inFlight;
@@ -399,7 +315,7 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
     private void parkUntil(long deadlineNanos) {
         int previous = ownerState;
         ownerState = PARKED;
-        if (inbox.isEmpty()) {
+        if (inbox.isEmpty() && !committer.hasOutcomes()) {
             LockSupport.parkNanos(this, Math.max(0, deadlineNanos - System.nanoTime()));
         }
         ownerState = previous;
@@ -430,11 +346,7 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
         d.attempts = Math.max(0, deliveryAttempt - 1);
         d.fetchedNanos = System.nanoTime();
         d.seq = tracker.track(offset);
-        if (!tracker.paused && tracker.span() >= maxUncommitted) {
-            tracker.paused = true; // the transport is told after this poll: the sink must not call back into it
-            saturatedPartitions++;
-            toPause.add(partition);
-        }
+        windows.tracked(tracker);
         inFlight++;
         inFlightBytes += sizeBytes;
         received++;
@@ -692,11 +604,7 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
             }
         }
         tracker.complete(d.seq);
-        if (tracker.paused && tracker.span() < resumeBelow()) {
-            tracker.paused = false;
-            saturatedPartitions--;
-            toResume.add(d.partition);
-        }
+        windows.completed(tracker);
         if (outcome != OUTCOME_HANDED_OFF) {
             notifyFinished(System.nanoTime() - d.fetchedNanos, outcome == OUTCOME_DEAD_LETTERED);
         }
@@ -802,7 +710,7 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
                     + "interrupted and will be delivered again", late, topic, group);
         }
         if (!perMessageAck) {
-            commit(scope, true);
+            committer.commitNow(trackers, scope instanceof PartitionScope p ? p.partitions() : null);
         }
         return late == 0;
     }
@@ -850,111 +758,6 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
         cancelAll(d -> true);
     }
 
-    /**
-     * Commits synchronously the watermark of every tracked partition matching {@code scope} that the transport has
-     * not confirmed, whether or not a background commit of it was sent (it may have failed or still be pending).
-     */
-    private void commit(Predicate<Delivery> scope, boolean sync) {
-        Map<Integer, Long> offsets = null;
-        for (PartitionTracker t : trackers) {
-            if (t != null && t.hasUncommitted() && (scope == null || scopeCovers(scope, t.partition))) {
-                if (offsets == null) {
-                    offsets = new HashMap<>();
-                }
-                offsets.put(t.partition, t.watermark());
-            }
-        }
-        if (offsets == null) {
-            return;
-        }
-        try {
-            consumer.commit(offsets, sync);
-            for (Map.Entry<Integer, Long> e : offsets.entrySet()) {
-                trackers[e.getKey()].markCommitted(e.getValue());
-            }
-        } catch (RuntimeException e) {
-            log.warn("Committing {} of topic {} group {} failed; it will be tried again", offsets, topic, group, e);
-        }
-    }
-
-    /**
-     * Sends the watermarks that moved (or whose last commit failed) through {@link TransportConsumer#commitAsync};
-     * they count as committed only when the transport confirms them, through {@link #drainCommitOutcomes}.
-     */
-    private void commitInBackground() {
-        Map<Integer, Long> offsets = null;
-        List<PartitionTracker> sentTo = null;
-        for (PartitionTracker t : trackers) {
-            if (t != null && t.needsBackgroundCommit()) {
-                if (offsets == null) {
-                    offsets = new HashMap<>();
-                    sentTo = new java.util.ArrayList<>();
-                }
-                offsets.put(t.partition, t.watermark());
-                sentTo.add(t);
-                t.markSent(t.watermark());
-            }
-        }
-        if (offsets == null) {
-            return;
-        }
-        CommitOutcome outcome = new CommitOutcome(sentTo, offsets);
-        backgroundCommitsPending++;
-        java.util.concurrent.CompletableFuture<Void> done;
-        try {
-            done = consumer.commitAsync(offsets);
-        } catch (RuntimeException e) {
-            done = java.util.concurrent.CompletableFuture.failedFuture(e);
-        }
-        done.whenComplete((ok, error) -> {
-            outcome.error = error == null ? null : unwrap(error);
-            commitOutcomes.add(outcome);
-            if (Thread.currentThread() != owner) {
-                wakeOwner();
-            }
-        });
-        drainCommitOutcomes(); // a transport that commits synchronously has answered already
-    }
-
-    /** Applies confirmed and failed background commits; owner thread. */
-    private void drainCommitOutcomes() {
-        CommitOutcome o;
-        while ((o = commitOutcomes.poll()) != null) {
-            backgroundCommitsPending--;
-            if (o.error != null) {
-                log.warn("Committing {} of topic {} group {} failed; it will be sent again", o.offsets, topic, group,
-                        o.error);
-            }
-            for (PartitionTracker t : o.trackers) {
-                // A tracker replaced since (the partition was revoked and assigned again) is not this commit's.
-                if (t.partition < trackers.length && trackers[t.partition] == t) {
-                    long offset = o.offsets.get(t.partition);
-                    if (o.error == null) {
-                        t.markCommitted(offset);
-                    } else {
-                        t.markFailed(offset);
-                    }
-                }
-            }
-        }
-    }
-
-    /** A background commit and, once the transport answered, its error (null when confirmed). */
-    private static final class CommitOutcome {
-        final List<PartitionTracker> trackers;
-        final Map<Integer, Long> offsets;
-        volatile Throwable error;
-
-        CommitOutcome(List<PartitionTracker> trackers, Map<Integer, Long> offsets) {
-            this.trackers = trackers;
-            this.offsets = offsets;
-        }
-    }
-
-    private static boolean scopeCovers(Predicate<Delivery> scope, int partition) {
-        return scope instanceof PartitionScope p ? p.partitions.contains(partition) : true;
-    }
-
     /** A scope of whole partitions, so commits can be limited to them. */
     private record PartitionScope(Set<Integer> partitions) implements Predicate<Delivery> {
         @Override
@@ -981,16 +784,12 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
     public void assigned(Collection<Integer> partitions) {
         for (int p : partitions) {
             if (p < trackers.length && trackers[p] != null && trackers[p].inFlight == 0) {
-                if (trackers[p].paused) {
-                    saturatedPartitions--;
-                }
+                windows.forgotten(trackers[p]);
                 trackers[p] = null; // a fresh assignment starts from the committed position
             }
             PartitionTracker t = tracker(p);
             t.revoking = false;
-            if (t.paused) {
-                toPause.add(p); // a partition assigned again starts unpaused at the transport
-            }
+            windows.assigned(t);
         }
         Set<Integer> now = new java.util.TreeSet<>(assignment);
         now.addAll(partitions);
@@ -1040,12 +839,12 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
         assignment = java.util.Collections.unmodifiableSet(now);
         for (int p : partitions) {
             PartitionTracker t = trackers[p];
-            if (t != null && t.paused) {
-                saturatedPartitions--;
+            if (t != null) {
+                windows.forgotten(t);
             }
             trackers[p] = null;
         }
-        publishStalls();
+        windows.publish(trackers);
     }
 
     // ---------------------------------------------------------------- Subscription
@@ -1094,7 +893,7 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
     @Override
     public SubscriptionStats stats() {
         return new SubscriptionStats(received, handled, retried, deadLettered, inFlightSnapshot, peakInFlight,
-                stalled);
+                windows.stalled());
     }
 
     @Override
