@@ -354,6 +354,26 @@ class LogCorruptionTest {
                         .boxed().toList());
     }
 
+    @Test
+    void shouldVerifyPastDamageInASealedSegmentAndSayWhereReadableBatchesResume() throws IOException {
+        writeRecords(200);
+        Path sealed = segments(0).get(1);
+        List<Long> batches = batchPositions(sealed);
+        long base = baseOf(sealed);
+        flipBit(sealed, batches.get(2) + 1, 2); // a damaged header: its length cannot be trusted
+        flipBit(sealed, batches.get(6) + 70, 0); // a damaged body further on: a second, separate problem
+
+        String report = verify();
+        assertThat(report).contains(sealed.getFileName() + " at byte " + batches.get(2) + " (offset " + (base + 2)
+                        + "): bad magic")
+                .contains("readers stop before this batch; readable batches resume at offset " + (base + 3)
+                        + " (byte " + batches.get(3) + ")")
+                .contains(sealed.getFileName() + " at byte " + batches.get(6) + " (offset " + (base + 6)
+                        + "): body CRC mismatch")
+                .contains("readable batches resume at offset " + (base + 7) + " (byte " + batches.get(7) + ")")
+                .contains("2 problems found");
+    }
+
     private static CorruptLogException assertThrowsCorrupt(LogTransport log, long offset) {
         try {
             log.read(TOPIC, 0, offset, 1);
