@@ -256,14 +256,36 @@ class LogCorruptionTest {
         return Long.parseLong(segment.getFileName().toString().substring(0, 20));
     }
 
-    @Test
-    void shouldReadEverySoundRecordAfterADamagedBatchWhenAReaderStartsRightAfterIt() throws IOException {
+    /**
+     * Damaged batches in the middle of a sealed segment.
+     *
+     * @param segment  the sealed segment
+     * @param batches  the byte positions of its batches (one record each)
+     * @param first    the index of the first damaged batch in the segment
+     * @param position its byte position
+     * @param offset   its offset
+     */
+    private record Damage(Path segment, List<Long> batches, int first, long position, long offset) {
+    }
+
+    /**
+     * Writes 200 records and damages the headers (the magic: a batch's length cannot be trusted then) of
+     * {@code count} consecutive batches of the second segment, which the sparse index does not point at.
+     */
+    private Damage damageHeaders(int count) throws IOException {
         writeRecords(200);
         Path sealed = segments(0).get(1);
-        int k = unindexedRun(sealed, 1);
-        long victim = batchPositions(sealed).get(k);
-        long damaged = baseOf(sealed) + k;
-        flipBit(sealed, victim + 1, 2); // the header's magic: the batch's length cannot be trusted
+        int k = unindexedRun(sealed, count);
+        List<Long> batches = batchPositions(sealed);
+        for (int j = 0; j < count; j++) {
+            flipBit(sealed, batches.get(k + j) + 3, 1);
+        }
+        return new Damage(sealed, batches, k, batches.get(k), baseOf(sealed) + k);
+    }
+
+    @Test
+    void shouldReadEverySoundRecordAfterADamagedBatchWhenAReaderStartsRightAfterIt() throws IOException {
+        long damaged = damageHeaders(1).offset();
 
         try (LogTransport log = LogTransport.open(settings(1))) {
             List<Message> after = new ArrayList<>();
@@ -282,14 +304,11 @@ class LogCorruptionTest {
 
     @Test
     void shouldNameTheDamagedBatchAndWhereReadingResumesWhenAReaderStartsInsideTheDamage() throws IOException {
-        writeRecords(200);
-        Path sealed = segments(0).get(1);
-        int k = unindexedRun(sealed, 2);
-        List<Long> batches = batchPositions(sealed);
-        long victim = batches.get(k);
-        long damaged = baseOf(sealed) + k;
-        flipBit(sealed, victim + 2, 4); // two damaged headers in a row: one damaged region
-        flipBit(sealed, batches.get(k + 1) + 2, 4);
+        Damage d = damageHeaders(2); // two damaged headers in a row: one damaged region
+        Path sealed = d.segment();
+        long victim = d.position();
+        long damaged = d.offset();
+        long resumesAt = d.batches().get(d.first() + 2);
 
         try (LogTransport log = LogTransport.open(settings(1))) {
             for (long target : new long[] {damaged, damaged + 1}) {
@@ -299,11 +318,11 @@ class LogCorruptionTest {
                             assertThat(e.position()).isEqualTo(victim);
                             assertThat(e.offset()).as("the damaged batch's offset, not the target").isEqualTo(damaged);
                             assertThat(e.resumeOffset()).isEqualTo(damaged + 2);
-                            assertThat(e.resumePosition()).isEqualTo(batches.get(k + 2));
+                            assertThat(e.resumePosition()).isEqualTo(resumesAt);
                         })
                         .hasMessageContaining("at byte " + victim + " (offset " + damaged + ")")
                         .hasMessageContaining("readable batches resume at offset " + (damaged + 2) + " (byte "
-                                + batches.get(k + 2) + " of " + sealed.getFileName() + ")");
+                                + resumesAt + " of " + sealed.getFileName() + ")");
             }
             assertThat(log.read(TOPIC, 0, damaged + 2, 1000)).hasSize(198 - (int) damaged);
         }
@@ -311,12 +330,10 @@ class LogCorruptionTest {
 
     @Test
     void shouldLetAGroupSkipExactlyTheDamagedBatchAndConsumeEveryOtherRecord() throws Exception {
-        writeRecords(200);
-        Path sealed = segments(0).get(1);
-        int k = unindexedRun(sealed, 1);
-        long victim = batchPositions(sealed).get(k);
-        long damaged = baseOf(sealed) + k;
-        flipBit(sealed, victim + 3, 1); // the header: the batch's length cannot be trusted
+        Damage d = damageHeaders(1);
+        Path sealed = d.segment();
+        long victim = d.position();
+        long damaged = d.offset();
 
         List<Integer> handled = new CopyOnWriteArrayList<>();
         CorruptLogException reported;
