@@ -19,6 +19,7 @@ import io.sluice.spi.TransportProducer;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -63,7 +64,7 @@ public final class LogTransport implements Transport {
 
     private LogTransport(LogStore store) {
         this.store = store;
-        this.producer = store::send;
+        this.producer = new LogProducer(store);
     }
 
     /**
@@ -122,9 +123,21 @@ public final class LogTransport implements Transport {
         return store.settings();
     }
 
-    /** Appends one message directly (what the publisher does through {@link #producer()}). */
+    /**
+     * Appends one message directly (what the publisher does through {@link #producer()}), bounded by the publisher's
+     * default publish timeout: see {@link #append(String, Message, Duration)}.
+     */
     public CompletableFuture<Receipt> append(String topic, Message message) {
         return store.send(topic, message);
+    }
+
+    /**
+     * Appends one message directly. Never waits on the calling thread: the first append to a topic that does not
+     * exist yet creates it on the log's own thread, and the future fails with a {@link io.sluice.PublishException}
+     * (the message not written) if the topic is not created within {@code timeout}.
+     */
+    public CompletableFuture<Receipt> append(String topic, Message message, Duration timeout) {
+        return store.send(topic, message, timeout);
     }
 
     /** Counters since the log was opened: records, batches, bytes, fsyncs, records skipped after retention. */
@@ -248,5 +261,29 @@ public final class LogTransport implements Transport {
     @Override
     public String toString() {
         return "LogTransport{" + store.root().toAbsolutePath() + '}';
+    }
+
+    /**
+     * The publishing seam: sends never wait on the caller's thread (see {@link LogStore#send(String, Message,
+     * Duration)}). The three-argument {@code send} is the SPI's variant that carries the publisher's
+     * {@code publishTimeout} (it overrides {@code TransportProducer.send(String, Message, Duration)} where the SPI
+     * declares it); the two-argument one bounds a first publish to a new topic by the default publish timeout.
+     * Thread-safe.
+     */
+    private static final class LogProducer implements TransportProducer {
+        private final LogStore store;
+
+        LogProducer(LogStore store) {
+            this.store = store;
+        }
+
+        @Override
+        public CompletableFuture<Receipt> send(String topic, Message message) {
+            return store.send(topic, message);
+        }
+
+        public CompletableFuture<Receipt> send(String topic, Message message, Duration timeout) {
+            return store.send(topic, message, timeout);
+        }
     }
 }

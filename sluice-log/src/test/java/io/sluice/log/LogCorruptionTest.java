@@ -220,6 +220,186 @@ class LogCorruptionTest {
         }
     }
 
+    /** Byte positions the offset index of {@code log} points at. */
+    private static java.util.Set<Long> indexedPositions(Path log) throws IOException {
+        byte[] index = Files.readAllBytes(Path.of(log.toString().replace(".log", ".index")));
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(index);
+        java.util.Set<Long> positions = new java.util.HashSet<>();
+        for (int i = 0; i + 8 <= index.length; i += 8) {
+            positions.add((long) b.getInt(i + 4));
+        }
+        return positions;
+    }
+
+    /**
+     * The index (in the segment) of a batch of {@code sealed} such that it and the {@code following} batches after
+     * it are not pointed at by the offset index, with an indexed batch before it: a reader positioned through the
+     * index for an offset just after the damage starts below the damage and has to get past it.
+     */
+    private static int unindexedRun(Path sealed, int following) throws IOException {
+        List<Long> batches = batchPositions(sealed);
+        java.util.Set<Long> indexed = indexedPositions(sealed);
+        assertThat(indexed).as("the test needs a sparse index in %s", sealed).isNotEmpty();
+        for (int k = 2; k + following + 1 < batches.size(); k++) {
+            boolean clear = true;
+            for (int j = k; j <= k + following; j++) {
+                clear &= !indexed.contains(batches.get(j));
+            }
+            if (clear && indexed.contains(batches.get(k - 1)) || clear && indexed.contains(batches.get(k - 2))) {
+                return k;
+            }
+        }
+        throw new AssertionError("no unindexed run of batches in " + sealed);
+    }
+
+    private static long baseOf(Path segment) {
+        return Long.parseLong(segment.getFileName().toString().substring(0, 20));
+    }
+
+    /**
+     * Damaged batches in the middle of a sealed segment.
+     *
+     * @param segment  the sealed segment
+     * @param batches  the byte positions of its batches (one record each)
+     * @param first    the index of the first damaged batch in the segment
+     * @param position its byte position
+     * @param offset   its offset
+     */
+    private record Damage(Path segment, List<Long> batches, int first, long position, long offset) {
+    }
+
+    /**
+     * Writes 200 records and damages the headers (the magic: a batch's length cannot be trusted then) of
+     * {@code count} consecutive batches of the second segment, which the sparse index does not point at.
+     */
+    private Damage damageHeaders(int count) throws IOException {
+        writeRecords(200);
+        Path sealed = segments(0).get(1);
+        int k = unindexedRun(sealed, count);
+        List<Long> batches = batchPositions(sealed);
+        for (int j = 0; j < count; j++) {
+            flipBit(sealed, batches.get(k + j) + 3, 1);
+        }
+        return new Damage(sealed, batches, k, batches.get(k), baseOf(sealed) + k);
+    }
+
+    @Test
+    void shouldReadEverySoundRecordAfterADamagedBatchWhenAReaderStartsRightAfterIt() throws IOException {
+        long damaged = damageHeaders(1).offset();
+
+        try (LogTransport log = LogTransport.open(settings(1))) {
+            List<Message> after = new ArrayList<>();
+            while (true) {
+                List<LogRecord> chunk = log.read(TOPIC, 0, damaged + 1 + after.size(), 7);
+                if (chunk.isEmpty()) {
+                    break;
+                }
+                chunk.forEach(r -> after.add(r.message()));
+            }
+            assertThat(after).as("every record after the damaged batch, in order")
+                    .containsExactlyElementsOf(java.util.stream.IntStream.range((int) damaged + 1, 200)
+                            .mapToObj(LogCorruptionTest::record).toList());
+        }
+    }
+
+    @Test
+    void shouldNameTheDamagedBatchAndWhereReadingResumesWhenAReaderStartsInsideTheDamage() throws IOException {
+        Damage d = damageHeaders(2); // two damaged headers in a row: one damaged region
+        Path sealed = d.segment();
+        long victim = d.position();
+        long damaged = d.offset();
+        long resumesAt = d.batches().get(d.first() + 2);
+
+        try (LogTransport log = LogTransport.open(settings(1))) {
+            for (long target : new long[] {damaged, damaged + 1}) {
+                assertThatThrownBy(() -> log.read(TOPIC, 0, target, 10)).as("reading from %d", target)
+                        .isInstanceOfSatisfying(CorruptLogException.class, e -> {
+                            assertThat(e.file()).isEqualTo(sealed);
+                            assertThat(e.position()).isEqualTo(victim);
+                            assertThat(e.offset()).as("the damaged batch's offset, not the target").isEqualTo(damaged);
+                            assertThat(e.resumeOffset()).isEqualTo(damaged + 2);
+                            assertThat(e.resumePosition()).isEqualTo(resumesAt);
+                        })
+                        .hasMessageContaining("at byte " + victim + " (offset " + damaged + ")")
+                        .hasMessageContaining("readable batches resume at offset " + (damaged + 2) + " (byte "
+                                + resumesAt + " of " + sealed.getFileName() + ")");
+            }
+            assertThat(log.read(TOPIC, 0, damaged + 2, 1000)).hasSize(198 - (int) damaged);
+        }
+    }
+
+    @Test
+    void shouldLetAGroupSkipExactlyTheDamagedBatchAndConsumeEveryOtherRecord() throws Exception {
+        Damage d = damageHeaders(1);
+        Path sealed = d.segment();
+        long victim = d.position();
+        long damaged = d.offset();
+
+        List<Integer> handled = new CopyOnWriteArrayList<>();
+        CorruptLogException reported;
+        try (LogTransport log = LogTransport.open(settings(1));
+             Sluice sluice = Sluice.create(log, SluiceConfig.of("log"))) {
+            sluice.subscribe(TOPIC, "g", m -> handled.add(Integer.parseInt(m.header("n"))),
+                    ConsumerOptions.builder().commitInterval(Duration.ofMillis(20)).build());
+            await().atMost(Duration.ofSeconds(30)).until(() -> log.events().stream()
+                    .anyMatch(e -> e.kind() == RecoveryEvent.Kind.SEGMENT_CORRUPT));
+            RecoveryEvent event = log.events().stream().filter(e -> e.kind() == RecoveryEvent.Kind.SEGMENT_CORRUPT)
+                    .findFirst().orElseThrow();
+            assertThat(event.file()).isEqualTo(sealed);
+            assertThat(event.position()).isEqualTo(victim);
+            assertThat(event.offset()).as("the event names the damaged batch").isEqualTo(damaged);
+            assertThat(event.detail()).contains("readable batches resume at offset " + (damaged + 1));
+            await().atMost(Duration.ofSeconds(30)).until(() -> handled.size() == damaged);
+            await().atMost(Duration.ofSeconds(30)).until(() -> log.committedOffset(TOPIC, "g", 0).orElse(-1)
+                    == damaged);
+            reported = assertThrowsCorrupt(log, damaged);
+        }
+        assertThat(reported.resumeOffset()).isEqualTo(damaged + 1);
+
+        try (LogTransport log = LogTransport.open(settings(1))) {
+            log.seekGroup(TOPIC, "g", java.util.Map.of(0, reported.resumeOffset()));
+            try (Sluice sluice = Sluice.create(log, SluiceConfig.of("log"))) {
+                sluice.subscribe(TOPIC, "g", m -> handled.add(Integer.parseInt(m.header("n"))),
+                        ConsumerOptions.builder().commitInterval(Duration.ofMillis(20)).build());
+                await().atMost(Duration.ofSeconds(30)).until(() -> handled.size() == 199);
+                await().atMost(Duration.ofSeconds(30)).until(() -> log.committedOffset(TOPIC, "g", 0).orElse(-1)
+                        == 200);
+            }
+        }
+        assertThat(handled.stream().sorted().toList()).as("every record but the damaged one, each once")
+                .containsExactlyElementsOf(java.util.stream.IntStream.range(0, 200).filter(i -> i != damaged)
+                        .boxed().toList());
+    }
+
+    @Test
+    void shouldVerifyPastDamageInASealedSegmentAndSayWhereReadableBatchesResume() throws IOException {
+        writeRecords(200);
+        Path sealed = segments(0).get(1);
+        List<Long> batches = batchPositions(sealed);
+        long base = baseOf(sealed);
+        flipBit(sealed, batches.get(2) + 1, 2); // a damaged header: its length cannot be trusted
+        flipBit(sealed, batches.get(6) + 70, 0); // a damaged body further on: a second, separate problem
+
+        String report = verify();
+        assertThat(report).contains(sealed.getFileName() + " at byte " + batches.get(2) + " (offset " + (base + 2)
+                        + "): bad magic")
+                .contains("readers stop before this batch; readable batches resume at offset " + (base + 3)
+                        + " (byte " + batches.get(3) + ")")
+                .contains(sealed.getFileName() + " at byte " + batches.get(6) + " (offset " + (base + 6)
+                        + "): body CRC mismatch")
+                .contains("readable batches resume at offset " + (base + 7) + " (byte " + batches.get(7) + ")")
+                .contains("2 problems found");
+    }
+
+    private static CorruptLogException assertThrowsCorrupt(LogTransport log, long offset) {
+        try {
+            log.read(TOPIC, 0, offset, 1);
+        } catch (CorruptLogException e) {
+            return e;
+        }
+        throw new AssertionError("reading offset " + offset + " did not fail");
+    }
+
     @Test
     void shouldReportACorruptSealedSegmentTailWhenTheLogOpens() throws IOException {
         writeRecords(200);

@@ -20,7 +20,7 @@ import java.util.concurrent.Callable;
         description = "Inspect or verify an embedded log directory (transport: log).",
         subcommands = {LogCommand.Inspect.class, LogCommand.Verify.class})
 public final class LogCommand implements Runnable {
-    /** Exit code of {@code verify} when the log has problems. */
+    /** Exit code of {@code verify} when the log has problems, and of {@code inspect} when it found damage. */
     public static final int PROBLEMS = 1;
     /** Exit code when the directory cannot be read at all. */
     public static final int UNREADABLE = 2;
@@ -36,7 +36,9 @@ public final class LogCommand implements Runnable {
     /** {@code sluice log inspect}. */
     @Command(name = "inspect", mixinStandardHelpOptions = true,
             description = "Lists topics, group offsets and segments (offsets, sizes, records, timestamps, index "
-                    + "entries); with --batches or --records dumps every batch or record, like kafka-dump-log.")
+                    + "entries); with --batches or --records dumps every batch or record, like kafka-dump-log. Lists "
+                    + "each damaged region with where readable batches resume; exit code 0 only if every batch read "
+                    + "is sound, 1 if damage was found, 2 if the directory cannot be read.")
     static final class Inspect implements Callable<Integer> {
         @Parameters(index = "0", paramLabel = "DIR", description = "the log directory (log.dir)")
         Path dir;
@@ -61,9 +63,9 @@ public final class LogCommand implements Runnable {
         public Integer call() {
             PrintStream out = System.out;
             try {
-                LogInspector.inspect(dir, new LogInspector.Options(topic, partition, batches, records, valueBytes),
-                        out);
-                return 0;
+                LogInspector.Result result = LogInspector.inspect(dir,
+                        new LogInspector.Options(topic, partition, batches, records, valueBytes), out);
+                return result.sound() ? 0 : PROBLEMS;
             } catch (IOException e) {
                 System.err.println("sluice log inspect: cannot read " + dir + ": " + e.getMessage());
                 return UNREADABLE;

@@ -83,6 +83,32 @@ class LogCommandTest {
     }
 
     @Test
+    void shouldInspectADamagedLogWithExitCodeOneAndSayWhereReadableBatchesResume() throws IOException {
+        writeLog();
+        Path segment = dir.resolve("orders").resolve("1").resolve("00000000000000000000.log");
+        long second;
+        try (FileChannel ch = FileChannel.open(segment, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+            java.nio.ByteBuffer header = java.nio.ByteBuffer.allocate(8);
+            ch.read(header, 0);
+            second = header.getInt(4); // the first batch's length: where the second batch starts
+            java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(1);
+            ch.read(b, 1);
+            b.put(0, (byte) (b.get(0) ^ 0x10)).rewind();
+            ch.write(b, 1); // the first batch's magic
+        }
+        Run damaged = run("log", "inspect", dir.toString());
+        assertThat(damaged.exit()).as(damaged.out()).isEqualTo(LogCommand.PROBLEMS);
+        assertThat(damaged.out()).contains("damaged at byte 0 (offset 0): bad magic")
+                .contains("readable batches resume at offset 1 (byte " + second + ")")
+                .contains("1 damaged region found");
+        Run verified = run("log", "verify", dir.toString());
+        assertThat(verified.exit()).isEqualTo(LogCommand.PROBLEMS);
+        assertThat(verified.out()).contains("orders/1 00000000000000000000.log at byte 0 (offset 0): bad magic")
+                .contains("recovery cuts the log from here on the next open, with the sound batches after it (from "
+                        + "offset 1, byte " + second + ")");
+    }
+
+    @Test
     void shouldExitTwoForADirectoryThatIsNotThere() {
         Run run = run("log", "verify", dir.resolve("missing").toString());
         assertThat(run.exit()).isEqualTo(LogCommand.UNREADABLE);

@@ -6,7 +6,8 @@ import java.nio.ByteBuffer;
 /**
  * Walks the batches of a segment file from a start position up to a limit, through a read-ahead window, checking
  * every header and (unless told not to) every body checksum. Stops at the first batch that is torn (runs past the
- * limit) or fails a check, and says why. Used by readers, recovery and the tools.
+ * limit) or fails a check, and says why. Used by readers, recovery and the tools. After damage,
+ * {@link #resync} finds the next sound batch, so that readers and tools can go on after a damaged region.
  *
  * <p>Not thread-safe: one per reading thread; reusable with {@link #reset}.
  */
@@ -27,6 +28,8 @@ public final class BatchScanner {
     private int length;
     private String problem;
     private boolean torn;
+    /** Length of the batch that failed a check, if its header was sound (so the length can be trusted); else 0. */
+    private int damagedLength;
 
     /** Starts a walk at {@code start} that never reads at or beyond {@code limit}. */
     public BatchScanner reset(ByteSource source, long start, long limit, boolean checkBodies) {
@@ -39,6 +42,7 @@ public final class BatchScanner {
         this.length = 0;
         this.problem = null;
         this.torn = false;
+        this.damagedLength = 0;
         return this;
     }
 
@@ -82,7 +86,9 @@ public final class BatchScanner {
             }
             bad = BatchFormat.checkBody(window, at);
             if (bad != null) {
-                return fail(bad, false);
+                fail(bad, false);
+                damagedLength = len;
+                return false;
             }
         }
         length = len;
@@ -100,6 +106,62 @@ public final class BatchScanner {
         this.problem = why;
         this.torn = tornTail;
         this.length = 0;
+        this.damagedLength = 0;
+        return false;
+    }
+
+    /**
+     * The first offset of the batch the walk stopped at, if its header is sound (only its body failed a check), so
+     * that its offsets and length can be trusted; -1 otherwise.
+     */
+    public long damagedBaseOffset() throws IOException {
+        if (problem == null || damagedLength == 0 || !load(BatchFormat.HEADER_SIZE)) {
+            return -1;
+        }
+        return BatchFormat.baseOffset(window, at);
+    }
+
+    /**
+     * After the walk stopped at damage (or at a batch the caller found unusable), looks for the first sound batch
+     * after it: a position from {@code from} on where a whole batch with the format's magic, a matching header CRC
+     * and a matching body CRC starts whose base offset lies in {@code [minBase, maxBase)}. It tries every byte
+     * position, since a damaged header's length cannot be trusted; the offset range keeps a batch image inside a
+     * record's value (which would have to be a whole valid batch) from being taken unless its offsets fit too. Costs a
+     * pass over the damaged bytes; only ever runs after damage.
+     *
+     * @return true if one was found: the walk then stands before it, so that {@link #next()} returns it; false if
+     *         none is there before the limit (the walk stays stopped where it was)
+     */
+    public boolean resync(long from, long minBase, long maxBase) throws IOException {
+        long stoppedAt = position;
+        String stoppedWhy = problem;
+        boolean stoppedTorn = torn;
+        int stoppedLength = damagedLength;
+        for (long p = from; limit - p >= BatchFormat.HEADER_SIZE; p++) {
+            position = p;
+            length = 0;
+            if (!load(BatchFormat.HEADER_SIZE)) {
+                break;
+            }
+            if (window.getInt(at) != BatchFormat.MAGIC || BatchFormat.checkHeader(window, at) != null) {
+                continue;
+            }
+            long base = BatchFormat.baseOffset(window, at);
+            int len = BatchFormat.length(window, at);
+            if (base < minBase || base >= maxBase || len > limit - p || !load(len)
+                    || BatchFormat.checkBody(window, at) != null) {
+                continue;
+            }
+            problem = null;
+            torn = false;
+            damagedLength = 0;
+            return true;
+        }
+        position = stoppedAt;
+        length = 0;
+        problem = stoppedWhy;
+        torn = stoppedTorn;
+        damagedLength = stoppedLength;
         return false;
     }
 
@@ -135,6 +197,14 @@ public final class BatchScanner {
     /** File position of the current batch, or where the walk stopped. */
     public long position() {
         return position;
+    }
+
+    /**
+     * Where the batch the walk stopped at ends, if its header was sound; otherwise the byte after its start (where a
+     * search for the next sound batch begins).
+     */
+    public long damagedEnd() {
+        return position + Math.max(damagedLength, 1);
     }
 
     /** Where the next batch starts (the end of the current one). */

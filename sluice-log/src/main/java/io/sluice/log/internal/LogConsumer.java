@@ -151,8 +151,9 @@ final class LogConsumer implements TransportConsumer {
         }
         remindAt[partition] = System.nanoTime() + REMIND_NANOS;
         log.error("Topic {} group {}: stopped reading partition {}: {}. The other partitions go on; this one "
-                        + "delivers nothing more until the segment is restored or the group is moved past offset {}",
-                topic.name, spec.group(), partition, e.getMessage(), e.offset());
+                        + "delivers nothing more until the segment is restored or the group is moved past the damage"
+                        + "{}", topic.name, spec.group(), partition, e.getMessage(),
+                e.resumeOffset() < 0 ? "" : " (to offset " + e.resumeOffset() + ")");
         events.accept(new RecoveryEvent(RecoveryEvent.Kind.SEGMENT_CORRUPT, topic.name, partition, e.file(),
                 e.position(), e.offset(), 0, e.getMessage()));
     }

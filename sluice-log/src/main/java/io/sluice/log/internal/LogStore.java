@@ -3,6 +3,7 @@ package io.sluice.log.internal;
 import io.sluice.Message;
 import io.sluice.PublishException;
 import io.sluice.Receipt;
+import io.sluice.config.PublisherOptions;
 import io.sluice.log.FsyncPolicy;
 import io.sluice.log.LogSettings;
 import io.sluice.log.RecoveryEvent;
@@ -17,6 +18,7 @@ import java.io.UncheckedIOException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -44,6 +46,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  */
 public final class LogStore implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(LogStore.class);
+    /** The bound of a send given none: the publisher's default {@code publishTimeout}. */
+    private static final Duration DEFAULT_SEND_TIMEOUT = PublisherOptions.defaults().publishTimeout();
 
     private final LogSettings settings;
     private final Path root;
@@ -52,7 +56,7 @@ public final class LogStore implements AutoCloseable {
     private final ScheduledThreadPoolExecutor timer;
     private final OffsetStore offsets;
     private final ThreadLocal<BatchBuilder> builders;
-    private final ConcurrentHashMap<String, CompletableFuture<TopicLog>> topics = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<String, TopicOpening> topics = new ConcurrentHashMap<>();
     private final List<RecoveryEvent> events = new CopyOnWriteArrayList<>();
     private final Counters counters = new Counters();
     private final FileIo io;
@@ -112,7 +116,7 @@ public final class LogStore implements AutoCloseable {
                 }
                 TopicLog topic = TopicLog.open(root, name, settings, writerPool, builders, counters, io,
                         this::event);
-                topics.put(name, CompletableFuture.completedFuture(topic));
+                topics.put(name, TopicOpening.open(topic));
                 clampCommits(topic);
                 count++;
             }
@@ -149,8 +153,8 @@ public final class LogStore implements AutoCloseable {
     }
 
     private void forEachWriter(java.util.function.Consumer<PartitionWriter> action) {
-        for (CompletableFuture<TopicLog> f : topics.values()) {
-            TopicLog t = f.getNow(null);
+        for (TopicOpening o : topics.values()) {
+            TopicLog t = o.future().getNow(null);
             if (t != null) {
                 for (PartitionWriter w : t.writers) {
                     action.accept(w);
@@ -185,56 +189,95 @@ public final class LogStore implements AutoCloseable {
         return List.copyOf(topics.keySet());
     }
 
-    /** The topic {@code name}, created with the default partition count if it does not exist. */
+    /**
+     * The topic {@code name}, created with the default partition count if it does not exist. Waits for the creation:
+     * for subscribing and the operator calls, not for publishing (see {@link #send}).
+     */
     public TopicLog topic(String name) {
-        CompletableFuture<TopicLog> f = topics.get(name);
-        if (f == null) {
-            Names.encode(name); // fails on an empty or too long name before anything is created
-            if (closed) {
-                throw new IllegalStateException("the log " + root + " is closed");
-            }
-            CompletableFuture<TopicLog> mine = new CompletableFuture<>();
-            f = topics.putIfAbsent(name, mine);
-            if (f == null) {
-                f = mine;
-                // Directory creation and its fsyncs run on the timer's platform thread, never on a virtual thread.
-                timer.execute(() -> {
-                    try {
-                        mine.complete(TopicLog.open(root, name, settings, writerPool, builders, counters, io,
-                                this::event));
-                    } catch (Throwable t) {
-                        topics.remove(name, mine);
-                        mine.completeExceptionally(t);
-                    }
-                });
-            }
-        }
+        CompletableFuture<TopicLog> f = opening(name).future();
         try {
             return f.get(60, TimeUnit.SECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IllegalStateException("interrupted while opening topic " + name, e);
         } catch (ExecutionException e) {
-            Throwable cause = e.getCause();
-            if (cause instanceof IOException io) {
-                throw new UncheckedIOException("creating topic " + name + " in " + root + " failed", io);
-            }
-            throw cause instanceof RuntimeException re ? re : new IllegalStateException(cause);
+            throw openFailure(name, e.getCause());
         } catch (TimeoutException e) {
             throw new IllegalStateException("topic " + name + " was not opened within 60s");
         }
     }
 
+    /** Topic {@code name}, whose opening is started if it does not exist yet; never waits. */
+    private TopicOpening opening(String name) {
+        TopicOpening o = topics.get(name);
+        if (o != null) {
+            return o;
+        }
+        Names.encode(name); // fails on an empty or too long name before anything is created
+        if (closed) {
+            throw new IllegalStateException("the log " + root + " is closed");
+        }
+        TopicOpening mine = TopicOpening.pending(name);
+        o = topics.putIfAbsent(name, mine);
+        if (o != null) {
+            return o;
+        }
+        // Directory creation and its fsyncs run on the timer's platform thread, never on a virtual thread.
+        timer.execute(() -> {
+            TopicLog topic = null;
+            Throwable error = null;
+            try {
+                topic = TopicLog.open(root, name, settings, writerPool, builders, counters, io, this::event);
+                if (closed) {
+                    error = new IllegalStateException("the log " + root + " was closed while the topic was created");
+                }
+            } catch (Throwable t) {
+                topics.remove(name, mine);
+                error = t;
+            }
+            mine.opened(topic, error, e -> publishFailure(name, e));
+        });
+        return mine;
+    }
+
+    private PublishException publishFailure(String topicName, Throwable openError) {
+        RuntimeException cause = openFailure(topicName, openError);
+        return new PublishException("cannot publish to topic '" + topicName + "': " + cause.getMessage()
+                + "; message not written", cause);
+    }
+
+    private RuntimeException openFailure(String name, Throwable cause) {
+        if (cause instanceof CompletionException && cause.getCause() != null) {
+            cause = cause.getCause();
+        }
+        if (cause instanceof IOException io) {
+            return new UncheckedIOException("creating topic " + name + " in " + root + " failed", io);
+        }
+        return cause instanceof RuntimeException re ? re : new IllegalStateException(cause);
+    }
+
     /** The topic {@code name} if it exists. */
     public TopicLog existingTopic(String name) {
-        CompletableFuture<TopicLog> f = topics.get(name);
-        return f == null ? null : f.getNow(null);
+        TopicOpening o = topics.get(name);
+        return o == null ? null : o.future().getNow(null);
     }
 
     /**
      * Appends {@code message} to {@code topicName}; the future completes when it is stored as the fsync policy says.
+     * Bounded by the publisher's default publish timeout (see {@link #send(String, Message, Duration)}).
      */
     public CompletableFuture<Receipt> send(String topicName, Message message) {
+        return send(topicName, message, DEFAULT_SEND_TIMEOUT);
+    }
+
+    /**
+     * Appends {@code message} to {@code topicName} without ever waiting on the caller's thread. The first publish to
+     * a topic that does not exist yet creates it on the timer's platform thread and queues the append once it is
+     * open; if the topic is not open within {@code timeout} the future fails with a {@link PublishException} and the
+     * record is not written. Waiting here instead would hold the caller - typically a handler's virtual thread
+     * sending its topic's first dead letter - for as long as directory creation and its fsyncs take.
+     */
+    public CompletableFuture<Receipt> send(String topicName, Message message, Duration timeout) {
         if (closed) {
             return CompletableFuture.failedFuture(new PublishException("the log " + root + " is closed; message not "
                     + "published to " + topicName));
@@ -247,17 +290,27 @@ public final class LogStore implements AutoCloseable {
                     + " bytes encoded (key, value, headers and id), larger than log.maxMessageBytes="
                     + settings.maxMessageBytes() + "; not published to " + topicName));
         }
-        TopicLog topic;
+        TopicOpening opening;
         try {
-            topic = topic(topicName);
+            opening = opening(topicName);
         } catch (RuntimeException e) {
             return CompletableFuture.failedFuture(new PublishException("cannot publish to topic '" + topicName + "': "
                     + e.getMessage(), e));
         }
-        int partition = topic.partitionFor(m);
+        TopicLog topic = opening.ready();
+        if (topic != null) {
+            submit(topic, append); // the usual case: the topic is open, nothing to wait for
+        } else {
+            opening.append(append, timeout, e -> publishFailure(topicName, e));
+        }
+        return append;
+    }
+
+    /** Queues {@code append} to the writer of its partition of {@code topic}: a lock-free push. */
+    static void submit(TopicLog topic, PendingAppend append) {
+        int partition = topic.partitionFor(append.message);
         append.partition = partition;
         topic.writer(partition).submit(append);
-        return append;
     }
 
     /** A new member of {@code spec.group()} on {@code spec.topic()}. */
@@ -358,8 +411,8 @@ public final class LogStore implements AutoCloseable {
     private void closeAfterFailedOpen() {
         closed = true;
         timer.shutdownNow();
-        for (CompletableFuture<TopicLog> f : topics.values()) {
-            TopicLog t = f.getNow(null);
+        for (TopicOpening o : topics.values()) {
+            TopicLog t = o.future().getNow(null);
             if (t != null) {
                 for (PartitionLog p : t.partitions) {
                     p.closeQuietly();

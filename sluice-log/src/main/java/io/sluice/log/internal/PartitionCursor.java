@@ -13,8 +13,11 @@ import java.io.IOException;
  * {@link Segment#readLimit()}, and it checks every batch (both CRCs, dense offsets) before decoding it.
  *
  * <p>A batch that fails a check stops the cursor: {@link #fill} throws {@link CorruptLogException} naming the file,
- * byte position and offset, now and on every later call, and nothing after it is returned. The log does not guess
- * where good data starts again; an operator restores the segment or moves the group past the damage explicitly.
+ * byte position and first offset of the damaged batch and where sound batches resume after it (found by
+ * {@link BatchScanner#resync}), now and on every later call, and nothing after it is returned. Going on is an
+ * operator's decision: restore the segment, or move the group to the resume offset. A cursor that starts after the
+ * damage (its target lies at or past the resume offset) passes it, since no record it was asked for is lost: the
+ * segment walk from the sparse index entry below the target would otherwise end at damage below the target.
  *
  * <p>A group's reader whose records were deleted by retention before it read them (its position is below the log
  * start, or its segment is deleted under it) moves to the log start and reports the skipped offsets: WARN, a
@@ -36,6 +39,8 @@ public final class PartitionCursor {
     private int pendingIndex;
     private int pendingCount;
     private CorruptLogException corrupt;
+    /** The offset after the last sound batch the walk of the current segment passed; -1 if not yet known. */
+    private long walked;
 
     /** A direct reader at {@code offset} (from the log start if that is older). */
     public PartitionCursor(PartitionLog partition, long offset) throws IOException {
@@ -70,6 +75,7 @@ public final class PartitionCursor {
         Segment s = partition.segmentFor(target);
         long position = target == s.baseOffset() ? 0 : indexedPosition(s, target);
         segment = s;
+        walked = position == 0 ? s.baseOffset() : -1;
         scan.reset(s, position, s.readLimit(), true);
     }
 
@@ -165,12 +171,13 @@ public final class PartitionCursor {
                 continue;
             }
             if (found) {
+                walked = scan.nextOffset();
                 if (scan.nextOffset() <= nextOffset) {
                     continue; // a batch before the target, after positioning through the sparse index
                 }
                 if (scan.baseOffset() > nextOffset) {
-                    throw stop(scan.position(), "batch starts at offset " + scan.baseOffset() + " but offset "
-                            + nextOffset + " was expected");
+                    throw stop(scan.position(), nextOffset, -1, -1, "batch starts at offset " + scan.baseOffset()
+                            + " but offset " + nextOffset + " was expected");
                 }
                 decode(decoder);
                 if (hasPending()) {
@@ -179,7 +186,22 @@ public final class PartitionCursor {
                 continue;
             }
             if (scan.problem() != null) {
-                throw stop(scan.position(), scan.problem());
+                long first = scan.damagedBaseOffset();
+                if (first < 0) {
+                    // The header is damaged: the batch starts where the last sound one ended. Unknown only if the
+                    // batch the index entry pointed at changed since it was checked; then name the target.
+                    first = walked >= 0 ? walked : nextOffset;
+                }
+                CorruptLogException e;
+                try {
+                    e = damage(scan.position(), first, scan.damagedEnd(), scan.problem());
+                } catch (SegmentDeletedException deleted) {
+                    continue;
+                }
+                if (e != null) {
+                    throw e;
+                }
+                continue; // the damage lies wholly below the target: the walk goes on with the next sound batch
             }
             // Clean end of what may be read. The writer sets the final read limit before marking a segment sealed,
             // so after seeing the seal, the limit read next is final.
@@ -199,10 +221,11 @@ public final class PartitionCursor {
                 return false;
             }
             if (next.baseOffset() != nextOffset) {
-                throw stop(scan.end(), "segment ends before offset " + nextOffset + " but the next segment "
-                        + next.logFile + " starts at " + next.baseOffset());
+                throw stop(scan.end(), nextOffset, -1, -1, "segment ends before offset " + nextOffset
+                        + " but the next segment " + next.logFile + " starts at " + next.baseOffset());
             }
             segment = next;
+            walked = next.baseOffset();
             scan.reset(next, 0, next.readLimit(), true);
         }
     }
@@ -225,14 +248,56 @@ public final class PartitionCursor {
             }
         } catch (MalformedBatchException e) {
             pendingCount = 0;
-            throw stop(scan.position(), "records do not decode: " + e.getMessage());
+            long at = scan.position();
+            long first = scan.baseOffset();
+            String why = "records do not decode: " + e.getMessage();
+            CorruptLogException stop = null;
+            try {
+                // Both CRCs held, so the batch's length is right: sound batches may resume right after it. The
+                // batch holds the target, so this always stops the cursor.
+                stop = damage(at, first, scan.end(), why);
+            } catch (IOException io) {
+                // where reading could resume stays unknown; the damage itself is reported below
+            }
+            throw stop != null ? stop : stop(at, first, -1, -1, why);
         }
     }
 
-    private CorruptLogException stop(long position, String why) {
-        corrupt = new CorruptLogException(segment.logFile, position, nextOffset, why + "; reading of "
-                + partition.topic + "/" + partition.partition + " stops before offset " + nextOffset
-                + " (run 'sluice log verify " + partition.dir.getParent().getParent() + "')");
+    /**
+     * The walk met a damaged batch at byte {@code at} holding offsets from {@code first} on. Finds where sound batches
+     * resume (in this segment from {@code searchFrom}, else at the start of the next segment once this one is
+     * sealed). If they resume at or before the target, the damage holds nothing the reader wants: returns null with
+     * the walk standing before the sound batch. Otherwise stops the cursor and returns the exception to throw.
+     */
+    private CorruptLogException damage(long at, long first, long searchFrom, String why) throws IOException {
+        boolean sealed = segment.isSealed();
+        long maxBase = sealed ? segment.nextOffset() : Long.MAX_VALUE;
+        if (scan.resync(searchFrom, first + 1, maxBase)) {
+            long resume = scan.baseOffset();
+            if (resume <= nextOffset) {
+                return null;
+            }
+            return stop(at, first, resume, scan.position(), why);
+        }
+        Segment next = sealed ? partition.segmentAfter(segment) : null;
+        return stop(at, first, next == null ? -1 : next.baseOffset(), -1, why);
+    }
+
+    private CorruptLogException stop(long position, long first, long resumeOffset, long resumePosition, String why) {
+        String resume;
+        if (resumeOffset < 0) {
+            resume = "no sound batch follows it yet";
+        } else if (resumePosition >= 0) {
+            resume = "readable batches resume at offset " + resumeOffset + " (byte " + resumePosition + " of "
+                    + segment.logFile.getFileName() + ")";
+        } else {
+            resume = "readable batches resume at offset " + resumeOffset + " (the start of the next segment)";
+        }
+        corrupt = new CorruptLogException(segment.logFile, position, first, resumeOffset, resumePosition, why + "; "
+                + resume + "; reading of " + partition.topic + "/" + partition.partition + " stops before offset "
+                + nextOffset + (resumeOffset < 0 ? "" : "; to skip exactly the damage, move the group to offset "
+                + resumeOffset + " (LogTransport.seekGroup)") + " (run 'sluice log verify "
+                + partition.dir.getParent().getParent() + "')");
         return corrupt;
     }
 

@@ -9,6 +9,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.util.function.Function;
 
 /**
  * What the log does with each segment when it opens a directory, split by the partition's {@link RecoveryPoint}.
@@ -59,31 +60,17 @@ public final class SegmentRecovery {
         long size = s.size;
         try (FileChannel ch = s.io.open(s.logFile, StandardOpenOption.READ)) {
             IndexBuilder built = new IndexBuilder(s.baseOffset, indexInterval);
-            BatchScanner scan = new BatchScanner().reset((dst, pos) -> ch.read(dst, pos), 0, size, true);
             BatchDecoder decoder = new BatchDecoder();
-            long expected = s.baseOffset;
-            String problem = null;
-            while (scan.next()) {
-                if (scan.baseOffset() != expected) {
-                    problem = "batch base offset " + scan.baseOffset() + " where " + expected + " was expected";
-                    break;
-                }
-                String malformed = checkFraming(scan, decoder);
-                if (malformed != null) {
-                    problem = malformed;
-                    break;
-                }
-                built.add(scan.position(), scan.baseOffset(), scan.length(), scan.maxTimestamp());
-                expected = scan.nextOffset();
-            }
-            if (problem == null) {
-                problem = scan.problem();
-            }
-            long validEnd = problem == null ? size : scan.position();
+            // Framing only: the batch CRCs already cover every byte, and decoding every record of the active
+            // segment would slow each open for no better answer.
+            Walk w = walk(ch, 0, s.baseOffset, size, built, scan -> checkFraming(scan, decoder));
+            long expected = w.expected;
+            String problem = w.problem;
+            long validEnd = problem == null ? size : w.position;
             if (validEnd < size) {
                 s.truncateLogForRecovery(validEnd);
                 events.add(RecoveryEvent.Kind.TAIL_TRUNCATED, s.logFile, validEnd, expected, size - validEnd,
-                        (scan.tornTail() ? "torn batch" : "corrupt batch") + " in a segment not yet known to be on "
+                        (w.torn ? "torn batch" : "corrupt batch") + " in a segment not yet known to be on "
                                 + "disk (" + problem + "); cut the log from offset " + expected);
             }
             ByteBuffer offsets = built.offsetEntries();
@@ -174,39 +161,18 @@ public final class SegmentRecovery {
             if (!indexSound) {
                 events.add(RecoveryEvent.Kind.INDEX_REBUILT, s.index.file(), -1, s.baseOffset, 0,
                         "offset index does not match the log; rebuilt from the log");
-                rebuildIndexes(s, ch, size, indexInterval, expectedNext, events);
+                rebuildIndexes(s, ch, indexInterval, expectedNext, events);
                 return true;
             }
-            BatchScanner scan = new BatchScanner().reset((dst, pos) -> ch.read(dst, pos), start, size, true);
-            long expected = startOffset;
-            long maxTs = Long.MIN_VALUE;
-            String problem = null;
-            while (scan.next()) {
-                if (scan.baseOffset() != expected) {
-                    problem = "batch base offset " + scan.baseOffset() + " where " + expected + " was expected";
-                    break;
-                }
-                String malformed = checkRecords(scan);
-                if (malformed != null) {
-                    problem = malformed;
-                    break;
-                }
-                maxTs = Math.max(maxTs, scan.maxTimestamp());
-                expected = scan.nextOffset();
-            }
-            if (problem == null) {
-                problem = scan.problem();
-            }
-            if (problem != null) {
-                events.add(RecoveryEvent.Kind.SEGMENT_CORRUPT, s.logFile, scan.position(), expected, 0,
-                        "sealed segment: " + problem);
+            Walk w = walk(ch, start, startOffset, size, null, SegmentRecovery::checkRecords);
+            long expected = w.expected;
+            long maxTs = w.maxTimestamp;
+            if (w.problem != null) {
+                reportCorrupt(s, w, events);
                 s.recoveredSealed(expectedNext, maxTs, false);
                 return true;
             }
-            if (expected != expectedNext) {
-                events.add(RecoveryEvent.Kind.OFFSET_GAP, s.logFile, size, expected, 0, "segment ends before offset "
-                        + expected + " but the next segment starts at " + expectedNext);
-            }
+            reportGap(s, expected, expectedNext, events);
             // The final time entry carries the segment's max timestamp at its record count.
             ByteBuffer times = s.timeIndex.readAll();
             int t = times.limit() / TimeIndex.ENTRY_SIZE;
@@ -217,7 +183,7 @@ public final class SegmentRecovery {
             if (!timeSound) {
                 events.add(RecoveryEvent.Kind.INDEX_REBUILT, s.timeIndex.file(), -1, s.baseOffset, 0,
                         "time index does not match the log; rebuilt from the log");
-                rebuildIndexes(s, ch, size, indexInterval, expectedNext, events);
+                rebuildIndexes(s, ch, indexInterval, expectedNext, events);
                 return true;
             }
             s.recoveredSealed(expected, times.getLong((t - 1) * 12), false);
@@ -244,82 +210,100 @@ public final class SegmentRecovery {
         boolean whole = Files.size(s.index.file()) % OffsetIndex.ENTRY_SIZE == 0
                 && Files.size(s.timeIndex.file()) % TimeIndex.ENTRY_SIZE == 0;
         try (FileChannel ch = s.io.open(s.logFile, StandardOpenOption.READ)) {
-            Walk w = walk(s, ch, indexInterval);
+            IndexBuilder built = new IndexBuilder(s.baseOffset, indexInterval);
+            Walk w = walk(ch, 0, s.baseOffset, s.size, built, SegmentRecovery::checkRecords);
             if (w.problem != null) {
-                events.add(RecoveryEvent.Kind.SEGMENT_CORRUPT, s.logFile, w.position, w.expected, 0,
-                        "sealed segment: " + w.problem);
-                s.recoveredSealed(expectedNext, w.built.maxTimestamp(), false);
+                reportCorrupt(s, w, events);
+                s.recoveredSealed(expectedNext, built.maxTimestamp(), false);
                 return true;
             }
-            w.built.seal(w.expected);
-            if (w.expected != expectedNext) {
-                events.add(RecoveryEvent.Kind.OFFSET_GAP, s.logFile, s.size, w.expected, 0, "segment ends before "
-                        + "offset " + w.expected + " but the next segment starts at " + expectedNext);
-            }
-            if (!whole || !w.built.offsetEntries().equals(offsets) || !w.built.timeEntries().equals(times)) {
+            built.seal(w.expected);
+            reportGap(s, w.expected, expectedNext, events);
+            if (!whole || !built.offsetEntries().equals(offsets) || !built.timeEntries().equals(times)) {
                 events.add(RecoveryEvent.Kind.INDEX_REBUILT, s.index.file(), -1, s.baseOffset, 0,
                         "indexes did not match the log; rebuilt from the log");
-                replace(s.io, s.index.file(), w.built.offsetEntries());
-                replace(s.io, s.timeIndex.file(), w.built.timeEntries());
-                s.index.refreshEntries();
-                s.timeIndex.refreshEntries();
+                replaceIndexes(s, built);
             }
-            s.recoveredSealed(w.expected, w.built.maxTimestamp(), true);
+            s.recoveredSealed(w.expected, built.maxTimestamp(), true);
             return true;
         }
     }
 
-    /** A walk over a whole segment: the indexes it builds, where it stopped, and why (null if at the end). */
-    private record Walk(IndexBuilder built, long expected, long position, String problem) {
+    /**
+     * A check of consecutive batches: the offset after the last sound one, the largest timestamp among them, where the
+     * check stopped and why (null if at the end), and whether the bytes there look cut short rather than changed.
+     */
+    private record Walk(long expected, long maxTimestamp, long position, String problem, boolean torn) {
     }
 
-    /** Checks every batch of {@code s} from its start (CRCs, dense offsets, records), building its indexes. */
-    private static Walk walk(Segment s, FileChannel ch, int indexInterval) throws IOException {
-        IndexBuilder built = new IndexBuilder(s.baseOffset, indexInterval);
-        BatchScanner scan = new BatchScanner().reset((dst, pos) -> ch.read(dst, pos), 0, s.size, true);
-        long expected = s.baseOffset;
+    /**
+     * Checks every batch of a segment file from byte {@code start} (where offset {@code startOffset} starts) to
+     * {@code size}: both CRCs, dense offsets, and the records by {@code records}; stops at the first that fails.
+     *
+     * @param built   gets every sound batch, or null
+     * @param records checks the records of a batch whose CRCs hold; null if they are sound, else what is wrong
+     */
+    private static Walk walk(FileChannel ch, long start, long startOffset, long size, IndexBuilder built,
+                             Function<BatchScanner, String> records) throws IOException {
+        BatchScanner scan = new BatchScanner().reset((dst, pos) -> ch.read(dst, pos), start, size, true);
+        long expected = startOffset;
+        long maxTs = Long.MIN_VALUE;
         String problem = null;
         while (scan.next()) {
             if (scan.baseOffset() != expected) {
                 problem = "batch base offset " + scan.baseOffset() + " where " + expected + " was expected";
                 break;
             }
-            String malformed = checkRecords(scan);
-            if (malformed != null) {
-                problem = malformed;
+            problem = records.apply(scan);
+            if (problem != null) {
                 break;
             }
-            built.add(scan.position(), scan.baseOffset(), scan.length(), scan.maxTimestamp());
+            if (built != null) {
+                built.add(scan.position(), scan.baseOffset(), scan.length(), scan.maxTimestamp());
+            }
+            maxTs = Math.max(maxTs, scan.maxTimestamp());
             expected = scan.nextOffset();
         }
         if (problem == null) {
             problem = scan.problem();
         }
-        return new Walk(built, expected, scan.position(), problem);
+        return new Walk(expected, maxTs, scan.position(), problem, problem != null && scan.tornTail());
+    }
+
+    /** Damage in a sealed segment: reported, never cut (readers stop before it). */
+    private static void reportCorrupt(Segment s, Walk w, Events events) {
+        events.add(RecoveryEvent.Kind.SEGMENT_CORRUPT, s.logFile, w.position, w.expected, 0,
+                "sealed segment: " + w.problem);
+    }
+
+    /** A sound sealed segment whose last offset does not join up with the next segment's base. */
+    private static void reportGap(Segment s, long next, long expectedNext, Events events) {
+        if (next != expectedNext) {
+            events.add(RecoveryEvent.Kind.OFFSET_GAP, s.logFile, s.size, next, 0, "segment ends before offset "
+                    + next + " but the next segment starts at " + expectedNext);
+        }
     }
 
     /** Rebuilds both indexes of a sealed segment from a full walk, replacing the files atomically. */
-    private static void rebuildIndexes(Segment s, FileChannel ch, long size, int indexInterval, long expectedNext,
+    private static void rebuildIndexes(Segment s, FileChannel ch, int indexInterval, long expectedNext,
                                        Events events) throws IOException {
-        Walk w = walk(s, ch, indexInterval);
-        IndexBuilder built = w.built;
-        long expected = w.expected;
-        String problem = w.problem;
-        if (problem != null) {
-            events.add(RecoveryEvent.Kind.SEGMENT_CORRUPT, s.logFile, w.position, expected, 0,
-                    "sealed segment: " + problem);
+        IndexBuilder built = new IndexBuilder(s.baseOffset, indexInterval);
+        Walk w = walk(ch, 0, s.baseOffset, s.size, built, SegmentRecovery::checkRecords);
+        if (w.problem != null) {
+            reportCorrupt(s, w, events);
         } else {
-            built.seal(expected);
-            if (expected != expectedNext) {
-                events.add(RecoveryEvent.Kind.OFFSET_GAP, s.logFile, size, expected, 0, "segment ends before offset "
-                        + expected + " but the next segment starts at " + expectedNext);
-            }
+            built.seal(w.expected);
+            reportGap(s, w.expected, expectedNext, events);
         }
+        replaceIndexes(s, built);
+        s.recoveredSealed(w.problem == null ? w.expected : expectedNext, built.maxTimestamp(), w.problem == null);
+    }
+
+    private static void replaceIndexes(Segment s, IndexBuilder built) throws IOException {
         replace(s.io, s.index.file(), built.offsetEntries());
         replace(s.io, s.timeIndex.file(), built.timeEntries());
         s.index.refreshEntries();
         s.timeIndex.refreshEntries();
-        s.recoveredSealed(problem == null ? expected : expectedNext, built.maxTimestamp(), problem == null);
     }
 
     private static void replace(FileIo io, Path file, ByteBuffer content) throws IOException {

@@ -29,7 +29,8 @@ import java.util.List;
  * {@code sluice log inspect DIR}: what a log directory holds, in the manner of {@code kafka-dump-log}: topics, their
  * groups' committed offsets, and per partition its segments with offsets, sizes, record counts, timestamps and index
  * sizes; optionally every batch (position, offsets, timestamps, codec, sizes, CRC status) and every record. Reads the
- * files directly and changes nothing.
+ * files directly and changes nothing. A damaged region is listed with the offset and byte position where readable
+ * batches resume after it, and the walk goes on from there; {@link Result#sound()} says whether any was found.
  *
  * <p>Stateless; each call reads the directory afresh.
  */
@@ -53,12 +54,25 @@ public final class LogInspector {
         }
     }
 
+    /**
+     * What an inspection found wrong.
+     *
+     * @param damagedRegions damaged regions of segment files (batches that are torn or fail a check)
+     */
+    public record Result(int damagedRegions) {
+        /** True if every batch inspected is sound. */
+        public boolean sound() {
+            return damagedRegions == 0;
+        }
+    }
+
     /** Prints what {@code root} holds. */
-    public static void inspect(Path root, Options options, PrintStream out) throws IOException {
+    public static Result inspect(Path root, Options options, PrintStream out) throws IOException {
         if (!Files.isDirectory(root)) {
             throw new IOException(root + " is not a directory");
         }
         out.println("log " + root.toAbsolutePath());
+        int[] damaged = new int[1];
         try (DirectoryLock.ReadAccess access = LogLayout.lockForReading(root, out)) {
             List<LogLayout.TopicDir> topics = LogLayout.topics(root);
             if (topics.isEmpty()) {
@@ -66,13 +80,19 @@ public final class LogInspector {
             }
             for (LogLayout.TopicDir topic : topics) {
                 if (options.topic() == null || options.topic().equals(topic.name())) {
-                    inspectTopic(topic, options, out);
+                    inspectTopic(topic, options, out, damaged);
                 }
             }
         }
+        if (damaged[0] > 0) {
+            out.printf("%d damaged region%s found; 'sluice log verify %s' says what the next open does about "
+                    + "each%n", damaged[0], damaged[0] == 1 ? "" : "s", root);
+        }
+        return new Result(damaged[0]);
     }
 
-    private static void inspectTopic(LogLayout.TopicDir topic, Options options, PrintStream out) throws IOException {
+    private static void inspectTopic(LogLayout.TopicDir topic, Options options, PrintStream out, int[] damaged)
+            throws IOException {
         out.printf("topic %s: %d partitions (%s)%n", topic.name(), topic.partitions(), topic.dir());
         if (topic.partitions() <= 0) {
             out.println("  no valid " + TopicLog.META_FILE);
@@ -96,21 +116,26 @@ public final class LogInspector {
         }
         for (int p = 0; p < topic.partitions(); p++) {
             if (options.partition() < 0 || options.partition() == p) {
-                inspectPartition(topic.name(), p, topic.dir().resolve(Integer.toString(p)), options, out);
+                damaged[0] += inspectPartition(topic.name(), p, topic.dir().resolve(Integer.toString(p)), options,
+                        out);
             }
         }
     }
 
-    private static void inspectPartition(String topic, int partition, Path dir, Options options, PrintStream out)
+    /** Prints one partition; returns how many damaged regions its segments hold. */
+    private static int inspectPartition(String topic, int partition, Path dir, Options options, PrintStream out)
             throws IOException {
         if (!Files.isDirectory(dir)) {
             out.printf("  partition %d: missing (%s)%n", partition, dir);
-            return;
+            return 0;
         }
         List<Long> bases = PartitionLog.segmentBases(dir);
         out.printf("  partition %d: %d segment%s%n", partition, bases.size(), bases.size() == 1 ? "" : "s");
         BatchDecoder decoder = new BatchDecoder();
-        for (long base : bases) {
+        int damaged = 0;
+        for (int i = 0; i < bases.size(); i++) {
+            long base = bases.get(i);
+            long nextBase = i + 1 < bases.size() ? bases.get(i + 1) : -1;
             Path log = dir.resolve(Segment.fileName(base, Segment.LOG_SUFFIX));
             long indexEntries = size(dir.resolve(Segment.fileName(base, Segment.INDEX_SUFFIX)))
                     / OffsetIndex.ENTRY_SIZE;
@@ -125,7 +150,21 @@ public final class LogInspector {
                 long first = Long.MAX_VALUE;
                 long last = Long.MIN_VALUE;
                 StringBuilder detail = new StringBuilder();
-                while (scan.next()) {
+                while (true) {
+                    if (!scan.next()) {
+                        if (scan.problem() == null) {
+                            break;
+                        }
+                        // Damage: listed whether or not batches are, with where the walk picks up again.
+                        Damage d = Damage.at(scan, next, scan.damagedEnd(), scan.problem(), nextBase);
+                        damaged++;
+                        detail.append(String.format("      damaged at byte %d (offset %d): %s; %s%n", d.position(),
+                                d.firstOffset(), d.problem(), d.resumeText()));
+                        if (!d.resumesInFile()) {
+                            break;
+                        }
+                        continue;
+                    }
                     batches++;
                     records += scan.count();
                     next = scan.nextOffset();
@@ -148,12 +187,9 @@ public final class LogInspector {
                         records, batches, size, batches == 0 ? "-" : Instant.ofEpochMilli(first),
                         batches == 0 ? "-" : Instant.ofEpochMilli(last), indexEntries, timeEntries);
                 out.print(detail);
-                if (scan.problem() != null) {
-                    out.printf("      stopped at byte %d (offset %d) of %d: %s%n", scan.position(), next, size,
-                            scan.problem());
-                }
             }
         }
+        return damaged;
     }
 
     private static void appendRecords(BatchScanner scan, BatchDecoder decoder, int valueBytes, StringBuilder out) {

@@ -135,7 +135,7 @@ public final class LogVerifier {
                         + "ends before offset " + expected);
             }
             boolean trusted = !last && (pointLost || bases.get(i + 1) <= recoveryPoint);
-            SegmentCheck s = verifySegment(name, dir, base, last, trusted, c);
+            SegmentCheck s = verifySegment(name, dir, base, last ? -1 : bases.get(i + 1), trusted, c);
             records += s.records;
             bytes += s.bytes;
             expected = s.next;
@@ -154,15 +154,19 @@ public final class LogVerifier {
     }
 
     /**
-     * @param trusted below the recovery point: sealed and forced, so damage is corruption that readers stop at;
-     *                otherwise the next open cuts the log at the first bad batch
+     * @param nextBase the base offset of the next segment, or -1 for the last one
+     * @param trusted  below the recovery point: sealed and forced, so damage is corruption that readers stop at (the
+     *                 walk goes on after it, reporting each damaged region and where readable batches resume);
+     *                 otherwise the next open cuts the log at the first bad batch
      */
-    private static SegmentCheck verifySegment(String name, Path dir, long base, boolean last, boolean trusted,
+    private static SegmentCheck verifySegment(String name, Path dir, long base, long nextBase, boolean trusted,
                                               Counter c) throws IOException {
+        boolean last = nextBase < 0;
         Path logFile = dir.resolve(Segment.fileName(base, Segment.LOG_SUFFIX));
         String label = name + " " + logFile.getFileName();
         long next = base;
         long records = 0;
+        boolean damaged = false;
         try (FileChannel ch = FileChannel.open(logFile, StandardOpenOption.READ)) {
             long size = ch.size();
             if (size == 0 && !last) {
@@ -173,38 +177,57 @@ public final class LogVerifier {
             BatchScanner scan = new BatchScanner().reset((dst, pos) -> ch.read(dst, pos), 0, size, true);
             BatchDecoder decoder = new BatchDecoder();
             List<long[]> batches = new java.util.ArrayList<>();
-            while (scan.next()) {
-                c.batches++;
-                if (scan.baseOffset() != next) {
-                    c.problem(label + " at byte " + scan.position() + ": batch starts at offset " + scan.baseOffset()
-                            + " where " + next + " was expected");
+            long checked = 0;
+            while (true) {
+                Damage damage;
+                if (scan.next()) {
+                    c.batches++;
+                    if (scan.baseOffset() != next) {
+                        c.problem(label + " at byte " + scan.position() + ": batch starts at offset "
+                                + scan.baseOffset() + " where " + next + " was expected");
+                        damaged = true;
+                        break;
+                    }
+                    String bad = checkRecords(scan, decoder);
+                    if (bad == null) {
+                        batches.add(new long[] {scan.position(), scan.baseOffset(), scan.length(),
+                                scan.maxTimestamp()});
+                        records += scan.count();
+                        checked += scan.length();
+                        next = scan.nextOffset();
+                        continue;
+                    }
+                    // Both CRCs held, so the batch's length is right: the search for sound batches starts after it.
+                    damage = Damage.at(scan, next, scan.end(), bad, nextBase);
+                } else if (scan.problem() == null) {
                     break;
+                } else {
+                    damage = Damage.at(scan, next, scan.damagedEnd(), scan.problem(), nextBase);
                 }
-                String bad = checkRecords(scan, decoder);
-                if (bad != null) {
-                    c.problem(label + " at byte " + scan.position() + " (offset " + next + "): " + bad);
-                    break;
+                damaged = true;
+                String at = label + " at byte " + damage.position() + " (offset " + damage.firstOffset() + "): ";
+                if (trusted) {
+                    c.problem(at + damage.problem() + "; sealed segment: readers stop before this batch; "
+                            + damage.resumeText());
+                    if (damage.resumesInFile()) {
+                        next = damage.resumeOffset();
+                        continue;
+                    }
+                } else if (damage.torn() && !damage.resumesInFile()) {
+                    c.problem(at + "torn tail of " + (size - damage.position()) + " bytes (" + damage.problem()
+                            + "); recovery cuts it on the next open");
+                } else {
+                    c.problem(at + damage.problem() + "; recovery cuts the log from here on the next open"
+                            + (damage.resumesInFile() ? ", with the sound batches after it (from offset "
+                            + damage.resumeOffset() + ", byte " + damage.resumePosition() + ")" : ""));
                 }
-                batches.add(new long[] {scan.position(), scan.baseOffset(), scan.length(), scan.maxTimestamp()});
-                records += scan.count();
-                next = scan.nextOffset();
+                break;
             }
             c.records += records;
-            c.bytes += scan.position();
-            if (scan.problem() != null) {
-                long cut = size - scan.position();
-                if (!trusted && scan.tornTail()) {
-                    c.problem(label + " at byte " + scan.position() + " (offset " + next + "): torn tail of " + cut
-                            + " bytes (" + scan.problem() + "); recovery cuts it on the next open");
-                } else {
-                    c.problem(label + " at byte " + scan.position() + " (offset " + next + "): " + scan.problem()
-                            + (trusted ? "; sealed segment: readers stop before this batch"
-                            : "; recovery cuts the log from here on the next open"));
-                }
-            }
-            verifyIndexes(label, base, last, batches, next, offsets, times, scan.problem() == null, c);
+            c.bytes += checked;
+            verifyIndexes(label, base, last, batches, next, offsets, times, !damaged, c);
             // After damage the segment's true end is unknown: the next segment's base is not compared with it.
-            return new SegmentCheck(scan.problem() == null ? next : -1, records, size);
+            return new SegmentCheck(damaged ? -1 : next, records, size);
         }
     }
 
