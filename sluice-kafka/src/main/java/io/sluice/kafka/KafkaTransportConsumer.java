@@ -624,6 +624,15 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
         return ids;
     }
 
+    /** Partitions paused in Kafka now, for any reason, as engine numbers (for tests). */
+    Set<Integer> pausedInKafka() {
+        Set<Integer> ids = new HashSet<>();
+        for (TopicPartition tp : consumer.paused()) {
+            ids.add(sourceId(tp));
+        }
+        return ids;
+    }
+
     // ------------------------------------------------------------------ commit
 
     /**
