@@ -20,6 +20,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.TimeUnit;
 import java.util.TreeMap;
 import java.util.regex.Pattern;
 
@@ -468,6 +469,10 @@ public final class KafkaSettings {
         own(p, ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG,
                 Long.toString(Math.min(REQUEST_TIMEOUT_MS, deliveryTimeout.toMillis() - linger.toMillis())));
         own(p, ProducerConfig.MAX_REQUEST_SIZE_CONFIG, Integer.toString(maxRequestSize));
+        // The transport sends to a topic from the caller's thread only once its metadata is known; Kafka forgets the
+        // metadata of a topic idle for 5 minutes (a dead-letter topic, say), and its next send would wait for it
+        // again on the caller's thread. Keep it a day.
+        own(p, ProducerConfig.METADATA_MAX_IDLE_CONFIG, Long.toString(TimeUnit.DAYS.toMillis(1)));
         p.putAll(producerProperties);
         p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, org.apache.kafka.common.serialization.ByteArraySerializer.class);
         p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, org.apache.kafka.common.serialization.ByteArraySerializer.class);
@@ -528,6 +533,11 @@ public final class KafkaSettings {
     /** The producer's largest request ({@code kafka.maxRequestSize}). */
     public int producerMaxRequestSize() {
         return maxRequestSize;
+    }
+
+    /** {@code kafka.deliveryTimeout}: how long the producer keeps retrying one send. */
+    public Duration deliveryTimeout() {
+        return deliveryTimeout;
     }
 
     /** {@code kafka.security.protocol}. */

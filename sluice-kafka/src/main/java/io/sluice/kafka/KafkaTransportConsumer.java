@@ -60,6 +60,11 @@ import java.util.function.Supplier;
  * every assigned partition is paused and Kafka's {@code poll} still runs for the engine's timeout, so the member keeps
  * its place in the group, rebalance callbacks run, and the owner thread waits instead of spinning.
  *
+ * <p>Pauses. A partition is paused in Kafka for any of four reasons, each kept apart so that lifting one never resumes
+ * a partition another still holds: the engine is full (all partitions), the partition has a backlog, the engine asked
+ * ({@link #pausePartitions}: its uncommitted window is full), or it is refused (beyond the tier stride). A partition is
+ * resumed only when no reason is left. Revoked or lost partitions forget every reason.
+ *
  * <p>Rebalance. On revoke (cooperative: only the partitions that move) the engine's listener drains their in-flight
  * work and commits synchronously from inside Kafka's callback; only then does Kafka release them. Backlogged records
  * of revoked partitions were never handed to the engine and are dropped whatever happens in the callback: the next
@@ -110,6 +115,8 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
     private final Map<TopicPartition, Backlog> backlogs = new java.util.LinkedHashMap<>();
     private final List<TopicPartition> servedThisPoll = new ArrayList<>();
     private final Set<TopicPartition> pausedForBacklog = new HashSet<>();
+    /** Partitions the engine paused ({@link #pausePartitions}); their backlog is held too. */
+    private final Set<TopicPartition> pausedByEngine = new HashSet<>();
     /** Commit bookkeeping of each partition assigned now; replaced on each assignment. */
     private final Map<TopicPartition, CommitState> commits = new HashMap<>();
     /** Partitions assigned but not handed to the engine (beyond the tier stride); kept paused. */
@@ -225,6 +232,7 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
             Set<TopicPartition> resume = new HashSet<>(consumer.assignment());
             resume.removeAll(backlogs.keySet());
             resume.removeAll(refused);
+            resume.removeAll(pausedByEngine);
             consumer.resume(resume);
             allPaused = false;
             pausedForBacklog.clear();
@@ -234,6 +242,7 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
         if (pausedForBacklog.size() != backlogs.size() || !pausedForBacklog.containsAll(backlogs.keySet())) {
             Set<TopicPartition> resume = new HashSet<>(pausedForBacklog);
             resume.removeAll(backlogs.keySet());
+            resume.removeAll(pausedByEngine);
             consumer.resume(resume);
             consumer.pause(backlogs.keySet());
             pausedForBacklog.clear();
@@ -332,7 +341,7 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
             while (it.hasNext() && budget.hasRoom()) {
                 Map.Entry<TopicPartition, Backlog> e = it.next();
                 Backlog b = e.getValue();
-                if (b.handedThisPoll >= share) {
+                if (b.handedThisPoll >= share || pausedByEngine.contains(e.getKey())) {
                     continue;
                 }
                 b.decodeHead(decoder);
@@ -565,7 +574,63 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
             backlogs.remove(tp);
             listedEnds.remove(tp);
             pausedForBacklog.remove(tp);
+            pausedByEngine.remove(tp);
         }
+    }
+
+    /**
+     * Pauses the given engine partitions that this member holds (and does not refuse): Kafka fetches nothing more
+     * for them, and their backlog stays here until {@link #resumePartitions}.
+     */
+    @Override
+    public void pausePartitions(Collection<Integer> partitions) {
+        List<TopicPartition> pause = new ArrayList<>(partitions.size());
+        for (int id : partitions) {
+            TopicPartition tp = topicPartition(id);
+            // commits holds exactly the partitions assigned now and handed to the engine.
+            if (commits.containsKey(tp) && pausedByEngine.add(tp)) {
+                pause.add(tp);
+            }
+        }
+        if (!pause.isEmpty()) {
+            consumer.pause(pause);
+        }
+    }
+
+    /**
+     * Lifts the engine's pause of the given partitions; each is resumed in Kafka unless another reason (the engine
+     * is full, a backlog) still holds it, and is then resumed when that reason goes.
+     */
+    @Override
+    public void resumePartitions(Collection<Integer> partitions) {
+        List<TopicPartition> resume = new ArrayList<>(partitions.size());
+        for (int id : partitions) {
+            TopicPartition tp = topicPartition(id);
+            if (pausedByEngine.remove(tp) && !allPaused && !backlogs.containsKey(tp) && !refused.contains(tp)) {
+                resume.add(tp);
+            }
+        }
+        if (!resume.isEmpty()) {
+            consumer.resume(resume);
+        }
+    }
+
+    /** Partitions paused at the engine's request, as engine numbers (for tests). */
+    Set<Integer> pausedByEngine() {
+        Set<Integer> ids = new HashSet<>();
+        for (TopicPartition tp : pausedByEngine) {
+            ids.add(sourceId(tp));
+        }
+        return ids;
+    }
+
+    /** Partitions paused in Kafka now, for any reason, as engine numbers (for tests). */
+    Set<Integer> pausedInKafka() {
+        Set<Integer> ids = new HashSet<>();
+        for (TopicPartition tp : consumer.paused()) {
+            ids.add(sourceId(tp));
+        }
+        return ids;
     }
 
     // ------------------------------------------------------------------ commit

@@ -1,9 +1,11 @@
 package io.sluice.kafka;
 
 import io.sluice.Message;
+import io.sluice.Receipt;
 import io.sluice.Sluice;
 import io.sluice.brokers.kafka.KafkaBroker;
 import io.sluice.config.ConsumerOptions;
+import io.sluice.config.PublisherOptions;
 import io.sluice.config.SluiceConfig;
 import io.sluice.config.StartPosition;
 import io.sluice.spi.ConsumerSpec;
@@ -33,6 +35,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -104,6 +107,64 @@ class KafkaBrokerOutageTest {
     private static int index(Message m) {
         String v = m.payloadAsString();
         return Integer.parseInt(v.substring(v.indexOf('-') + 1));
+    }
+
+    /** A publisher whose publishes may wait a minute for the broker, with Kafka's own waits kept short. */
+    private static Sluice publisherWaitingAMinute() {
+        KafkaSettings settings = KafkaSettings.of(Map.of("bootstrapServers", broker.bootstrapServers(),
+                "producerProperties", Map.of("max.block.ms", "2000")));
+        return Sluice.create(new KafkaTransport(settings), SluiceConfig.of("kafka").withPublisher(
+                PublisherOptions.builder().publishTimeout(Duration.ofMinutes(1)).build()));
+    }
+
+    private static List<Long> offsetsOf(List<CompletableFuture<Receipt>> published) throws Exception {
+        List<Long> offsets = new ArrayList<>();
+        for (CompletableFuture<Receipt> f : published) {
+            offsets.add(f.get(WAIT.toSeconds(), TimeUnit.SECONDS).offset());
+        }
+        return offsets;
+    }
+
+    private static List<Long> range(long from, long to) {
+        List<Long> r = new ArrayList<>();
+        for (long o = from; o < to; o++) {
+            r.add(o);
+        }
+        return r;
+    }
+
+    @Test
+    void shouldCompletePublishesToAKnownTopicWhenTheBrokerComesBackWithinThePublishTimeout() throws Exception {
+        String topic = newTopic("outage-publish", 1);
+        try (Sluice sluice = publisherWaitingAMinute()) {
+            sluice.publisher().publish(topic, Message.of("k", "before")).get(WAIT.toSeconds(), TimeUnit.SECONDS);
+            broker.stop();
+            List<CompletableFuture<Receipt>> published = new ArrayList<>();
+            for (int i = 0; i < 50; i++) {
+                published.add(sluice.publisher().publish(topic, Message.of("k", "during-" + i)));
+            }
+            broker.resume();
+            assertThat(offsetsOf(published)).as("offsets of the publishes made while the broker was down")
+                    .isEqualTo(range(1, 51));
+        }
+    }
+
+    @Test
+    void shouldCompletePublishesToANewTopicWhenTheBrokerComesBackWithinThePublishTimeout() throws Exception {
+        String topic = newTopic("outage-first-publish", 1);
+        try (Sluice sluice = publisherWaitingAMinute()) {
+            broker.stop();
+            // The topic's metadata is not known yet: the publishes wait for it off this thread, and keep waiting
+            // (Kafka gives up after max.block.ms, 2 s; the transport asks again) until the broker is back.
+            List<CompletableFuture<Receipt>> published = new ArrayList<>();
+            for (int i = 0; i < 20; i++) {
+                published.add(sluice.publisher().publish(topic, Message.of("k", "during-" + i)));
+            }
+            assertThat(published).as("publishes settled while the broker was down").noneMatch(CompletableFuture::isDone);
+            broker.resume();
+            assertThat(offsetsOf(published)).as("offsets of the publishes made while the broker was down")
+                    .isEqualTo(range(0, 20));
+        }
     }
 
     @Test

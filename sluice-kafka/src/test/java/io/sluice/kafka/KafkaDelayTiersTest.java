@@ -100,10 +100,11 @@ class KafkaDelayTiersTest {
         await().atMost(WAIT).until(() -> transport.committedOffset(topic, group, second.partition()).orElse(-1)
                 == second.offset() + 1);
 
-        // The first send to a tier waits for its metadata and leaders; a full producer buffer blocks a send: neither
-        // may hold up the subscription's owner thread (which may be inside a rebalance callback).
+        // The first send to a tier waits for its metadata and leaders (on the producer's topic-opening thread); a
+        // full producer buffer blocks a send (on the hand-off thread): neither may hold up the subscription's owner
+        // thread (which may be inside a rebalance callback).
         assertThat(SendingThreads.TIER_SENDERS).as("threads that sent the hand-offs").hasSize(2)
-                .allSatisfy(name -> assertThat(name).startsWith("sluice-kafka-handoff-"));
+                .allSatisfy(name -> assertThat(name).matches("sluice-kafka-(handoff|open-topic)-.*"));
 
         // On the wire: one record per hop, in the 1 s tier and then the 2 s tier, each with the same header count.
         List<ConsumerRecord<byte[], byte[]>> hops = new ArrayList<>();

@@ -85,7 +85,7 @@ public final class BoundedPublisher implements Publisher {
     private void attempt(String topic, Message m, PendingPublish result, int retries) {
         CompletableFuture<Receipt> sent;
         try {
-            sent = producer.send(topic, m);
+            sent = producer.send(topic, m, options.publishTimeout());
             if (sent == null) {
                 sent = CompletableFuture.failedFuture(new IllegalStateException("transport returned no future"));
             }
