@@ -294,8 +294,10 @@ final class JetStreamConsumer implements TransportConsumer {
         }
         long deadline = System.nanoTime() + timeoutNanos;
         while (true) {
+            maintain();
+            // Read after maintain: it may have spent seconds in a rebalance callback, and a stale time would stamp
+            // pulls with deadlines already past and judge the lease by a moment long gone.
             long now = System.nanoTime();
-            maintain(now);
             drainInbound(now);
             if (maxRecords == 0) {
                 flushReleases();
@@ -325,11 +327,16 @@ final class JetStreamConsumer implements TransportConsumer {
         }
     }
 
-    private void maintain(long now) {
-        applyEvents(now);
-        if (owned > 0 && !group.leaseValid(now)) {
+    /**
+     * Applies group events, fences, expires and extends requests, finishes revocations and sends in-progress acks.
+     * Several steps run listener callbacks that can block for seconds, so each step reads the clock itself.
+     */
+    private void maintain() {
+        applyEvents();
+        if (owned > 0 && !group.leaseValid(System.nanoTime())) {
             fence();
         }
+        long now = System.nanoTime();
         long reconnects = transport.reconnects();
         if (reconnects != seenReconnects) {
             seenReconnects = reconnects;
@@ -338,7 +345,8 @@ final class JetStreamConsumer implements TransportConsumer {
         if (nc.getStatus() == Connection.Status.CONNECTED) {
             expireRequests(now);
         }
-        finishRevocations(now);
+        finishRevocations();
+        now = System.nanoTime();
         if (now - nextProgress >= 0) {
             sendProgress(now, group.leaseValid(now));
             nextProgress = now + Math.max(TimeUnit.MILLISECONDS.toNanos(100), progressNanos / 2);
@@ -347,7 +355,7 @@ final class JetStreamConsumer implements TransportConsumer {
     }
 
     /** Applies what the coordinator decided: assignments, revocations to start, partitions lost. */
-    private void applyEvents(long now) {
+    private void applyEvents() {
         List<Integer> assigned = null;
         GroupCoordinator.Event e;
         while ((e = group.nextEvent()) != null) {
@@ -361,6 +369,7 @@ final class JetStreamConsumer implements TransportConsumer {
                     if (p.owned) {
                         lose(List.of(p.index), false); // cannot happen: the coordinator revokes or loses first
                     }
+                    long now = System.nanoTime(); // a LOST callback before may have taken a while
                     p.owned = true;
                     p.epoch = e.epoch();
                     p.held = e.holdNanos() > 0;
@@ -449,7 +458,7 @@ final class JetStreamConsumer implements TransportConsumer {
      * Lets go of revoking partitions whose outstanding pull has ended: engine first, then naks as requests; the
      * coordinator gives the lease up once the server confirmed them.
      */
-    private void finishRevocations(long now) {
+    private void finishRevocations() {
         if (revoking == 0) {
             return;
         }
@@ -464,7 +473,7 @@ final class JetStreamConsumer implements TransportConsumer {
         }
         List<Integer> done = revoked;
         callback(() -> listener.revoked(done));
-        drainInbound(now);
+        drainInbound(System.nanoTime());
         int[] epochs = new int[revoked.size()];
         for (int i = 0; i < epochs.length; i++) {
             PartitionState p = parts[revoked.get(i)];
@@ -612,9 +621,9 @@ final class JetStreamConsumer implements TransportConsumer {
             if (p.largeHead && pullable(p, now)) {
                 int batch = Math.min(Math.min(free, settings.maxBatch), ackRoom(p));
                 if (engineEmpty && pipeline == 0 && ackRoom(p) > 0) {
-                    pull(p, 1, UNLIMITED, now);
+                    pull(p, 1, UNLIMITED);
                 } else if (freeBytes > p.failedBytes && batch > 0) {
-                    pull(p, batch, freeBytes, now);
+                    pull(p, batch, freeBytes);
                 }
                 rotate = (rotate + 1) % n;
                 return;
@@ -643,7 +652,7 @@ final class JetStreamConsumer implements TransportConsumer {
                 int batch = Math.min(Math.min(share, settings.maxBatch), Math.min(free, ackRoom(p)));
                 if (batch > 0) {
                     long bytes = Math.min(bytesShare, freeBytes);
-                    pull(p, batch, bytes, now);
+                    pull(p, batch, bytes);
                     free -= batch;
                     freeBytes -= bytes;
                 }
@@ -667,7 +676,17 @@ final class JetStreamConsumer implements TransportConsumer {
         return group.maxAckPending() - (p.inEngine + p.buffered + p.outstanding + p.parked.size());
     }
 
-    private void pull(PartitionState p, int batch, long maxBytes, long now) {
+    /**
+     * Sends one pull request. Its deadline is stamped from the moment it is sent (never from a time read before a
+     * callback): the server keeps a pull alive for the expiry from when it got it, and until that deadline the
+     * request counts as outstanding, so a partition is not handed over while a pull of this member could still
+     * receive its messages. Not sent once the lease time has run out.
+     */
+    private void pull(PartitionState p, int batch, long maxBytes) {
+        long sentAt = System.nanoTime();
+        if (!group.leaseValid(sentAt)) {
+            return;
+        }
         long request = ++p.request;
         long bytes = maxBytes == UNLIMITED ? UNLIMITED : Math.min(maxBytes, MAX_PULL_BYTES);
         if (log.isTraceEnabled()) {
@@ -686,7 +705,7 @@ final class JetStreamConsumer implements TransportConsumer {
         unlimitedPullOut |= p.unlimited;
         p.requestBytes = p.unlimited ? 0 : bytes;
         outstandingBytes += p.requestBytes;
-        p.requestDeadline = now + pullExpiryNanos + pullGraceNanos;
+        p.requestDeadline = sentAt + pullExpiryNanos + pullGraceNanos;
     }
 
     /**
