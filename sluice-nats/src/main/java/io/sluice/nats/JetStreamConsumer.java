@@ -104,6 +104,8 @@ final class JetStreamConsumer implements TransportConsumer {
     private long seenReconnects;
     private int owned;
     private int revoking;
+    /** Owned partitions paused by the engine ({@link #pausePartitions}). */
+    private int paused;
     private int rotate;
     private int callbackDepth;
     private boolean unlimitedPullOut;
@@ -370,6 +372,7 @@ final class JetStreamConsumer implements TransportConsumer {
                         lose(List.of(p.index), false); // cannot happen: the coordinator revokes or loses first
                     }
                     long now = System.nanoTime(); // a LOST callback before may have taken a while
+                    unpause(p); // an assignment starts unpaused
                     p.owned = true;
                     p.epoch = e.epoch();
                     p.held = e.holdNanos() > 0;
@@ -493,6 +496,7 @@ final class JetStreamConsumer implements TransportConsumer {
         if (p.owned) {
             owned--;
         }
+        unpause(p);
         p.owned = false;
         p.held = false;
         if (p.revoking) {
@@ -571,12 +575,31 @@ final class JetStreamConsumer implements TransportConsumer {
     private int deliver(int maxRecords, long maxBytes, boolean oversizedFirst, RecordSink sink) {
         int n = 0;
         long bytes = 0;
+        // With a partition paused, its messages stay in the buffer, in order, while the others' pass them.
+        Iterator<Fetched> it = paused == 0 ? null : buffered.iterator();
         Fetched f;
-        while (n < maxRecords && (f = buffered.peek()) != null) {
+        while (n < maxRecords) {
+            if (it == null) {
+                if ((f = buffered.peek()) == null) {
+                    break;
+                }
+            } else {
+                if (!it.hasNext()) {
+                    break;
+                }
+                f = it.next();
+                if (parts[f.partition].paused) {
+                    continue;
+                }
+            }
             if (bytes + f.size > maxBytes && !(oversizedFirst && n == 0)) {
                 break;
             }
-            buffered.poll();
+            if (it == null) {
+                buffered.poll();
+            } else {
+                it.remove();
+            }
             PartitionState p = parts[f.partition];
             bufferedBytes -= f.size;
             p.buffered--;
@@ -665,7 +688,7 @@ final class JetStreamConsumer implements TransportConsumer {
         if (p.held && now - p.holdUntil >= 0) {
             p.held = false;
         }
-        return p.owned && !p.revoking && !p.held && p.outstanding == 0 && now - p.retryAt >= 0;
+        return p.owned && !p.revoking && !p.paused && !p.held && p.outstanding == 0 && now - p.retryAt >= 0;
     }
 
     /**
@@ -777,6 +800,42 @@ final class JetStreamConsumer implements TransportConsumer {
             }
         } finally {
             sweepState.set(FROZEN);
+        }
+    }
+
+    /**
+     * Stops pulling these partitions: no new pull request is sent for them, and messages of a pull still outstanding
+     * (or already buffered) stay in this member's buffer, undelivered, with in-progress acks, until
+     * {@link #resumePartitions}. They still count against the in-flight bound, so the other partitions are not
+     * offered room the paused one holds. Poll thread.
+     */
+    @Override
+    public void pausePartitions(java.util.Collection<Integer> partitions) {
+        for (int index : partitions) {
+            if (index >= 0 && index < parts.length) {
+                PartitionState p = parts[index];
+                if (p.owned && !p.paused) {
+                    p.paused = true;
+                    paused++;
+                }
+            }
+        }
+    }
+
+    /** Resumes pulling and delivering partitions paused by {@link #pausePartitions}. Poll thread. */
+    @Override
+    public void resumePartitions(java.util.Collection<Integer> partitions) {
+        for (int index : partitions) {
+            if (index >= 0 && index < parts.length) {
+                unpause(parts[index]);
+            }
+        }
+    }
+
+    private void unpause(PartitionState p) {
+        if (p.paused) {
+            p.paused = false;
+            paused--;
         }
     }
 
@@ -1024,6 +1083,8 @@ final class JetStreamConsumer implements TransportConsumer {
         boolean owned;
         int epoch;
         boolean revoking;
+        /** Paused by the engine: no pulls; what arrives waits in the buffer, with in-progress acks. */
+        boolean paused;
         long request;
         int outstanding;
         /** Bytes the outstanding request may still deliver (0 when none, or for an unlimited one). */
