@@ -44,6 +44,8 @@ final class CoreConsumer implements TransportConsumer {
     /** Core NATS assigns no offsets: receipts and deliveries both say -1. */
     private static final long NO_OFFSET = -1;
     private boolean assigned;
+    /** Partition 0 paused by the engine; poll thread only. */
+    private boolean paused;
     private boolean closed;
     private volatile Thread pollThread;
     private volatile boolean waiting;
@@ -110,7 +112,7 @@ final class CoreConsumer implements TransportConsumer {
             int n = 0;
             long bytes = 0;
             Message m;
-            while (n < maxRecords && (m = inbound.peek()) != null) {
+            while (!paused && n < maxRecords && (m = inbound.peek()) != null) {
                 int size = m.estimatedSize();
                 if (bytes + size > maxBytes && !(oversizedFirst && n == 0)) {
                     break;
@@ -131,7 +133,7 @@ final class CoreConsumer implements TransportConsumer {
                 return;
             }
             waiting = true;
-            if (inbound.isEmpty() && !wakeupRequested) {
+            if ((paused || inbound.isEmpty()) && !wakeupRequested) {
                 LockSupport.parkNanos(this, remaining);
             }
             waiting = false;
@@ -154,6 +156,26 @@ final class CoreConsumer implements TransportConsumer {
     /** Messages dropped because the buffer was full, since the subscription started. */
     long dropped() {
         return dropped.get();
+    }
+
+    /**
+     * Pausing partition 0 (the only one) stops handing messages to the engine. The server keeps sending to this
+     * queue-group member meanwhile: they wait in the bounded buffer and, beyond it, are dropped and counted as for any
+     * slow consumer (core mode is at most once; nothing is redelivered). Poll thread.
+     */
+    @Override
+    public void pausePartitions(java.util.Collection<Integer> partitions) {
+        if (partitions.contains(0)) {
+            paused = true;
+        }
+    }
+
+    /** Resumes handing buffered and new messages to the engine. Poll thread. */
+    @Override
+    public void resumePartitions(java.util.Collection<Integer> partitions) {
+        if (partitions.contains(0)) {
+            paused = false;
+        }
     }
 
     @Override

@@ -104,6 +104,8 @@ final class JetStreamConsumer implements TransportConsumer {
     private long seenReconnects;
     private int owned;
     private int revoking;
+    /** Owned partitions paused by the engine ({@link #pausePartitions}). */
+    private int paused;
     private int rotate;
     private int callbackDepth;
     private boolean unlimitedPullOut;
@@ -294,8 +296,10 @@ final class JetStreamConsumer implements TransportConsumer {
         }
         long deadline = System.nanoTime() + timeoutNanos;
         while (true) {
+            maintain();
+            // Read after maintain: it may have spent seconds in a rebalance callback, and a stale time would stamp
+            // pulls with deadlines already past and judge the lease by a moment long gone.
             long now = System.nanoTime();
-            maintain(now);
             drainInbound(now);
             if (maxRecords == 0) {
                 flushReleases();
@@ -325,11 +329,16 @@ final class JetStreamConsumer implements TransportConsumer {
         }
     }
 
-    private void maintain(long now) {
-        applyEvents(now);
-        if (owned > 0 && !group.leaseValid(now)) {
+    /**
+     * Applies group events, fences, expires and extends requests, finishes revocations and sends in-progress acks.
+     * Several steps run listener callbacks that can block for seconds, so each step reads the clock itself.
+     */
+    private void maintain() {
+        applyEvents();
+        if (owned > 0 && !group.leaseValid(System.nanoTime())) {
             fence();
         }
+        long now = System.nanoTime();
         long reconnects = transport.reconnects();
         if (reconnects != seenReconnects) {
             seenReconnects = reconnects;
@@ -338,7 +347,8 @@ final class JetStreamConsumer implements TransportConsumer {
         if (nc.getStatus() == Connection.Status.CONNECTED) {
             expireRequests(now);
         }
-        finishRevocations(now);
+        finishRevocations();
+        now = System.nanoTime();
         if (now - nextProgress >= 0) {
             sendProgress(now, group.leaseValid(now));
             nextProgress = now + Math.max(TimeUnit.MILLISECONDS.toNanos(100), progressNanos / 2);
@@ -347,7 +357,7 @@ final class JetStreamConsumer implements TransportConsumer {
     }
 
     /** Applies what the coordinator decided: assignments, revocations to start, partitions lost. */
-    private void applyEvents(long now) {
+    private void applyEvents() {
         List<Integer> assigned = null;
         GroupCoordinator.Event e;
         while ((e = group.nextEvent()) != null) {
@@ -361,6 +371,8 @@ final class JetStreamConsumer implements TransportConsumer {
                     if (p.owned) {
                         lose(List.of(p.index), false); // cannot happen: the coordinator revokes or loses first
                     }
+                    long now = System.nanoTime(); // a LOST callback before may have taken a while
+                    unpause(p); // an assignment starts unpaused
                     p.owned = true;
                     p.epoch = e.epoch();
                     p.held = e.holdNanos() > 0;
@@ -449,7 +461,7 @@ final class JetStreamConsumer implements TransportConsumer {
      * Lets go of revoking partitions whose outstanding pull has ended: engine first, then naks as requests; the
      * coordinator gives the lease up once the server confirmed them.
      */
-    private void finishRevocations(long now) {
+    private void finishRevocations() {
         if (revoking == 0) {
             return;
         }
@@ -464,7 +476,7 @@ final class JetStreamConsumer implements TransportConsumer {
         }
         List<Integer> done = revoked;
         callback(() -> listener.revoked(done));
-        drainInbound(now);
+        drainInbound(System.nanoTime());
         int[] epochs = new int[revoked.size()];
         for (int i = 0; i < epochs.length; i++) {
             PartitionState p = parts[revoked.get(i)];
@@ -484,6 +496,7 @@ final class JetStreamConsumer implements TransportConsumer {
         if (p.owned) {
             owned--;
         }
+        unpause(p);
         p.owned = false;
         p.held = false;
         if (p.revoking) {
@@ -562,12 +575,31 @@ final class JetStreamConsumer implements TransportConsumer {
     private int deliver(int maxRecords, long maxBytes, boolean oversizedFirst, RecordSink sink) {
         int n = 0;
         long bytes = 0;
+        // With a partition paused, its messages stay in the buffer, in order, while the others' pass them.
+        Iterator<Fetched> it = paused == 0 ? null : buffered.iterator();
         Fetched f;
-        while (n < maxRecords && (f = buffered.peek()) != null) {
+        while (n < maxRecords) {
+            if (it == null) {
+                if ((f = buffered.peek()) == null) {
+                    break;
+                }
+            } else {
+                if (!it.hasNext()) {
+                    break;
+                }
+                f = it.next();
+                if (parts[f.partition].paused) {
+                    continue;
+                }
+            }
             if (bytes + f.size > maxBytes && !(oversizedFirst && n == 0)) {
                 break;
             }
-            buffered.poll();
+            if (it == null) {
+                buffered.poll();
+            } else {
+                it.remove();
+            }
             PartitionState p = parts[f.partition];
             bufferedBytes -= f.size;
             p.buffered--;
@@ -612,9 +644,9 @@ final class JetStreamConsumer implements TransportConsumer {
             if (p.largeHead && pullable(p, now)) {
                 int batch = Math.min(Math.min(free, settings.maxBatch), ackRoom(p));
                 if (engineEmpty && pipeline == 0 && ackRoom(p) > 0) {
-                    pull(p, 1, UNLIMITED, now);
+                    pull(p, 1, UNLIMITED);
                 } else if (freeBytes > p.failedBytes && batch > 0) {
-                    pull(p, batch, freeBytes, now);
+                    pull(p, batch, freeBytes);
                 }
                 rotate = (rotate + 1) % n;
                 return;
@@ -643,7 +675,7 @@ final class JetStreamConsumer implements TransportConsumer {
                 int batch = Math.min(Math.min(share, settings.maxBatch), Math.min(free, ackRoom(p)));
                 if (batch > 0) {
                     long bytes = Math.min(bytesShare, freeBytes);
-                    pull(p, batch, bytes, now);
+                    pull(p, batch, bytes);
                     free -= batch;
                     freeBytes -= bytes;
                 }
@@ -656,7 +688,7 @@ final class JetStreamConsumer implements TransportConsumer {
         if (p.held && now - p.holdUntil >= 0) {
             p.held = false;
         }
-        return p.owned && !p.revoking && !p.held && p.outstanding == 0 && now - p.retryAt >= 0;
+        return p.owned && !p.revoking && !p.paused && !p.held && p.outstanding == 0 && now - p.retryAt >= 0;
     }
 
     /**
@@ -667,7 +699,17 @@ final class JetStreamConsumer implements TransportConsumer {
         return group.maxAckPending() - (p.inEngine + p.buffered + p.outstanding + p.parked.size());
     }
 
-    private void pull(PartitionState p, int batch, long maxBytes, long now) {
+    /**
+     * Sends one pull request. Its deadline is stamped from the moment it is sent (never from a time read before a
+     * callback): the server keeps a pull alive for the expiry from when it got it, and until that deadline the
+     * request counts as outstanding, so a partition is not handed over while a pull of this member could still
+     * receive its messages. Not sent once the lease time has run out.
+     */
+    private void pull(PartitionState p, int batch, long maxBytes) {
+        long sentAt = System.nanoTime();
+        if (!group.leaseValid(sentAt)) {
+            return;
+        }
         long request = ++p.request;
         long bytes = maxBytes == UNLIMITED ? UNLIMITED : Math.min(maxBytes, MAX_PULL_BYTES);
         if (log.isTraceEnabled()) {
@@ -686,7 +728,7 @@ final class JetStreamConsumer implements TransportConsumer {
         unlimitedPullOut |= p.unlimited;
         p.requestBytes = p.unlimited ? 0 : bytes;
         outstandingBytes += p.requestBytes;
-        p.requestDeadline = now + pullExpiryNanos + pullGraceNanos;
+        p.requestDeadline = sentAt + pullExpiryNanos + pullGraceNanos;
     }
 
     /**
@@ -758,6 +800,42 @@ final class JetStreamConsumer implements TransportConsumer {
             }
         } finally {
             sweepState.set(FROZEN);
+        }
+    }
+
+    /**
+     * Stops pulling these partitions: no new pull request is sent for them, and messages of a pull still outstanding
+     * (or already buffered) stay in this member's buffer, undelivered, with in-progress acks, until
+     * {@link #resumePartitions}. They still count against the in-flight bound, so the other partitions are not
+     * offered room the paused one holds. Poll thread.
+     */
+    @Override
+    public void pausePartitions(java.util.Collection<Integer> partitions) {
+        for (int index : partitions) {
+            if (index >= 0 && index < parts.length) {
+                PartitionState p = parts[index];
+                if (p.owned && !p.paused) {
+                    p.paused = true;
+                    paused++;
+                }
+            }
+        }
+    }
+
+    /** Resumes pulling and delivering partitions paused by {@link #pausePartitions}. Poll thread. */
+    @Override
+    public void resumePartitions(java.util.Collection<Integer> partitions) {
+        for (int index : partitions) {
+            if (index >= 0 && index < parts.length) {
+                unpause(parts[index]);
+            }
+        }
+    }
+
+    private void unpause(PartitionState p) {
+        if (p.paused) {
+            p.paused = false;
+            paused--;
         }
     }
 
@@ -1005,6 +1083,8 @@ final class JetStreamConsumer implements TransportConsumer {
         boolean owned;
         int epoch;
         boolean revoking;
+        /** Paused by the engine: no pulls; what arrives waits in the buffer, with in-progress acks. */
+        boolean paused;
         long request;
         int outstanding;
         /** Bytes the outstanding request may still deliver (0 when none, or for an unlimited one). */

@@ -104,7 +104,7 @@ public final class NatsTransport implements Transport {
                 }
                 this.streams = new StreamRegistry(management, settings);
                 checkJetStream();
-                this.producer = new JetStreamProducer(jetStream, streams, settings);
+                this.producer = new JetStreamProducer(connection, jetStream, streams, settings);
             } else {
                 this.jetStream = null;
                 this.management = null;

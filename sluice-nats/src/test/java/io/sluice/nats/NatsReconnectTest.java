@@ -111,6 +111,52 @@ class NatsReconnectTest {
                 NatsTransport.ConnectionState.RECONNECTED);
     }
 
+    /**
+     * Issue 9, defect 8: while the server restarts, JetStream answers "503 No Responders" for a while after the
+     * connection is back (jnats reports it as a RuntimeException wrapping an IOException). That is not a final
+     * failure: with the default publisher settings, every one of 2,000 publishes made across a restart succeeds, and
+     * the stream holds each message once (resends go under the same message id).
+     */
+    @Test
+    void shouldSucceedEveryPublishWhenTheServerComesBackWithinThePublishTimeout() throws Exception {
+        String topic = "restart-publish-" + Long.toHexString(System.nanoTime());
+        try (NatsTransport t = new NatsTransport(NatsTestServer.settings(server.url())
+                .reconnect(-1, Duration.ofMillis(100), Duration.ofMillis(50), 16L * 1024 * 1024).build());
+             Sluice client = Sluice.create(t, SluiceConfig.of("nats"))) {
+            client.publisher().publish(topic, Message.of("k", "creates the stream")).join();
+            int total = 2000;
+            List<CompletableFuture<Receipt>> futures = new ArrayList<>();
+            CompletableFuture<Void> stopped = null;
+            for (int i = 0; i < total; i++) {
+                futures.add(client.publisher().publish(topic, Message.of("key-" + (i % 50), "m" + i)));
+                if (i == 100) {
+                    // The server shuts JetStream down before it closes client connections: publishes arriving
+                    // meanwhile get "503 No Responders". Keep publishing, spread out, while it goes away.
+                    stopped = CompletableFuture.runAsync(server::stop);
+                }
+                if (i > 100) {
+                    java.util.concurrent.locks.LockSupport.parkNanos(200_000);
+                }
+            }
+            stopped.join();
+            server.restart();
+            List<Throwable> failed = new ArrayList<>();
+            Set<Long> offsets = new java.util.HashSet<>();
+            for (CompletableFuture<Receipt> f : futures) {
+                try {
+                    Receipt r = f.get(60, TimeUnit.SECONDS);
+                    offsets.add(r.partition() * 1_000_000_000L + r.offset());
+                } catch (java.util.concurrent.ExecutionException e) {
+                    failed.add(e.getCause());
+                }
+            }
+            assertThat(failed).as("publishes failed across a restart shorter than the publish timeout").isEmpty();
+            assertThat(offsets).as("each publish stored at its own stream position").hasSize(total);
+            assertThat(t.management().getStreamInfo(Names.stream(topic)).getStreamState().getMsgCount())
+                    .as("the first message and each publish once").isEqualTo(total + 1);
+        }
+    }
+
     @Test
     void shouldFailPublishesAtOnceWhenTheBoundedReconnectBufferIsFull() throws Exception {
         String topic = "buffer-" + Long.toHexString(System.nanoTime());
