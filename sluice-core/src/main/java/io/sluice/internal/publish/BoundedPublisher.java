@@ -12,12 +12,14 @@ import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * The {@link Publisher} over a transport producer: assigns ids, bounds unacknowledged publishes with a semaphore,
@@ -26,6 +28,11 @@ import java.util.concurrent.TimeoutException;
  * <p>Thread-safe. Threads: the caller's (waits for room), the transport's completion threads (complete the
  * returned futures: callbacks attached to them run there and must not block), and one daemon platform thread that
  * schedules retries.
+ *
+ * <p>Close and publish. Every returned future settles, whatever runs concurrently with {@link #close()}: a publish
+ * registers only inside a short entry section that close waits out after raising {@code closed}, so close's final
+ * sweep sees every publish that got past the closed check, and a retry the stopped timer refuses fails its publish
+ * at once instead of being lost with its permit.
  */
 public final class BoundedPublisher implements Publisher {
     private final TransportProducer producer;
@@ -35,6 +42,8 @@ public final class BoundedPublisher implements Publisher {
     private final PendingRegistry pending;
     private final ScheduledExecutorService retryTimer;
     private volatile boolean closed;
+    /** Publishes between their last closed check and their registration; close waits until none is. */
+    private final AtomicInteger entering = new AtomicInteger();
 
     public BoundedPublisher(TransportProducer producer, PublisherOptions options) {
         this.producer = producer;
@@ -71,13 +80,20 @@ public final class BoundedPublisher implements Publisher {
             Thread.currentThread().interrupt();
             return CompletableFuture.failedFuture(new PublishException("interrupted while waiting for room to publish to " + topic, e));
         }
+        // Raised before closed is read, so close either sees this publish entering or this publish sees closed.
+        entering.incrementAndGet();
         if (closed) {
+            entering.decrementAndGet();
             room.release();
             return CompletableFuture.failedFuture(new PublishException("publisher closed while waiting for room; message "
                     + m.id() + " not published to " + topic));
         }
         PendingPublish result = new PendingPublish();
-        pending.register(result);
+        try {
+            pending.register(result);
+        } finally {
+            entering.decrementAndGet();
+        }
         attempt(topic, m, result, 0);
         return result;
     }
@@ -100,7 +116,13 @@ public final class BoundedPublisher implements Publisher {
             Throwable cause = unwrap(error);
             if (!closed && retries < options.maxRetries() && producer.isTransient(cause)) {
                 long delay = backoffNanos(retries + 1);
-                retryTimer.schedule(() -> attempt(topic, m, result, retries + 1), delay, TimeUnit.NANOSECONDS);
+                try {
+                    retryTimer.schedule(() -> attempt(topic, m, result, retries + 1), delay, TimeUnit.NANOSECONDS);
+                } catch (RejectedExecutionException stopped) { // close stopped the timer after closed was read
+                    settle(result, null, new PublishException("publish of message " + m.id() + " to topic " + topic
+                            + " failed and the publisher closed before it could be retried: " + cause.getMessage(),
+                            cause));
+                }
             } else {
                 settle(result, null, cause instanceof PublishException pe ? pe
                         : new PublishException("publish of message " + m.id() + " to topic " + topic + " failed"
@@ -164,15 +186,22 @@ public final class BoundedPublisher implements Publisher {
             return;
         }
         closed = true;
+        while (entering.get() != 0) {
+            Thread.onSpinWait(); // a publish is between its closed check and its registration: a few instructions
+        }
         try {
             flush(options.publishTimeout());
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-        }
-        retryTimer.shutdownNow();
-        for (PendingPublish f : pending.unsettled()) {
-            settle(f, null, new PublishException("publisher closed before the broker confirmed this message; "
-                    + "it may or may not have been stored"));
+        } catch (RuntimeException e) {
+            // a transport that cannot flush must not keep the sweep below from settling what is pending
+        } finally {
+            retryTimer.shutdownNow();
+            // No publish registers any more, so this sweep sees every one that is still unsettled.
+            for (PendingPublish f : pending.unsettled()) {
+                settle(f, null, new PublishException("publisher closed before the broker confirmed this message; "
+                        + "it may or may not have been stored"));
+            }
         }
     }
 }
