@@ -682,7 +682,7 @@ public abstract class TransportContractTest {
                 .hasMessage("Invalid value 0 for configuration consumer.maxInFlight: must be between 1 and 1000000");
         assertThatThrownBy(() -> SluiceConfig.parse("consumer:\n  retry:\n    maxAttempts: 0\n", "test.yaml"))
                 .isInstanceOf(ConfigException.class)
-                .hasMessage("Invalid value 0 for configuration consumer.retry.maxAttempts: must be between 1 and 1000");
+                .hasMessage("Invalid value 0 for configuration consumer.retry.maxAttempts: must be between 1 and 1000, or unlimited");
 
         InvalidSetting invalid = invalidSetting();
         SluiceConfig config = SluiceConfig.fromTree(Map.of("transport", invalid.transport(),
