@@ -123,7 +123,7 @@ public final class Sluice implements Subscriber, AutoCloseable {
 
     @Override
     public Subscription subscribe(String topic, String group, Handler handler, ConsumerOptions options) {
-        return subscribe(topic, group, handler, options, EngineObserver.NONE);
+        return subscribe(topic, group, handler, options, DeliveryObserver.NONE);
     }
 
     /** Subscribes with payloads decoded as {@code type} by the codec their content type names. */
@@ -141,9 +141,10 @@ public final class Sluice implements Subscriber, AutoCloseable {
         return subscribe(topic, group, codecs.handler(type, handler), options);
     }
 
-    /** Subscribes with an observer of the engine, for metrics and benchmarks. */
+    /** Subscribes with an observer of each message's outcome, for latency histograms and benchmarks. */
     public Subscription subscribe(String topic, String group, Handler handler, ConsumerOptions options,
-                                  EngineObserver observer) {
+                                  DeliveryObserver observer) {
+        java.util.Objects.requireNonNull(observer, "observer");
         checkName("topic", topic);
         checkName("group", group);
         if (closed) {
@@ -152,7 +153,7 @@ public final class Sluice implements Subscriber, AutoCloseable {
         String member = group + "-" + members.incrementAndGet();
         // Dead letters go through the client's own publisher: instrumentation must not touch their headers.
         ConsumerEngine engine = new ConsumerEngine(transport, topic, group, member, handler, options, ownPublisher,
-                observer, h -> instrumentation.handler(topic, group, h), this::ended);
+                engineObserver(observer), h -> instrumentation.handler(topic, group, h), this::ended);
         synchronized (listing) { // against an end listener running meanwhile on the engine's thread
             subscriptions.add(engine);
             instrumentation.subscribed(engine);
@@ -165,6 +166,24 @@ public final class Sluice implements Subscriber, AutoCloseable {
             throw new IllegalStateException("this Sluice client was closed while subscribing to " + topic);
         }
         return engine;
+    }
+
+    /** The engine's own observer interface stays internal; this adapts the public one to it. */
+    private static EngineObserver engineObserver(DeliveryObserver observer) {
+        if (observer == DeliveryObserver.NONE) {
+            return EngineObserver.NONE;
+        }
+        return new EngineObserver() {
+            @Override
+            public void finished(long latencyNanos, boolean deadLettered) {
+                observer.finished(latencyNanos, deadLettered);
+            }
+
+            @Override
+            public void retried(long delayNanos) {
+                observer.retried(delayNanos);
+            }
+        };
     }
 
     /** Called once or twice per subscription (by its end listener, and by subscribe if it ended at once). */
