@@ -379,7 +379,7 @@ public abstract class TransportContractTest {
         Message letter = letters.get(0);
         assertThat(letter.payload()).isEqualTo(garbage);
         assertThat(letter.header(DeadLetters.REASON)).isEqualTo(DeadLetters.REASON_UNDECODABLE);
-        assertThat(letter.header(DeadLetters.ATTEMPTS)).isEqualTo("1");
+        assertThat(letter.header(DeadLetters.ATTEMPTS)).as("the payload never reached the handler").isEqualTo("0");
         assertThat(letter.header(DeadLetters.ORIGINAL_ID)).isEqualTo(broken.messageId());
         assertThat(letter.header(DeadLetters.ERROR_MESSAGE)).contains("cannot decode");
         assertThat(orders).containsExactly(new Order("o-2", 3));
