@@ -19,7 +19,6 @@ import java.util.concurrent.Semaphore;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * The {@link Publisher} over a transport producer: assigns ids, bounds unacknowledged publishes with a semaphore,
@@ -29,10 +28,11 @@ import java.util.concurrent.atomic.AtomicInteger;
  * returned futures: callbacks attached to them run there and must not block), and one daemon platform thread that
  * schedules retries.
  *
- * <p>Close and publish. Every returned future settles, whatever runs concurrently with {@link #close()}: a publish
- * registers only inside a short entry section that close waits out after raising {@code closed}, so close's final
- * sweep sees every publish that got past the closed check, and a retry the stopped timer refuses fails its publish
- * at once instead of being lost with its permit.
+ * <p>Close and publish. Every returned future settles, whatever runs concurrently with {@link #close()}. A publish
+ * holds a permit from before its last closed check until it settles, so close sweeps the unsettled publishes until
+ * every permit is back: a publish that got past the check just before close raised {@code closed} is caught by a
+ * later sweep once it has registered, without costing each publish more than the permit it takes anyway. A retry the
+ * stopped timer refuses fails its publish at once instead of being lost with its permit.
  */
 public final class BoundedPublisher implements Publisher {
     private final TransportProducer producer;
@@ -42,8 +42,6 @@ public final class BoundedPublisher implements Publisher {
     private final PendingRegistry pending;
     private final ScheduledExecutorService retryTimer;
     private volatile boolean closed;
-    /** Publishes between their last closed check and their registration; close waits until none is. */
-    private final AtomicInteger entering = new AtomicInteger();
 
     public BoundedPublisher(TransportProducer producer, PublisherOptions options) {
         this.producer = producer;
@@ -80,20 +78,15 @@ public final class BoundedPublisher implements Publisher {
             Thread.currentThread().interrupt();
             return CompletableFuture.failedFuture(new PublishException("interrupted while waiting for room to publish to " + topic, e));
         }
-        // Raised before closed is read, so close either sees this publish entering or this publish sees closed.
-        entering.incrementAndGet();
+        // The permit is taken before closed is read: close either finds it taken and sweeps until this publish has
+        // registered, or this publish sees closed.
         if (closed) {
-            entering.decrementAndGet();
             room.release();
             return CompletableFuture.failedFuture(new PublishException("publisher closed while waiting for room; message "
                     + m.id() + " not published to " + topic));
         }
         PendingPublish result = new PendingPublish();
-        try {
-            pending.register(result);
-        } finally {
-            entering.decrementAndGet();
-        }
+        pending.register(result);
         attempt(topic, m, result, 0);
         return result;
     }
@@ -186,9 +179,6 @@ public final class BoundedPublisher implements Publisher {
             return;
         }
         closed = true;
-        while (entering.get() != 0) {
-            Thread.onSpinWait(); // a publish is between its closed check and its registration: a few instructions
-        }
         try {
             flush(options.publishTimeout());
         } catch (InterruptedException e) {
@@ -197,11 +187,25 @@ public final class BoundedPublisher implements Publisher {
             // a transport that cannot flush must not keep the sweep below from settling what is pending
         } finally {
             retryTimer.shutdownNow();
-            // No publish registers any more, so this sweep sees every one that is still unsettled.
+            sweepUntilEveryPermitIsBack();
+        }
+    }
+
+    /**
+     * Fails every unsettled publish, again until every permit has come back. A permit still out after a sweep belongs
+     * to a publish between its closed check and its registration (a few instructions: it registers, or it saw closed
+     * and gives the permit back), or to one registered where the sweep had already looked.
+     */
+    private void sweepUntilEveryPermitIsBack() {
+        while (true) {
             for (PendingPublish f : pending.unsettled()) {
                 settle(f, null, new PublishException("publisher closed before the broker confirmed this message; "
                         + "it may or may not have been stored"));
             }
+            if (room.availablePermits() == options.maxPendingPublishes()) {
+                return;
+            }
+            Thread.yield();
         }
     }
 }
