@@ -13,7 +13,6 @@ import io.sluice.spi.TransportProvider;
 
 import java.io.IOException;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.ServiceLoader;
@@ -23,8 +22,9 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * A Sluice client: one transport, one shared {@link Publisher}, and the subscriptions started from it. Thread-safe;
- * create one per application and close it on shutdown (it closes its subscriptions gracefully, then the publisher,
- * then the transport).
+ * create one per application and close it on shutdown: it closes its subscriptions gracefully, waits for each to
+ * end by its own {@code shutdownTimeout}, then closes the publisher, then the transport if the client owns it (see
+ * {@link Builder#sharedTransport}).
  *
  * <pre>{@code
  * try (Sluice sluice = Sluice.fromYaml(Path.of("sluice.yaml"))) {
@@ -35,6 +35,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  */
 public final class Sluice implements Subscriber, AutoCloseable {
     private final Transport transport;
+    /** False for a transport the caller shares between clients and closes itself. */
+    private final boolean ownsTransport;
     private final SluiceConfig config;
     private final BoundedPublisher ownPublisher;
     private final Publisher publisher;
@@ -44,9 +46,12 @@ public final class Sluice implements Subscriber, AutoCloseable {
     private final AtomicInteger members = new AtomicInteger();
     /** Orders listing a subscription and telling instrumentation against its end; never held across I/O. */
     private final Object listing = new Object();
+    private volatile boolean closed;
 
-    private Sluice(Transport transport, SluiceConfig config, Codecs codecs, Instrumentation instrumentation) {
+    private Sluice(Transport transport, boolean ownsTransport, SluiceConfig config, Codecs codecs,
+                   Instrumentation instrumentation) {
         this.transport = transport;
+        this.ownsTransport = ownsTransport;
         this.config = config;
         this.codecs = codecs;
         this.instrumentation = instrumentation;
@@ -69,7 +74,11 @@ public final class Sluice implements Subscriber, AutoCloseable {
         return create(SluiceConfig.load(file));
     }
 
-    /** A client over an already built transport (tests, embedding); {@code config}'s transport name is ignored. */
+    /**
+     * A client over an already built transport (tests, embedding), which it takes over: {@link #close()} closes it.
+     * {@code config}'s transport name is ignored. To share one transport between clients, use
+     * {@link Builder#sharedTransport}.
+     */
     public static Sluice create(Transport transport, SluiceConfig config) {
         return builder().config(config).transport(transport).build();
     }
@@ -114,23 +123,37 @@ public final class Sluice implements Subscriber, AutoCloseable {
 
     @Override
     public Subscription subscribe(String topic, String group, Handler handler, ConsumerOptions options) {
-        return subscribe(topic, group, handler, options, EngineObserver.NONE);
+        return subscribe(topic, group, handler, options, DeliveryObserver.NONE);
     }
 
     /** Subscribes with payloads decoded as {@code type} by the codec their content type names. */
     public <T> Subscription subscribe(String topic, String group, Class<T> type, TypedHandler<T> handler) {
-        return subscribe(topic, group, codecs.handler(type, handler), config.consumer());
+        return subscribe(topic, group, type, handler, config.consumer());
     }
 
-    /** Subscribes with an observer of the engine, for metrics and benchmarks. */
+    /**
+     * Subscribes with payloads decoded as {@code type}, with {@code options} instead of the configuration's consumer
+     * defaults. A payload that does not decode is dead-lettered at once with reason {@code undecodable} and
+     * {@code attempts} 0: it never reached {@code handler}.
+     */
+    public <T> Subscription subscribe(String topic, String group, Class<T> type, TypedHandler<T> handler,
+                                      ConsumerOptions options) {
+        return subscribe(topic, group, codecs.handler(type, handler), options);
+    }
+
+    /** Subscribes with an observer of each message's outcome, for latency histograms and benchmarks. */
     public Subscription subscribe(String topic, String group, Handler handler, ConsumerOptions options,
-                                  EngineObserver observer) {
+                                  DeliveryObserver observer) {
+        java.util.Objects.requireNonNull(observer, "observer");
         checkName("topic", topic);
         checkName("group", group);
+        if (closed) {
+            throw new IllegalStateException("this Sluice client is closed; cannot subscribe to " + topic);
+        }
         String member = group + "-" + members.incrementAndGet();
         // Dead letters go through the client's own publisher: instrumentation must not touch their headers.
         ConsumerEngine engine = new ConsumerEngine(transport, topic, group, member, handler, options, ownPublisher,
-                observer, h -> instrumentation.handler(topic, group, h), this::ended);
+                engineObserver(observer), h -> instrumentation.handler(topic, group, h), this::ended);
         synchronized (listing) { // against an end listener running meanwhile on the engine's thread
             subscriptions.add(engine);
             instrumentation.subscribed(engine);
@@ -138,7 +161,29 @@ public final class Sluice implements Subscriber, AutoCloseable {
                 ended(engine); // it ended before it was listed: its own end listener found nothing to remove
             }
         }
+        if (closed) { // close began meanwhile and may have missed it in the list
+            engine.close();
+            throw new IllegalStateException("this Sluice client was closed while subscribing to " + topic);
+        }
         return engine;
+    }
+
+    /** The engine's own observer interface stays internal; this adapts the public one to it. */
+    private static EngineObserver engineObserver(DeliveryObserver observer) {
+        if (observer == DeliveryObserver.NONE) {
+            return EngineObserver.NONE;
+        }
+        return new EngineObserver() {
+            @Override
+            public void finished(long latencyNanos, boolean deadLettered) {
+                observer.finished(latencyNanos, deadLettered);
+            }
+
+            @Override
+            public void retried(long delayNanos) {
+                observer.retried(delayNanos);
+            }
+        };
     }
 
     /** Called once or twice per subscription (by its end listener, and by subscribe if it ended at once). */
@@ -156,28 +201,48 @@ public final class Sluice implements Subscriber, AutoCloseable {
         }
     }
 
-    /** Closes subscriptions (gracefully, in parallel), then the publisher, then the transport. */
+    /**
+     * Closes the subscriptions gracefully and in parallel, each by its own {@code consumer.shutdownTimeout}, and
+     * only once every one has returned from its close closes the publisher, then the transport if this client owns
+     * it. A subscription draining on a longer deadline than the client's default is waited for: closing the
+     * publisher or transport under it would fail its dead letters and commits. An interrupt does not cut the wait
+     * short; it is restored when close returns.
+     */
     @Override
     public void close() {
+        closed = true;
         List<Thread> closers = new ArrayList<>();
         for (Subscription s : subscriptions) {
-            closers.add(Thread.ofVirtual().start(s::close));
+            closers.add(Thread.ofVirtual().name("sluice-close-" + s.topic() + "-" + s.group()).start(s::close));
         }
+        boolean interrupted = false;
         for (Thread t : closers) {
-            try {
-                t.join(config.consumer().shutdownTimeout().plus(Duration.ofSeconds(30)));
-            } catch (InterruptedException e) {
+            // Each closer is bounded by its subscription's own deadline (Subscription.close), not by the client's.
+            while (t.isAlive()) {
+                try {
+                    t.join();
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+            }
+        }
+        try {
+            ownPublisher.close();
+        } finally {
+            if (ownsTransport) {
+                transport.close();
+            }
+            if (interrupted) {
                 Thread.currentThread().interrupt();
             }
         }
-        ownPublisher.close();
-        transport.close();
     }
 
     /** Builds a {@link Sluice} client. Not thread-safe. */
     public static final class Builder {
         private SluiceConfig config;
         private Transport transport;
+        private boolean transportShared;
         private Codecs codecs = Codecs.defaults();
         private final List<Instrumentation> instrumentation = new ArrayList<>();
 
@@ -190,9 +255,24 @@ public final class Sluice implements Subscriber, AutoCloseable {
             return this;
         }
 
-        /** A transport built by hand (tests, embedding); the configuration's transport name is then ignored. */
+        /**
+         * A transport built by hand (tests, embedding), handed over to the client: {@link Sluice#close()} closes it.
+         * The configuration's transport name is then ignored.
+         */
         public Builder transport(Transport transport) {
-            this.transport = transport;
+            this.transport = java.util.Objects.requireNonNull(transport, "transport");
+            this.transportShared = false;
+            return this;
+        }
+
+        /**
+         * A transport the caller keeps owning, for instance one shared by several clients: {@link Sluice#close()}
+         * closes this client's subscriptions and publisher but leaves the transport open; the caller closes it after
+         * the last client. The configuration's transport name is then ignored.
+         */
+        public Builder sharedTransport(Transport transport) {
+            this.transport = java.util.Objects.requireNonNull(transport, "transport");
+            this.transportShared = true;
             return this;
         }
 
@@ -214,7 +294,7 @@ public final class Sluice implements Subscriber, AutoCloseable {
             Transport t = transport != null ? transport : createTransport(c);
             Instrumentation i = instrumentation.isEmpty() ? new Instrumentation() {
             } : Instrumentation.of(instrumentation);
-            return new Sluice(t, c, codecs, i);
+            return new Sluice(t, transport == null || !transportShared, c, codecs, i);
         }
     }
 }

@@ -44,6 +44,26 @@ public interface Subscription extends AutoCloseable {
      */
     boolean close(Duration deadline);
 
+    /**
+     * True once the subscription has ended for good: it fetches and handles nothing more, and what it finished is
+     * committed or acknowledged. It ends when closed, or by itself when its consumer fails.
+     */
+    boolean isEnded();
+
+    /**
+     * Waits until the subscription has ended (see {@link #isEnded()}), up to {@code timeout}; does not close it.
+     *
+     * @return true if it has ended
+     * @throws InterruptedException if interrupted while waiting
+     */
+    boolean awaitEnd(Duration timeout) throws InterruptedException;
+
+    /**
+     * Completes once the subscription has ended (see {@link #isEnded()}), on the thread that ended it; dependent
+     * actions must not block.
+     */
+    java.util.concurrent.CompletionStage<Void> whenEnded();
+
     /** Closes gracefully with the subscription's configured {@code consumer.shutdownTimeout}. */
     @Override
     void close();

@@ -1,6 +1,7 @@
 package io.sluice.cli;
 
 import io.sluice.DeadLetters;
+import io.sluice.DeliveryObserver;
 import io.sluice.Message;
 import io.sluice.Publisher;
 import io.sluice.Sluice;
@@ -9,7 +10,6 @@ import io.sluice.SubscriptionStats;
 import io.sluice.config.ConsumerOptions;
 import io.sluice.config.RetryPolicy;
 import io.sluice.config.SluiceConfig;
-import io.sluice.internal.engine.EngineObserver;
 import io.sluice.observability.SluiceMetrics;
 import org.HdrHistogram.Histogram;
 import picocli.CommandLine.Command;
@@ -102,7 +102,7 @@ final class DemoCommand implements Callable<Integer> {
             for (int i = 0; i < 3; i++) {
                 Histogram h = new Histogram(TimeUnit.MINUTES.toNanos(5), 3);
                 latencies.add(h);
-                workers.add(sluice.subscribe(TOPIC, GROUP, workload::handle, options, new EngineObserver() {
+                workers.add(sluice.subscribe(TOPIC, GROUP, workload::handle, options, new DeliveryObserver() {
                     @Override
                     public void finished(long latencyNanos, boolean deadLettered) {
                         h.recordValue(Math.min(latencyNanos, h.getHighestTrackableValue()));

@@ -23,7 +23,8 @@ public class ConfigException extends IllegalArgumentException {
         return key;
     }
 
-    private static String render(Object value) {
+    /** A value as error messages echo it: text quoted, anything else as written. */
+    static String render(Object value) {
         if (value == null) {
             return "null";
         }

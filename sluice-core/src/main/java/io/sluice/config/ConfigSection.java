@@ -178,14 +178,37 @@ public final class ConfigSection {
         return Map.copyOf(values);
     }
 
-    /** Fails on the first key present in this section that nothing read, naming it and the keys that are known. */
+    /**
+     * Fails on the first key present in this section that nothing read, naming it, the keys that are known, and the
+     * value given (a misspelt key is easier to find by its value).
+     */
     public void rejectUnknownKeys(Set<String> known) {
-        for (String name : values.keySet()) {
-            if (!read.contains(name)) {
-                throw new ConfigException(key(name), "Unknown configuration key " + key(name)
-                        + "; known keys here: " + String.join(", ", new TreeSet<>(known)));
+        for (Map.Entry<String, Object> e : values.entrySet()) {
+            if (!read.contains(e.getKey())) {
+                throw new ConfigException(key(e.getKey()), "Unknown configuration key " + key(e.getKey())
+                        + "; known keys here: " + String.join(", ", new TreeSet<>(known)) + "; value given: "
+                        + echo(e.getKey(), e.getValue()));
             }
         }
+    }
+
+    /**
+     * The value of an unknown key as an error echoes it: a section by its keys only, and the value of a key that
+     * looks like a secret not at all, since the error may end up in a log.
+     */
+    static String echo(String name, Object value) {
+        if (value instanceof Map<?, ?> section) {
+            List<String> keys = new ArrayList<>();
+            section.keySet().forEach(k -> keys.add(String.valueOf(k)));
+            return "a section with keys " + keys;
+        }
+        String lower = name.toLowerCase(java.util.Locale.ROOT);
+        for (String secret : List.of("password", "secret", "token", "credential", "passphrase")) {
+            if (lower.contains(secret)) {
+                return "(hidden: the key looks like a secret)";
+            }
+        }
+        return ConfigException.render(value);
     }
 
     /** {@link #rejectUnknownKeys(Set)} with the keys read so far as the known ones. */

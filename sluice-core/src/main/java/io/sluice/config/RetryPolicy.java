@@ -16,10 +16,19 @@ import java.util.concurrent.ThreadLocalRandom;
  * when the transport has one (JetStream {@code nakWithDelay}, Kafka delay-tier topics) instead of holding the message
  * in memory. Unset by default. A handed-off message no longer holds back later messages of its key, so per-key order
  * is traded for not tying up in-flight capacity during long waits.
+ *
+ * <p>{@code maxAttempts: unlimited} ({@link Builder#retryForever()}) retries a failing message until it succeeds: no
+ * failure is dead-lettered for running out of attempts (a {@code nonRetryable} failure, a
+ * {@link io.sluice.DeadLetterException} or an undecodable payload still is). The failing message holds its key and
+ * its in-flight slot meanwhile, so pair it with a circuit breaker (module sluice-resilience): an outage of a
+ * dependency then pauses fetching instead of retrying every message forever.
  */
 public final class RetryPolicy {
     static final String PREFIX = "consumer.retry.";
     private static final Duration MAX = Duration.ofDays(1);
+    /** {@link #maxAttempts()} of a policy that retries forever ({@code maxAttempts: unlimited}). */
+    public static final int UNLIMITED = Integer.MAX_VALUE;
+    private static final int MAX_ATTEMPTS = 1000;
 
     private final Duration initialDelay;
     private final double multiplier;
@@ -53,13 +62,30 @@ public final class RetryPolicy {
         b.initialDelay(s.duration("initialDelay", d.initialDelay))
                 .multiplier(s.decimal("multiplier", d.multiplier))
                 .maxDelay(s.duration("maxDelay", d.maxDelay))
-                .maxAttempts(s.integer("maxAttempts", d.maxAttempts))
+                .maxAttempts(maxAttempts(s, d.maxAttempts))
                 .nativeDelayThreshold(s.duration("nativeDelayThreshold", null));
         for (String name : s.strings("nonRetryable")) {
             b.nonRetryable(loadThrowable(s.key("nonRetryable"), name));
         }
         s.rejectUnknownKeys();
         return b.build();
+    }
+
+    /** {@code maxAttempts}: a whole number, or {@code unlimited}. */
+    private static int maxAttempts(ConfigSection s, int fallback) {
+        Object v = s.raw("maxAttempts");
+        if (v instanceof String text && text.trim().equalsIgnoreCase("unlimited")) {
+            return UNLIMITED;
+        }
+        if (v == null || v instanceof Integer) {
+            return s.integer("maxAttempts", fallback);
+        }
+        try {
+            return Integer.parseInt(String.valueOf(v).trim());
+        } catch (NumberFormatException e) {
+            throw new ConfigException(s.key("maxAttempts"), v, "must be a whole number between 1 and " + MAX_ATTEMPTS
+                    + ", or unlimited");
+        }
     }
 
     public Duration initialDelay() {
@@ -74,9 +100,19 @@ public final class RetryPolicy {
         return maxDelay;
     }
 
-    /** Attempts in all, the first included; 1 means no retry. */
+    /** Attempts in all, the first included; 1 means no retry, {@link #UNLIMITED} retries forever. */
     public int maxAttempts() {
         return maxAttempts;
+    }
+
+    /** True if this policy retries forever ({@code maxAttempts: unlimited}). */
+    public boolean isUnlimited() {
+        return maxAttempts == UNLIMITED;
+    }
+
+    /** True if a message that failed {@code attempts} times has no attempt left. Never, when unlimited. */
+    public boolean exhausted(int attempts) {
+        return maxAttempts != UNLIMITED && attempts >= maxAttempts;
     }
 
     public List<Class<? extends Throwable>> nonRetryable() {
@@ -113,7 +149,8 @@ public final class RetryPolicy {
     @Override
     public String toString() {
         return "RetryPolicy{initialDelay=" + Durations.format(initialDelay) + ", multiplier=" + multiplier
-                + ", maxDelay=" + Durations.format(maxDelay) + ", maxAttempts=" + maxAttempts
+                + ", maxDelay=" + Durations.format(maxDelay) + ", maxAttempts="
+                + (maxAttempts == UNLIMITED ? "unlimited" : String.valueOf(maxAttempts))
                 + (nativeDelayThreshold == null ? "" : ", nativeDelayThreshold=" + Durations.format(nativeDelayThreshold))
                 + ", nonRetryable="
                 + nonRetryable.stream().map(Class::getName).toList() + '}';
@@ -166,9 +203,15 @@ public final class RetryPolicy {
             return this;
         }
 
+        /** Attempts in all, 1 to 1000, or {@link #UNLIMITED}. */
         public Builder maxAttempts(int maxAttempts) {
             this.maxAttempts = maxAttempts;
             return this;
+        }
+
+        /** Retries until the handler succeeds; see the class comment for what stops it instead. */
+        public Builder retryForever() {
+            return maxAttempts(UNLIMITED);
         }
 
         /** Failures of this class (or a subclass) go to the dead-letter topic at once. */
@@ -181,7 +224,10 @@ public final class RetryPolicy {
             Checks.durationBetween(PREFIX + "initialDelay", initialDelay, Duration.ZERO, MAX);
             Checks.doubleBetween(PREFIX + "multiplier", multiplier, 1.0, 100.0);
             Checks.durationBetween(PREFIX + "maxDelay", maxDelay, Duration.ZERO, MAX);
-            Checks.intBetween(PREFIX + "maxAttempts", maxAttempts, 1, 1000);
+            if (maxAttempts != UNLIMITED && (maxAttempts < 1 || maxAttempts > MAX_ATTEMPTS)) {
+                throw new ConfigException(PREFIX + "maxAttempts", maxAttempts, "must be between 1 and " + MAX_ATTEMPTS
+                        + ", or unlimited");
+            }
             if (nativeDelayThreshold != null) {
                 Checks.durationBetween(PREFIX + "nativeDelayThreshold", nativeDelayThreshold, Duration.ofMillis(1), MAX);
             }

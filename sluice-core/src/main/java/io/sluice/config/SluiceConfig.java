@@ -4,13 +4,16 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import io.sluice.spi.TransportProvider;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.ServiceLoader;
 import java.util.Set;
+import java.util.TreeSet;
 
 /**
  * A whole client configuration: which transport, its settings, publisher options and the default consumer options.
@@ -29,8 +32,11 @@ import java.util.Set;
  * }</pre>
  *
  * Every value is validated when the configuration is read; a bad one fails with {@link ConfigException} naming the
- * key, echoing the value and saying what is allowed. A section named after another transport may stay in the file,
- * so switching transports is one line.
+ * key, echoing the value and saying what is allowed. A top-level key must be {@code transport}, {@code publisher},
+ * {@code consumer}, or the settings section of a transport: one found on the class path (see
+ * {@link TransportProvider}) or the one {@code transport} selects. Anything else (a misspelt {@code consumers:})
+ * fails naming the key, rather than leaving its settings silently unused. A section named after another transport
+ * on the class path may stay in the file, so switching transports is one line.
  */
 public final class SluiceConfig {
     /**
@@ -79,22 +85,39 @@ public final class SluiceConfig {
 
     /**
      * Binds a parsed tree. Sections other than {@code publisher} and {@code consumer} are transport settings,
-     * checked by that transport when it is created.
+     * checked by that transport when it is created; a top-level key that is neither a core key nor the name of a
+     * transport on the class path (or the selected one) fails.
      */
-    @SuppressWarnings("unchecked")
     public static SluiceConfig fromTree(Map<String, ?> tree) {
+        Set<String> transports = new TreeSet<>();
+        for (TransportProvider provider : ServiceLoader.load(TransportProvider.class)) {
+            transports.add(provider.name());
+        }
+        return fromTree(tree, transports);
+    }
+
+    /** {@link #fromTree(Map)} with the transport names known instead of those found on the class path. */
+    @SuppressWarnings("unchecked")
+    static SluiceConfig fromTree(Map<String, ?> tree, Set<String> knownTransports) {
         ConfigSection root = new ConfigSection("", tree);
         String transport = Checks.notBlank("transport", root.string("transport", DEFAULT_TRANSPORT));
         PublisherOptions publisher = PublisherOptions.from(root.section("publisher"));
         ConsumerOptions consumer = ConsumerOptions.from(root.section("consumer"));
+        Set<String> known = new TreeSet<>(knownTransports);
+        known.add(transport); // its absence from the class path is reported when the client is built, more clearly
         Map<String, Map<String, Object>> sections = new LinkedHashMap<>();
         for (Map.Entry<String, ?> e : tree.entrySet()) {
             if (TOP_LEVEL.contains(e.getKey())) {
                 continue;
             }
+            if (!known.contains(e.getKey())) {
+                throw new ConfigException(e.getKey(), "Unknown configuration key " + e.getKey()
+                        + "; known top-level keys: " + String.join(", ", new TreeSet<>(TOP_LEVEL))
+                        + ", and the settings section of a transport on the class path: " + String.join(", ", known)
+                        + "; value given: " + ConfigSection.echo(e.getKey(), e.getValue()));
+            }
             if (!(e.getValue() instanceof Map)) {
-                throw new ConfigException(e.getKey(), e.getValue(), "must be a section of transport settings (known "
-                        + "top-level keys: consumer, publisher, transport, and one section per transport)");
+                throw new ConfigException(e.getKey(), e.getValue(), "must be a section of transport settings");
             }
             sections.put(e.getKey(), (Map<String, Object>) e.getValue());
         }

@@ -7,6 +7,6 @@ public enum Acknowledgement {
      * embedded log, memory). The engine never commits past an unfinished message.
      */
     OFFSETS,
-    /** Each message is acknowledged on its own when its outcome is final (JetStream, RabbitMQ, Redis Streams). */
+    /** Each message is acknowledged on its own when its outcome is final (NATS JetStream and Core). */
     PER_MESSAGE
 }

@@ -3,7 +3,8 @@ package io.sluice.spi;
 import java.util.OptionalLong;
 
 /**
- * A messaging backend. Implementations: memory, the embedded log, Kafka, NATS, RabbitMQ, Redis. Thread-safe.
+ * A messaging backend. Implementations: memory (this module), the embedded log ({@code sluice-log}), Kafka
+ * ({@code sluice-kafka}) and NATS ({@code sluice-nats}). Thread-safe.
  *
  * <p>A transport is a thin seam: it moves bytes and records positions. Ordering by key, bounded concurrency,
  * retries, dead letters and shutdown belong to the engine in sluice-core, written once for all transports.

@@ -87,7 +87,57 @@ class ConfigValidationTest {
         assertThatThrownBy(() -> SluiceConfig.parse("consumer:\n  maxInflight: 10\n", "test.yaml"))
                 .isInstanceOf(ConfigException.class)
                 .hasMessageStartingWith("Unknown configuration key consumer.maxInflight; known keys here: ")
-                .hasMessageContaining("maxInFlight");
+                .hasMessageContaining("maxInFlight")
+                .hasMessageEndingWith("; value given: 10");
+    }
+
+    @Test
+    void shouldRejectAnUnknownTopLevelSectionNamingItAndTheKnownOnes() {
+        assertThatThrownBy(() -> SluiceConfig.parse("transport: memory\nconsumers:\n  maxInFlight: 10\n", "test.yaml"))
+                .isInstanceOf(ConfigException.class)
+                .hasMessage("Unknown configuration key consumers; known top-level keys: consumer, publisher, transport, "
+                        + "and the settings section of a transport on the class path: memory; value given: a section "
+                        + "with keys [maxInFlight]")
+                .extracting(e -> ((ConfigException) e).key()).isEqualTo("consumers");
+        assertThatThrownBy(() -> SluiceConfig.parse("transport: memory\nretries: 3\n", "test.yaml"))
+                .hasMessageStartingWith("Unknown configuration key retries; known top-level keys: ")
+                .hasMessageEndingWith("; value given: 3");
+    }
+
+    @Test
+    void shouldAcceptSectionsOfTransportsOnTheClassPathAndOfTheSelectedOne() {
+        SluiceConfig config = SluiceConfig.parse("transport: kafka\nkafka:\n  bootstrapServers: b:9092\n"
+                + "memory:\n  partitions: 2\n", "test.yaml");
+        assertThat(config.transportSectionNames()).containsExactly("kafka", "memory");
+        assertThatThrownBy(() -> SluiceConfig.parse("transport: memory\nkafka:\n  bootstrapServers: b:9092\n", "x"))
+                .as("a section of a transport neither selected nor on the class path is most likely a mistake")
+                .hasMessageStartingWith("Unknown configuration key kafka; ");
+    }
+
+    @Test
+    void shouldNotEchoTheValueOfAnUnknownKeyThatLooksLikeASecret() {
+        ConfigSection security = new ConfigSection("kafka.security", java.util.Map.of("trustStorPassword", "hunter2"));
+        assertThatThrownBy(() -> security.rejectUnknownKeys(java.util.Set.of("trustStorePassword")))
+                .hasMessage("Unknown configuration key kafka.security.trustStorPassword; known keys here: "
+                        + "trustStorePassword; value given: (hidden: the key looks like a secret)");
+    }
+
+    @Test
+    void shouldBindUnlimitedAttemptsAndRejectOtherWords() {
+        RetryPolicy forever = SluiceConfig.parse("consumer:\n  retry:\n    maxAttempts: unlimited\n", "x")
+                .consumer().retry();
+        assertThat(forever.isUnlimited()).isTrue();
+        assertThat(forever.maxAttempts()).isEqualTo(RetryPolicy.UNLIMITED);
+        assertThat(forever.exhausted(1_000_000)).isFalse();
+        assertThat(forever.toString()).contains("maxAttempts=unlimited");
+        assertThat(RetryPolicy.builder().retryForever().build().isUnlimited()).isTrue();
+        assertThat(RetryPolicy.builder().maxAttempts(3).build().exhausted(3)).isTrue();
+        assertThatThrownBy(() -> SluiceConfig.parse("consumer:\n  retry:\n    maxAttempts: forever\n", "x"))
+                .hasMessage("Invalid value 'forever' for configuration consumer.retry.maxAttempts: must be a whole "
+                        + "number between 1 and 1000, or unlimited");
+        assertThatThrownBy(() -> RetryPolicy.builder().maxAttempts(1001).build())
+                .hasMessage("Invalid value 1001 for configuration consumer.retry.maxAttempts: must be between 1 and "
+                        + "1000, or unlimited");
     }
 
     @Test

@@ -85,6 +85,40 @@ class BreakerGuardTest {
     }
 
     @Test
+    void shouldMakeTheBreakerTheOnlyStopWhenAttemptsAreUnlimited() {
+        AtomicBoolean down = new AtomicBoolean(true);
+        Set<String> handled = ConcurrentHashMap.newKeySet();
+        List<Message> deadLetters = new CopyOnWriteArrayList<>();
+        AtomicInteger opened = new AtomicInteger();
+        breaker.getEventPublisher().onStateTransition(e -> {
+            if (e.getStateTransition().getToState() == CircuitBreaker.State.OPEN) {
+                opened.incrementAndGet();
+            }
+        });
+        sluice.subscribe("payments.dlq", "audit", deadLetters::add);
+        // consumer.retry.maxAttempts: unlimited: no attempt budget to size against the length of an outage.
+        Subscription sub = sluice.subscribe("payments", "ledger", m -> {
+            if (down.get()) {
+                throw new IllegalStateException("payments-api: connection refused");
+            }
+            handled.add(m.payloadAsString());
+        }, ConsumerOptions.builder().maxInFlight(4)
+                .retry(RetryPolicy.builder().retryForever().initialDelay(Duration.ofMillis(5))
+                        .maxDelay(Duration.ofMillis(20)).build())
+                .middleware(guard.middleware()).build());
+        guard.pauses(sub);
+        for (int i = 0; i < 50; i++) {
+            sluice.publisher().publish("payments", Message.of("customer-" + (i % 10), "payment-" + i)).join();
+        }
+        await().atMost(Duration.ofSeconds(20)).until(() -> opened.get() >= 5); // five open states, probes failing
+
+        down.set(false);
+        await().atMost(Duration.ofSeconds(30)).until(() -> handled.size() == 50);
+        assertThat(deadLetters).as("retrying forever, an outage dead-letters nothing").isEmpty();
+        assertThat(sub.stats().deadLettered()).isZero();
+    }
+
+    @Test
     void shouldDeadLetterAPoisonMessageThatFailsEveryProbe() {
         List<Message> deadLetters = new CopyOnWriteArrayList<>();
         sluice.subscribe("payments.dlq", "audit", deadLetters::add);

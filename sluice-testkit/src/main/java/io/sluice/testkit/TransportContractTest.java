@@ -412,7 +412,7 @@ public abstract class TransportContractTest {
         Message letter = letters.get(0);
         assertThat(letter.payload()).isEqualTo(garbage);
         assertThat(letter.header(DeadLetters.REASON)).isEqualTo(DeadLetters.REASON_UNDECODABLE);
-        assertThat(letter.header(DeadLetters.ATTEMPTS)).isEqualTo("1");
+        assertThat(letter.header(DeadLetters.ATTEMPTS)).as("the payload never reached the handler").isEqualTo("0");
         assertThat(letter.header(DeadLetters.ORIGINAL_ID)).isEqualTo(broken.messageId());
         assertThat(letter.header(DeadLetters.ERROR_MESSAGE)).contains("cannot decode");
         assertThat(orders).containsExactly(new Order("o-2", 3));
@@ -827,7 +827,7 @@ public abstract class TransportContractTest {
                 .hasMessage("Invalid value 0 for configuration consumer.maxInFlight: must be between 1 and 1000000");
         assertThatThrownBy(() -> SluiceConfig.parse("consumer:\n  retry:\n    maxAttempts: 0\n", "test.yaml"))
                 .isInstanceOf(ConfigException.class)
-                .hasMessage("Invalid value 0 for configuration consumer.retry.maxAttempts: must be between 1 and 1000");
+                .hasMessage("Invalid value 0 for configuration consumer.retry.maxAttempts: must be between 1 and 1000, or unlimited");
 
         InvalidSetting invalid = invalidSetting();
         SluiceConfig config = SluiceConfig.fromTree(Map.of("transport", invalid.transport(),

@@ -1,5 +1,6 @@
 package io.sluice.bench.engine;
 
+import io.sluice.DeliveryObserver;
 import io.sluice.Handler;
 import io.sluice.Message;
 import io.sluice.Receipt;
@@ -9,7 +10,6 @@ import io.sluice.bench.Benchmark;
 import io.sluice.bench.CpuClock;
 import io.sluice.config.ConsumerOptions;
 import io.sluice.config.SluiceConfig;
-import io.sluice.internal.engine.EngineObserver;
 import io.sluice.memory.MemoryTransport;
 import org.HdrHistogram.Histogram;
 import picocli.CommandLine.Command;
@@ -99,7 +99,7 @@ public final class EngineBench implements Benchmark {
             prefill(sluice, topic, count, report ? label : null);
             LongAdder done = new LongAdder();
             Histogram latency = new Histogram(TimeUnit.SECONDS.toNanos(60), 3);
-            EngineObserver observer = new EngineObserver() {
+            DeliveryObserver observer = new DeliveryObserver() {
                 @Override
                 public void finished(long latencyNanos, boolean deadLettered) {
                     latency.recordValue(Math.min(latencyNanos, latency.getHighestTrackableValue()));

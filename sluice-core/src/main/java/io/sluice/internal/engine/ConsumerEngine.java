@@ -103,6 +103,7 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
     private final CountDownLatch terminated = new CountDownLatch(1);
     private final OffsetCommitter committer;
     private final PartitionWindows windows;
+    private final CompletableFuture<Void> endedFuture = new CompletableFuture<>();
 
     // Owner-only state.
     private PartitionTracker[] trackers = new PartitionTracker[16];
@@ -247,6 +248,7 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
                 log.warn("A listener of the end of topic {} group {} failed", topic, group, e);
             }
             terminated.countDown();
+            endedFuture.complete(null);
         }
     }
 
@@ -492,8 +494,14 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
             return;
         }
         Throwable cause = unwrap(error);
-        if (cause instanceof RetryLaterException later && !later.countsAsAttempt()) {
-            d.attempts--; // the handler was not called (an open breaker, a rate limit): the attempt is given back
+        if (cause instanceof RetryLaterException later && !later.countsAsAttempt()
+                || cause instanceof UndecodableMessageException) {
+            // the handler was not called (an open breaker, a rate limit, a payload that did not decode): the
+            // attempt is given back, so a dead letter's attempts count only attempts that reached the handler
+            d.attempts--;
+            if (d.firstFailureMillis == 0 && cause instanceof UndecodableMessageException) {
+                d.firstFailureMillis = System.currentTimeMillis();
+            }
         } else if (d.firstFailureMillis == 0) {
             d.firstFailureMillis = System.currentTimeMillis();
         }
@@ -564,7 +572,7 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
         if (retry.isNonRetryable(cause)) {
             return DeadLetters.REASON_NON_RETRYABLE;
         }
-        if (attempts >= retry.maxAttempts()) {
+        if (retry.exhausted(attempts)) {
             return DeadLetters.REASON_RETRIES_EXHAUSTED;
         }
         return null;
@@ -883,6 +891,21 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
     /** True once the owner thread has finished for good (set before the end listener is called). */
     public boolean hasEnded() {
         return ended;
+    }
+
+    @Override
+    public boolean isEnded() {
+        return terminated.getCount() == 0;
+    }
+
+    @Override
+    public boolean awaitEnd(Duration timeout) throws InterruptedException {
+        return terminated.await(timeout.toNanos(), TimeUnit.NANOSECONDS);
+    }
+
+    @Override
+    public java.util.concurrent.CompletionStage<Void> whenEnded() {
+        return endedFuture.minimalCompletionStage();
     }
 
     @Override

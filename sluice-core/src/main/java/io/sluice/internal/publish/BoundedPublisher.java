@@ -12,6 +12,7 @@ import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.Semaphore;
@@ -26,6 +27,12 @@ import java.util.concurrent.TimeoutException;
  * <p>Thread-safe. Threads: the caller's (waits for room), the transport's completion threads (complete the
  * returned futures: callbacks attached to them run there and must not block), and one daemon platform thread that
  * schedules retries.
+ *
+ * <p>Close and publish. Every returned future settles, whatever runs concurrently with {@link #close()}. A publish
+ * holds a permit from before its last closed check until it settles, so close sweeps the unsettled publishes until
+ * every permit is back: a publish that got past the check just before close raised {@code closed} is caught by a
+ * later sweep once it has registered, without costing each publish more than the permit it takes anyway. A retry the
+ * stopped timer refuses fails its publish at once instead of being lost with its permit.
  */
 public final class BoundedPublisher implements Publisher {
     private final TransportProducer producer;
@@ -71,6 +78,8 @@ public final class BoundedPublisher implements Publisher {
             Thread.currentThread().interrupt();
             return CompletableFuture.failedFuture(new PublishException("interrupted while waiting for room to publish to " + topic, e));
         }
+        // The permit is taken before closed is read: close either finds it taken and sweeps until this publish has
+        // registered, or this publish sees closed.
         if (closed) {
             room.release();
             return CompletableFuture.failedFuture(new PublishException("publisher closed while waiting for room; message "
@@ -100,7 +109,13 @@ public final class BoundedPublisher implements Publisher {
             Throwable cause = unwrap(error);
             if (!closed && retries < options.maxRetries() && producer.isTransient(cause)) {
                 long delay = backoffNanos(retries + 1);
-                retryTimer.schedule(() -> attempt(topic, m, result, retries + 1), delay, TimeUnit.NANOSECONDS);
+                try {
+                    retryTimer.schedule(() -> attempt(topic, m, result, retries + 1), delay, TimeUnit.NANOSECONDS);
+                } catch (RejectedExecutionException stopped) { // close stopped the timer after closed was read
+                    settle(result, null, new PublishException("publish of message " + m.id() + " to topic " + topic
+                            + " failed and the publisher closed before it could be retried: " + cause.getMessage(),
+                            cause));
+                }
             } else {
                 settle(result, null, cause instanceof PublishException pe ? pe
                         : new PublishException("publish of message " + m.id() + " to topic " + topic + " failed"
@@ -168,11 +183,29 @@ public final class BoundedPublisher implements Publisher {
             flush(options.publishTimeout());
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+        } catch (RuntimeException e) {
+            // a transport that cannot flush must not keep the sweep below from settling what is pending
+        } finally {
+            retryTimer.shutdownNow();
+            sweepUntilEveryPermitIsBack();
         }
-        retryTimer.shutdownNow();
-        for (PendingPublish f : pending.unsettled()) {
-            settle(f, null, new PublishException("publisher closed before the broker confirmed this message; "
-                    + "it may or may not have been stored"));
+    }
+
+    /**
+     * Fails every unsettled publish, again until every permit has come back. A permit still out after a sweep belongs
+     * to a publish between its closed check and its registration (a few instructions: it registers, or it saw closed
+     * and gives the permit back), or to one registered where the sweep had already looked.
+     */
+    private void sweepUntilEveryPermitIsBack() {
+        while (true) {
+            for (PendingPublish f : pending.unsettled()) {
+                settle(f, null, new PublishException("publisher closed before the broker confirmed this message; "
+                        + "it may or may not have been stored"));
+            }
+            if (room.availablePermits() == options.maxPendingPublishes()) {
+                return;
+            }
+            Thread.yield();
         }
     }
 }

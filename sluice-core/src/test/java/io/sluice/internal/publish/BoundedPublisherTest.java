@@ -12,6 +12,10 @@ import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -137,5 +141,62 @@ class BoundedPublisherTest {
         assertThat(publisher.flush(Duration.ofMillis(20))).as("flush still waits for the slow publish").isFalse();
         publisher.close();
         assertThat(slow.exceptionNow()).hasMessageContaining("publisher closed before the broker confirmed");
+    }
+
+    /**
+     * Many more publishing threads than cores race {@code close()}, so some are descheduled at every point of a
+     * publish when close runs. Until close begins the transport answers each send at once (confirms it, or fails it
+     * transiently so a retry is scheduled); from then on it answers nothing, as a transport closed right after its
+     * publisher would not. Whatever the interleaving, every returned future settles and every permit comes back.
+     */
+    @Test
+    void shouldSettleEveryFutureAndReturnEveryPermitWhenPublishesRaceClose() throws Exception {
+        int publishers = 16;
+        int perPublisher = 2_000;
+        for (int round = 0; round < 30; round++) {
+            AtomicInteger sends = new AtomicInteger();
+            java.util.concurrent.atomic.AtomicBoolean answering = new java.util.concurrent.atomic.AtomicBoolean(true);
+            TransportProducer producer = (topic, m) -> {
+                if (!answering.get()) {
+                    return new CompletableFuture<>();
+                }
+                return sends.incrementAndGet() % 4 == 0
+                        ? CompletableFuture.failedFuture(new TransientTransportException("leader moved"))
+                        : CompletableFuture.completedFuture(new Receipt(topic, 0, 0, m.id()));
+            };
+            BoundedPublisher publisher = new BoundedPublisher(producer, PublisherOptions.builder()
+                    .maxPendingPublishes(1024).publishTimeout(Duration.ofMillis(5)).maxRetries(1000)
+                    .retryBackoff(Duration.ofNanos(1000)).retryMaxBackoff(Duration.ofNanos(1000)).build());
+            @SuppressWarnings("unchecked")
+            CompletableFuture<Receipt>[][] futures = new CompletableFuture[publishers][perPublisher];
+            CountDownLatch started = new CountDownLatch(publishers);
+            Message message = Message.of("k", "x");
+            Thread[] threads = new Thread[publishers];
+            for (int t = 0; t < publishers; t++) {
+                CompletableFuture<Receipt>[] mine = futures[t];
+                threads[t] = Thread.ofPlatform().start(() -> {
+                    started.countDown();
+                    for (int i = 0; i < mine.length; i++) {
+                        mine[i] = publisher.publish("t", message);
+                    }
+                });
+            }
+            started.await();
+            while (sends.get() < 1_000) {
+                Thread.onSpinWait();
+            }
+            answering.set(false);
+            publisher.close();
+            for (Thread t : threads) {
+                t.join();
+            }
+            int r = round;
+            await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
+                for (CompletableFuture<Receipt>[] mine : futures) {
+                    assertThat(mine).as("round %d: every future settled", r).allMatch(CompletableFuture::isDone);
+                }
+                assertThat(publisher.pendingCount()).as("round %d: every permit returned", r).isZero();
+            });
+        }
     }
 }
