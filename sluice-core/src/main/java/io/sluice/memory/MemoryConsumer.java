@@ -6,79 +6,67 @@ import io.sluice.spi.ConsumerSpec;
 import io.sluice.spi.PartitionListener;
 import io.sluice.spi.RecordSink;
 import io.sluice.spi.TransportConsumer;
+import io.sluice.spi.support.GroupMember;
+import io.sluice.spi.support.PollWaiter;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collection;
 import java.util.HashMap;
-import java.util.List;
 import java.util.Map;
-import java.util.concurrent.locks.LockSupport;
+import java.util.function.BooleanSupplier;
 
 /**
- * One member of a memory consumer group: follows the group's assignment and reads its partitions from their
- * positions.
+ * One member of a memory consumer group: follows the group's assignment (through {@link GroupMember}) and reads its
+ * partitions from their positions.
  *
- * <p>Not thread-safe: owned by the subscription's poll thread, except {@link #wakeup()} and
- * {@link #wakeForRebalance()}, which any thread may call.
+ * <p>Not thread-safe: owned by the subscription's poll thread, except {@link #wakeup()} and the {@link #waiter}'s
+ * signal, which any thread may call.
  */
-final class MemoryConsumer implements TransportConsumer {
+final class MemoryConsumer implements TransportConsumer, GroupMember.Partitions {
     private static final Logger log = LoggerFactory.getLogger(MemoryConsumer.class);
 
     private final MemoryTopic topic;
     private final MemoryGroup group;
     private final ConsumerSpec spec;
-    private final PartitionListener listener;
+    /** Signalled by the topic when a message is appended and by the group when it changes. */
+    final PollWaiter waiter = new PollWaiter();
+    private final GroupMember member;
+    /** Kept in a field so that parking allocates nothing. */
+    private final BooleanSupplier ready = this::readyToPoll;
     /** Next offset to read per owned partition; -1 where not owned. */
     private final long[] positions;
-    private long seenGeneration = -1;
-    private boolean rebalancePending = true;
     private int nextPartition;
     private boolean closed;
-
-    volatile Thread pollThread;
-    volatile boolean waiting;
-    private volatile boolean wakeupRequested;
-    private volatile boolean rebalanceRequested;
 
     MemoryConsumer(MemoryTopic topic, ConsumerSpec spec, PartitionListener listener) {
         this.topic = topic;
         this.spec = spec;
-        this.listener = listener;
         this.group = topic.group(spec.group());
         this.positions = new long[topic.partitions.length];
-        java.util.Arrays.fill(positions, -1);
+        Arrays.fill(positions, -1);
         topic.register(this);
-        group.join(this);
+        this.member = new GroupMember(onChange -> group.membership.join(spec.memberId(), onChange), listener, this,
+                waiter::signal);
     }
 
     @Override
     public void poll(int maxRecords, long maxBytes, boolean oversizedFirst, long timeoutNanos, RecordSink sink)
             throws InterruptedException {
-        pollThread = Thread.currentThread();
+        waiter.enter();
         long deadline = System.nanoTime() + timeoutNanos;
         while (true) {
-            if (rebalancePending || rebalanceRequested) {
-                rebalance();
-            }
+            member.rebalance();
             if (maxRecords == 0) {
                 return;
             }
-            if (fetch(maxRecords, maxBytes, oversizedFirst, sink) > 0 || wakeupRequested) {
-                wakeupRequested = false;
+            int delivered = fetch(maxRecords, maxBytes, oversizedFirst, sink);
+            if (waiter.consumeWakeup() | delivered > 0) {
                 return;
             }
-            long remaining = deadline - System.nanoTime();
-            if (remaining <= 0) {
+            if (!waiter.await(deadline, ready)) {
                 return;
-            }
-            waiting = true;
-            if (!available() && !wakeupRequested && !rebalanceRequested) {
-                LockSupport.parkNanos(this, remaining);
-            }
-            waiting = false;
-            if (Thread.interrupted()) {
-                throw new InterruptedException();
             }
         }
     }
@@ -89,10 +77,10 @@ final class MemoryConsumer implements TransportConsumer {
         int n = positions.length;
         for (int i = 0; i < n && delivered < maxRecords; i++) {
             int p = (nextPartition + i) % n;
-            long position = positions[p];
-            if (position < 0) {
+            if (!member.isFetchable(p)) {
                 continue;
             }
+            long position = positions[p];
             MemoryPartition partition = topic.partitions[p];
             long end = partition.size();
             while (position < end && delivered < maxRecords) {
@@ -114,53 +102,27 @@ final class MemoryConsumer implements TransportConsumer {
         return delivered;
     }
 
-    private boolean available() {
+    /** Whether parking would miss something: records on a fetchable partition, or a group change to follow. */
+    private boolean readyToPoll() {
+        if (member.rebalanceRequested()) {
+            return true;
+        }
         for (int p = 0; p < positions.length; p++) {
-            if (positions[p] >= 0 && positions[p] < topic.partitions[p].size()) {
+            if (member.isFetchable(p) && positions[p] < topic.partitions[p].size()) {
                 return true;
             }
         }
         return false;
     }
 
-    /** Gives up partitions that moved away (after the listener drained them) and takes those that came to us. */
-    private void rebalance() {
-        rebalanceRequested = false;
-        long generation = group.generation();
-        if (generation == seenGeneration && !rebalancePending) {
-            return;
-        }
-        boolean[] target = group.target(this);
-        List<Integer> revoked = new ArrayList<>();
-        for (int p = 0; p < positions.length; p++) {
-            if (positions[p] >= 0 && !target[p]) {
-                revoked.add(p);
-            }
-        }
-        if (!revoked.isEmpty()) {
-            listener.revoked(revoked);
-            for (int p : revoked) {
-                positions[p] = -1;
-                group.release(this, p);
-            }
-        }
-        List<Integer> assigned = new ArrayList<>();
-        boolean complete = true;
-        for (int p = 0; p < positions.length; p++) {
-            if (target[p] && positions[p] < 0) {
-                if (group.tryAcquire(this, p)) {
-                    positions[p] = startPosition(p);
-                    assigned.add(p);
-                } else {
-                    complete = false; // its previous owner has not let go yet
-                }
-            }
-        }
-        if (!assigned.isEmpty()) {
-            listener.assigned(assigned);
-        }
-        seenGeneration = generation;
-        rebalancePending = !complete;
+    @Override
+    public void open(int partition) {
+        positions[partition] = startPosition(partition);
+    }
+
+    @Override
+    public void close(int partition) {
+        positions[partition] = -1;
     }
 
     /**
@@ -174,31 +136,31 @@ final class MemoryConsumer implements TransportConsumer {
             return committed;
         }
         long start = spec.startFrom() == StartPosition.LATEST ? topic.partitions[partition].size() : 0;
-        group.commit(this, partition, start);
+        group.commit(partition, start); // called with the lease just taken
         return start;
     }
 
     @Override
-    public void wakeup() {
-        wakeupRequested = true;
-        Thread t = pollThread;
-        if (t != null) {
-            LockSupport.unpark(t);
-        }
+    public void pausePartitions(Collection<Integer> partitions) {
+        member.pause(partitions);
     }
 
-    void wakeForRebalance() {
-        rebalanceRequested = true;
-        Thread t = pollThread;
-        if (t != null) {
-            LockSupport.unpark(t);
-        }
+    @Override
+    public void resumePartitions(Collection<Integer> partitions) {
+        member.resume(partitions);
+    }
+
+    @Override
+    public void wakeup() {
+        waiter.wakeup();
     }
 
     @Override
     public void commit(Map<Integer, Long> nextOffsets, boolean sync) {
         for (Map.Entry<Integer, Long> e : nextOffsets.entrySet()) {
-            if (!group.commit(this, e.getKey(), e.getValue())) {
+            if (member.owns(e.getKey())) {
+                group.commit(e.getKey(), e.getValue());
+            } else {
                 log.debug("Commit of partition {} by {} refused: no longer its owner", e.getKey(), spec.memberId());
             }
         }
@@ -222,6 +184,6 @@ final class MemoryConsumer implements TransportConsumer {
         }
         closed = true;
         topic.unregister(this);
-        group.leave(this);
+        member.leave();
     }
 }

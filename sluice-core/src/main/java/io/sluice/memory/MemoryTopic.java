@@ -5,7 +5,6 @@ import io.sluice.Message;
 import java.util.Arrays;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.locks.LockSupport;
 
 /**
  * A topic of the memory transport: fixed partitions, its consumer groups, and the consumers to wake when messages
@@ -40,9 +39,7 @@ final class MemoryTopic {
     long append(int partition, Message message) {
         long offset = partitions[partition].append(message);
         for (MemoryConsumer c : consumers) {
-            if (c.waiting) {
-                LockSupport.unpark(c.pollThread);
-            }
+            c.waiter.signal();
         }
         return offset;
     }

@@ -8,21 +8,22 @@ import io.sluice.spi.ConsumerSpec;
 import io.sluice.spi.PartitionListener;
 import io.sluice.spi.RecordSink;
 import io.sluice.spi.TransportConsumer;
+import io.sluice.spi.support.GroupMember;
+import io.sluice.spi.support.PollWaiter;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.io.UncheckedIOException;
-import java.util.ArrayList;
+import java.util.Collection;
 import java.util.HashMap;
-import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.concurrent.locks.LockSupport;
+import java.util.function.BooleanSupplier;
 import java.util.function.Consumer;
 
 /**
@@ -36,10 +37,12 @@ import java.util.function.Consumer;
  * logged at ERROR and recorded as a {@link RecoveryEvent.Kind#SEGMENT_CORRUPT} event; every five minutes after that a
  * reminder is logged while the member still owns the partition. Its lag stays visible.
  *
- * <p>Not thread-safe: owned by the subscription's poll thread, except {@link #wakeup()} and
- * {@link #wakeForRebalance()}, which any thread may call.
+ * <p>Group membership and hand-over are {@link GroupMember}'s; this class opens and closes the cursors.
+ *
+ * <p>Not thread-safe: owned by the subscription's poll thread, except {@link #wakeup()} and the {@link #waiter}'s
+ * signal, which any thread may call.
  */
-final class LogConsumer implements TransportConsumer {
+final class LogConsumer implements TransportConsumer, GroupMember.Partitions {
     private static final Logger log = LoggerFactory.getLogger(LogConsumer.class);
     private static final long REMIND_NANOS = TimeUnit.MINUTES.toNanos(5);
     private static final long COMMIT_TIMEOUT_SECONDS = 60;
@@ -53,15 +56,13 @@ final class LogConsumer implements TransportConsumer {
     private final PartitionCursor[] cursors;
     private final long[] remindAt;
     private final BatchDecoder decoder = new BatchDecoder();
-    private long seenGeneration = -1;
-    private boolean rebalancePending = true;
+    /** Signalled by writers when records are appended and by the group when it changes. */
+    final PollWaiter waiter = new PollWaiter();
+    private final GroupMember member;
+    /** Kept in a field so that parking allocates nothing. */
+    private final BooleanSupplier ready = this::readyToPoll;
     private int nextPartition;
     private boolean closed;
-
-    volatile Thread pollThread;
-    volatile boolean waiting;
-    private volatile boolean wakeupRequested;
-    private volatile boolean rebalanceRequested;
 
     LogConsumer(TopicLog topic, ConsumerSpec spec, PartitionListener listener, OffsetStore store,
                 Consumer<RecoveryEvent> events) {
@@ -74,36 +75,26 @@ final class LogConsumer implements TransportConsumer {
         this.cursors = new PartitionCursor[topic.partitions.length];
         this.remindAt = new long[topic.partitions.length];
         topic.register(this);
-        group.join(this);
+        this.member = new GroupMember(onChange -> group.membership.join(spec.memberId(), onChange), listener, this,
+                waiter::signal);
     }
 
     @Override
     public void poll(int maxRecords, long maxBytes, boolean oversizedFirst, long timeoutNanos, RecordSink sink)
             throws InterruptedException {
-        pollThread = Thread.currentThread();
+        waiter.enter();
         long deadline = System.nanoTime() + timeoutNanos;
         while (true) {
-            if (rebalancePending || rebalanceRequested) {
-                rebalance();
-            }
+            member.rebalance();
             if (maxRecords == 0) {
                 return;
             }
-            if (fetch(maxRecords, maxBytes, oversizedFirst, sink) > 0 || wakeupRequested) {
-                wakeupRequested = false;
+            int delivered = fetch(maxRecords, maxBytes, oversizedFirst, sink);
+            if (waiter.consumeWakeup() | delivered > 0) {
                 return;
             }
-            long remaining = deadline - System.nanoTime();
-            if (remaining <= 0) {
+            if (!waiter.await(deadline, ready)) {
                 return;
-            }
-            waiting = true;
-            if (!available() && !wakeupRequested && !rebalanceRequested) {
-                LockSupport.parkNanos(this, remaining);
-            }
-            waiting = false;
-            if (Thread.interrupted()) {
-                throw new InterruptedException();
             }
         }
     }
@@ -116,7 +107,7 @@ final class LogConsumer implements TransportConsumer {
         for (int i = 0; i < n && delivered < maxRecords; i++) {
             int p = (nextPartition + i) % n;
             PartitionCursor c = cursors[p];
-            if (c == null || c.corruption() != null && !remind(p, c)) {
+            if (!member.isFetchable(p) || c.corruption() != null && !remind(p, c)) {
                 continue;
             }
             try {
@@ -168,60 +159,33 @@ final class LogConsumer implements TransportConsumer {
         return false;
     }
 
-    private boolean available() {
-        for (PartitionCursor c : cursors) {
-            if (c != null && c.behind()) {
+    /** Whether parking would miss something: records on a fetchable partition, or a group change to follow. */
+    private boolean readyToPoll() {
+        if (member.rebalanceRequested()) {
+            return true;
+        }
+        for (int p = 0; p < cursors.length; p++) {
+            if (member.isFetchable(p) && cursors[p].behind()) {
                 return true;
             }
         }
         return false;
     }
 
-    /** Gives up partitions that moved away (after the listener drained them) and takes those that came to us. */
-    private void rebalance() {
-        rebalanceRequested = false;
-        long generation = group.generation();
-        if (generation == seenGeneration && !rebalancePending) {
-            return;
+    @Override
+    public void open(int partition) {
+        try {
+            cursors[partition] = new PartitionCursor(topic.partitions[partition], startPosition(partition),
+                    "group " + spec.group());
+        } catch (IOException e) {
+            throw new UncheckedIOException("positioning on " + topic.name + "/" + partition + " failed", e);
         }
-        boolean[] target = group.target(this);
-        List<Integer> revoked = new ArrayList<>();
-        for (int p = 0; p < cursors.length; p++) {
-            if (cursors[p] != null && !target[p]) {
-                revoked.add(p);
-            }
-        }
-        if (!revoked.isEmpty()) {
-            listener.revoked(revoked);
-            for (int p : revoked) {
-                cursors[p] = null;
-                remindAt[p] = 0;
-                group.release(this, p);
-            }
-        }
-        List<Integer> assigned = new ArrayList<>();
-        boolean complete = true;
-        for (int p = 0; p < cursors.length; p++) {
-            if (target[p] && cursors[p] == null) {
-                if (group.tryAcquire(this, p)) {
-                    try {
-                        cursors[p] = new PartitionCursor(topic.partitions[p], startPosition(p),
-                                "group " + spec.group());
-                    } catch (IOException e) {
-                        group.release(this, p);
-                        throw new UncheckedIOException("positioning on " + topic.name + "/" + p + " failed", e);
-                    }
-                    assigned.add(p);
-                } else {
-                    complete = false; // its previous owner has not let go yet
-                }
-            }
-        }
-        if (!assigned.isEmpty()) {
-            listener.assigned(assigned);
-        }
-        seenGeneration = generation;
-        rebalancePending = !complete;
+    }
+
+    @Override
+    public void close(int partition) {
+        cursors[partition] = null;
+        remindAt[partition] = 0;
     }
 
     private long startPosition(int partition) {
@@ -234,20 +198,18 @@ final class LogConsumer implements TransportConsumer {
     }
 
     @Override
-    public void wakeup() {
-        wakeupRequested = true;
-        Thread t = pollThread;
-        if (t != null) {
-            LockSupport.unpark(t);
-        }
+    public void pausePartitions(Collection<Integer> partitions) {
+        member.pause(partitions);
     }
 
-    void wakeForRebalance() {
-        rebalanceRequested = true;
-        Thread t = pollThread;
-        if (t != null) {
-            LockSupport.unpark(t);
-        }
+    @Override
+    public void resumePartitions(Collection<Integer> partitions) {
+        member.resume(partitions);
+    }
+
+    @Override
+    public void wakeup() {
+        waiter.wakeup();
     }
 
     /**
@@ -261,7 +223,7 @@ final class LogConsumer implements TransportConsumer {
         int n = 0;
         for (Map.Entry<Integer, Long> e : nextOffsets.entrySet()) {
             int p = e.getKey();
-            if (p >= 0 && p < cursors.length && group.owns(this, p)) {
+            if (member.owns(p)) {
                 partitions[n] = p;
                 offsets[n++] = e.getValue();
             } else {
@@ -311,6 +273,6 @@ final class LogConsumer implements TransportConsumer {
         }
         closed = true;
         topic.unregister(this);
-        group.leave(this);
+        member.leave();
     }
 }

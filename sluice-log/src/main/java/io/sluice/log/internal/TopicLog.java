@@ -21,7 +21,6 @@ import java.util.Properties;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.locks.LockSupport;
 import java.util.function.Consumer;
 
 /**
@@ -234,12 +233,7 @@ public final class TopicLog {
     /** Wakes consumers waiting for records; called by writers after they publish. */
     private void notifyConsumers() {
         for (LogConsumer c : consumers) {
-            if (c.waiting) {
-                Thread t = c.pollThread;
-                if (t != null) {
-                    LockSupport.unpark(t);
-                }
-            }
+            c.waiter.signal();
         }
     }
 
