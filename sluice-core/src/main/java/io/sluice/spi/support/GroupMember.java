@@ -97,6 +97,11 @@ public final class GroupMember {
         this.seenGeneration = store.generation() - 1; // differs from the store's, so the first rebalance computes
     }
 
+    /** The partitions of the topic. */
+    public int partitions() {
+        return owned.length;
+    }
+
     /** The store's id of this member. */
     public String memberId() {
         return memberId;

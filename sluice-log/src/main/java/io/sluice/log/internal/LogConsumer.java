@@ -6,24 +6,19 @@ import io.sluice.log.CorruptLogException;
 import io.sluice.log.RecoveryEvent;
 import io.sluice.spi.ConsumerSpec;
 import io.sluice.spi.PartitionListener;
-import io.sluice.spi.RecordSink;
-import io.sluice.spi.TransportConsumer;
-import io.sluice.spi.support.GroupMember;
-import io.sluice.spi.support.PollWaiter;
+import io.sluice.spi.support.GroupConsumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.io.UncheckedIOException;
-import java.util.Collection;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.function.BooleanSupplier;
 import java.util.function.Consumer;
 
 /**
@@ -37,12 +32,12 @@ import java.util.function.Consumer;
  * logged at ERROR and recorded as a {@link RecoveryEvent.Kind#SEGMENT_CORRUPT} event; every five minutes after that a
  * reminder is logged while the member still owns the partition. Its lag stays visible.
  *
- * <p>Group membership and hand-over are {@link GroupMember}'s; this class opens and closes the cursors.
+ * <p>The poll loop, group hand-over and pauses are {@link GroupConsumer}'s; this class keeps the cursors.
  *
- * <p>Not thread-safe: owned by the subscription's poll thread, except {@link #wakeup()} and the {@link #waiter}'s
- * signal, which any thread may call.
+ * <p>Not thread-safe: owned by the subscription's poll thread, except {@link #wakeup()} and {@link #signal()}, which
+ * any thread may call.
  */
-final class LogConsumer implements TransportConsumer, GroupMember.Partitions {
+final class LogConsumer extends GroupConsumer {
     private static final Logger log = LoggerFactory.getLogger(LogConsumer.class);
     private static final long REMIND_NANOS = TimeUnit.MINUTES.toNanos(5);
     private static final long COMMIT_TIMEOUT_SECONDS = 60;
@@ -50,90 +45,58 @@ final class LogConsumer implements TransportConsumer, GroupMember.Partitions {
     private final TopicLog topic;
     private final LogGroup group;
     private final ConsumerSpec spec;
-    private final PartitionListener listener;
     private final OffsetStore store;
     private final Consumer<RecoveryEvent> events;
     private final PartitionCursor[] cursors;
     private final long[] remindAt;
     private final BatchDecoder decoder = new BatchDecoder();
-    /** Signalled by writers when records are appended and by the group when it changes. */
-    final PollWaiter waiter = new PollWaiter();
-    private final GroupMember member;
-    /** Kept in a field so that parking allocates nothing. */
-    private final BooleanSupplier ready = this::readyToPoll;
-    private int nextPartition;
-    private boolean closed;
 
     LogConsumer(TopicLog topic, ConsumerSpec spec, PartitionListener listener, OffsetStore store,
                 Consumer<RecoveryEvent> events) {
+        super(onChange -> topic.group(spec.group()).membership.join(spec.memberId(), onChange), listener);
         this.topic = topic;
         this.spec = spec;
-        this.listener = listener;
         this.store = store;
         this.events = events;
         this.group = topic.group(spec.group());
         this.cursors = new PartitionCursor[topic.partitions.length];
         this.remindAt = new long[topic.partitions.length];
-        topic.register(this);
-        this.member = new GroupMember(onChange -> group.membership.join(spec.memberId(), onChange), listener, this,
-                waiter::signal);
+        topic.consumers.add(this);
+    }
+
+    /** The next record of {@code partition}, or null at its end or while it is stopped by corruption. */
+    @Override
+    protected Message peek(int partition) throws InterruptedException {
+        PartitionCursor c = cursors[partition];
+        if (c.corruption() != null) {
+            remind(partition, c);
+            return null;
+        }
+        try {
+            return c.fill(decoder) ? c.peek() : null;
+        } catch (CorruptLogException e) {
+            corrupted(partition, e);
+            return null;
+        } catch (InterruptedIOException e) {
+            throw new InterruptedException(e.getMessage());
+        } catch (IOException e) {
+            throw new UncheckedIOException("reading " + topic.name + "/" + partition + " failed", e);
+        }
     }
 
     @Override
-    public void poll(int maxRecords, long maxBytes, boolean oversizedFirst, long timeoutNanos, RecordSink sink)
-            throws InterruptedException {
-        waiter.enter();
-        long deadline = System.nanoTime() + timeoutNanos;
-        while (true) {
-            member.rebalance();
-            if (maxRecords == 0) {
-                return;
-            }
-            int delivered = fetch(maxRecords, maxBytes, oversizedFirst, sink);
-            if (waiter.consumeWakeup() | delivered > 0) {
-                return;
-            }
-            if (!waiter.await(deadline, ready)) {
-                return;
-            }
-        }
+    protected long position(int partition) {
+        return cursors[partition].nextOffset();
     }
 
-    private int fetch(int maxRecords, long maxBytes, boolean oversizedFirst, RecordSink sink)
-            throws InterruptedException {
-        int delivered = 0;
-        long bytes = 0;
-        int n = cursors.length;
-        for (int i = 0; i < n && delivered < maxRecords; i++) {
-            int p = (nextPartition + i) % n;
-            PartitionCursor c = cursors[p];
-            if (!member.isFetchable(p) || c.corruption() != null && !remind(p, c)) {
-                continue;
-            }
-            try {
-                while (delivered < maxRecords && c.fill(decoder)) {
-                    Message m = c.peek();
-                    int size = m.estimatedSize();
-                    if (bytes + size > maxBytes && !(oversizedFirst && delivered == 0)) {
-                        nextPartition = (p + 1) % n;
-                        return delivered;
-                    }
-                    long offset = c.nextOffset();
-                    c.next();
-                    sink.accept(m, p, offset, size, 1, null);
-                    bytes += size;
-                    delivered++;
-                }
-            } catch (CorruptLogException e) {
-                corrupted(p, e);
-            } catch (InterruptedIOException e) {
-                throw new InterruptedException(e.getMessage());
-            } catch (IOException e) {
-                throw new UncheckedIOException("reading " + topic.name + "/" + p + " failed", e);
-            }
-        }
-        nextPartition = (nextPartition + 1) % n;
-        return delivered;
+    @Override
+    protected void advance(int partition) {
+        cursors[partition].next();
+    }
+
+    @Override
+    protected boolean hasRecords(int partition) {
+        return cursors[partition].behind();
     }
 
     private void corrupted(int partition, CorruptLogException e) {
@@ -148,32 +111,18 @@ final class LogConsumer implements TransportConsumer, GroupMember.Partitions {
                 e.position(), e.offset(), 0, e.getMessage()));
     }
 
-    /** Logs a reminder for a stopped partition when one is due; always false (the partition stays stopped). */
-    private boolean remind(int partition, PartitionCursor c) {
+    /** Logs a reminder for a stopped partition when one is due. */
+    private void remind(int partition, PartitionCursor c) {
         long now = System.nanoTime();
         if (remindAt[partition] != 0 && now - remindAt[partition] >= 0) {
             remindAt[partition] = now + REMIND_NANOS;
             log.error("Topic {} group {}: partition {} is still stopped at offset {}: {}", topic.name, spec.group(),
                     partition, c.nextOffset(), c.corruption().getMessage());
         }
-        return false;
-    }
-
-    /** Whether parking would miss something: records on a fetchable partition, or a group change to follow. */
-    private boolean readyToPoll() {
-        if (member.rebalanceRequested()) {
-            return true;
-        }
-        for (int p = 0; p < cursors.length; p++) {
-            if (member.isFetchable(p) && cursors[p].behind()) {
-                return true;
-            }
-        }
-        return false;
     }
 
     @Override
-    public void open(int partition) {
+    protected void openPartition(int partition) {
         try {
             cursors[partition] = new PartitionCursor(topic.partitions[partition], startPosition(partition),
                     "group " + spec.group());
@@ -183,7 +132,7 @@ final class LogConsumer implements TransportConsumer, GroupMember.Partitions {
     }
 
     @Override
-    public void close(int partition) {
+    protected void closePartition(int partition) {
         cursors[partition] = null;
         remindAt[partition] = 0;
     }
@@ -197,21 +146,6 @@ final class LogConsumer implements TransportConsumer, GroupMember.Partitions {
         return spec.startFrom() == StartPosition.LATEST ? p.highWatermark() : p.logStartOffset();
     }
 
-    @Override
-    public void pausePartitions(Collection<Integer> partitions) {
-        member.pause(partitions);
-    }
-
-    @Override
-    public void resumePartitions(Collection<Integer> partitions) {
-        member.resume(partitions);
-    }
-
-    @Override
-    public void wakeup() {
-        waiter.wakeup();
-    }
-
     /**
      * Commits for the partitions this member still owns (a member that lost a partition is fenced, as Kafka fences
      * commits of an old generation). With {@code sync}, returns once the commit is forced to disk.
@@ -223,7 +157,7 @@ final class LogConsumer implements TransportConsumer, GroupMember.Partitions {
         int n = 0;
         for (Map.Entry<Integer, Long> e : nextOffsets.entrySet()) {
             int p = e.getKey();
-            if (member.owns(p)) {
+            if (owns(p)) {
                 partitions[n] = p;
                 offsets[n++] = e.getValue();
             } else {
@@ -267,12 +201,7 @@ final class LogConsumer implements TransportConsumer, GroupMember.Partitions {
     }
 
     @Override
-    public void close() {
-        if (closed) {
-            return;
-        }
-        closed = true;
-        topic.unregister(this);
-        member.leave();
+    protected void closing() {
+        topic.consumers.remove(this);
     }
 }
