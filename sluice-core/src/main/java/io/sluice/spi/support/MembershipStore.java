@@ -30,6 +30,16 @@ import java.util.List;
  * {@link #holds} returning false; {@link GroupMember} then gives the partition up as lost. Heartbeats, liveness,
  * lease expiry and fencing by lease time stay the store's business.
  *
+ * <p>How sluice-nats' group maps onto it (it does not use it yet): {@code members} is {@code GroupMembership.alive}
+ * (sorted ids judged by heartbeats); {@code generation} moves on the watcher's significant events and when a member's
+ * heartbeat goes stale; {@code tryAcquire} is true once the coordinator thread's compare-and-set lease write (and the
+ * durable consumer) succeeded, and otherwise asks that thread to try; {@code holds} is false once the watch shows the
+ * lease replaced or this member's lease time ran out (the poll thread then gives the partition up as lost);
+ * {@code release} hands the lease to the coordinator thread, which gives it up once the naks the transport sent in
+ * {@link GroupMember.Partitions#close} were confirmed. The transport's {@link GroupMember.Partitions#canLetGo} is false
+ * while a pull request sent under the lease is outstanding, so no pull outlives the ownership it was sent under, and
+ * its {@code open} holds the first fetch when the previous holder may have left messages unacknowledged.
+ *
  * <p>Thread ownership: every method is called by the owning member's poll thread; an implementation's own threads
  * (watchers, heartbeats) only call the change {@code Runnable}.
  */
