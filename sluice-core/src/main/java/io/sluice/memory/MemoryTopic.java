@@ -2,10 +2,10 @@ package io.sluice.memory;
 
 import io.sluice.Message;
 
-import java.util.Arrays;
+import io.sluice.spi.support.PollSignals;
+
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.locks.LockSupport;
 
 /**
  * A topic of the memory transport: fixed partitions, its consumer groups, and the consumers to wake when messages
@@ -16,8 +16,8 @@ final class MemoryTopic {
     final MemoryPartition[] partitions;
     private final AtomicInteger roundRobin = new AtomicInteger();
     private final ConcurrentHashMap<String, MemoryGroup> groups = new ConcurrentHashMap<>();
-    /** Copy-on-write so that publishing reads it without a lock or an iterator. */
-    private volatile MemoryConsumer[] consumers = new MemoryConsumer[0];
+    /** The consumers to wake when a message arrives. */
+    final PollSignals consumers = new PollSignals();
 
     MemoryTopic(String name, int partitionCount) {
         this.name = name;
@@ -39,11 +39,7 @@ final class MemoryTopic {
 
     long append(int partition, Message message) {
         long offset = partitions[partition].append(message);
-        for (MemoryConsumer c : consumers) {
-            if (c.waiting) {
-                LockSupport.unpark(c.pollThread);
-            }
-        }
+        consumers.signalAll();
         return offset;
     }
 
@@ -53,15 +49,5 @@ final class MemoryTopic {
 
     MemoryGroup existingGroup(String group) {
         return groups.get(group);
-    }
-
-    synchronized void register(MemoryConsumer consumer) {
-        MemoryConsumer[] c = Arrays.copyOf(consumers, consumers.length + 1);
-        c[c.length - 1] = consumer;
-        consumers = c;
-    }
-
-    synchronized void unregister(MemoryConsumer consumer) {
-        consumers = Arrays.stream(consumers).filter(c -> c != consumer).toArray(MemoryConsumer[]::new);
     }
 }

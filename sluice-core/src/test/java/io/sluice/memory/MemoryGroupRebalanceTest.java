@@ -87,18 +87,22 @@ class MemoryGroupRebalanceTest {
     }
 
     @Test
-    void shouldFenceCommitsFromAMemberThatNoLongerOwnsThePartition() {
-        MemoryTransport transport = new MemoryTransport(1, 1 << 20);
-        MemoryTopic topic = new MemoryTopic("t", 1);
+    void shouldFenceCommitsFromAMemberThatNoLongerOwnsThePartition() throws Exception {
+        MemoryTopic topic = new MemoryTopic("t", 2);
         MemoryGroup group = topic.group("g");
         MemoryConsumer owner = new MemoryConsumer(topic, new io.sluice.spi.ConsumerSpec("t", "g", "m1",
                 io.sluice.config.StartPosition.EARLIEST), new NoopListener());
-        assertThat(group.tryAcquire(owner, 0)).isTrue();
-        assertThat(group.commit(owner, 0, 5)).isTrue();
-        group.release(owner, 0);
-        assertThat(group.commit(owner, 0, 9)).isFalse();
-        assertThat(group.committed(0)).isEqualTo(5);
-        transport.close();
+        owner.poll(0, 0, false, 0, (m, p, o, size, attempt, handle) -> { });
+        owner.commit(Map.of(1, 5L), true);
+        MemoryConsumer next = new MemoryConsumer(topic, new io.sluice.spi.ConsumerSpec("t", "g", "m2",
+                io.sluice.config.StartPosition.EARLIEST), new NoopListener());
+        owner.poll(0, 0, false, 0, (m, p, o, size, attempt, handle) -> { }); // gives partition 1 to the new member
+
+        owner.commit(Map.of(1, 9L), true);
+
+        assertThat(group.committed(1)).isEqualTo(5);
+        owner.close();
+        next.close();
     }
 
     private static final class NoopListener implements io.sluice.spi.PartitionListener {

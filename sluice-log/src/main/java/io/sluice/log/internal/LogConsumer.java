@@ -6,23 +6,19 @@ import io.sluice.log.CorruptLogException;
 import io.sluice.log.RecoveryEvent;
 import io.sluice.spi.ConsumerSpec;
 import io.sluice.spi.PartitionListener;
-import io.sluice.spi.RecordSink;
-import io.sluice.spi.TransportConsumer;
+import io.sluice.spi.support.GroupConsumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.io.UncheckedIOException;
-import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.concurrent.locks.LockSupport;
 import java.util.function.Consumer;
 
 /**
@@ -36,10 +32,12 @@ import java.util.function.Consumer;
  * logged at ERROR and recorded as a {@link RecoveryEvent.Kind#SEGMENT_CORRUPT} event; every five minutes after that a
  * reminder is logged while the member still owns the partition. Its lag stays visible.
  *
- * <p>Not thread-safe: owned by the subscription's poll thread, except {@link #wakeup()} and
- * {@link #wakeForRebalance()}, which any thread may call.
+ * <p>The poll loop, group hand-over and pauses are {@link GroupConsumer}'s; this class keeps the cursors.
+ *
+ * <p>Not thread-safe: owned by the subscription's poll thread, except {@link #wakeup()} and {@link #signal()}, which
+ * any thread may call.
  */
-final class LogConsumer implements TransportConsumer {
+final class LogConsumer extends GroupConsumer {
     private static final Logger log = LoggerFactory.getLogger(LogConsumer.class);
     private static final long REMIND_NANOS = TimeUnit.MINUTES.toNanos(5);
     private static final long COMMIT_TIMEOUT_SECONDS = 60;
@@ -47,102 +45,58 @@ final class LogConsumer implements TransportConsumer {
     private final TopicLog topic;
     private final LogGroup group;
     private final ConsumerSpec spec;
-    private final PartitionListener listener;
     private final OffsetStore store;
     private final Consumer<RecoveryEvent> events;
     private final PartitionCursor[] cursors;
     private final long[] remindAt;
     private final BatchDecoder decoder = new BatchDecoder();
-    private long seenGeneration = -1;
-    private boolean rebalancePending = true;
-    private int nextPartition;
-    private boolean closed;
-
-    volatile Thread pollThread;
-    volatile boolean waiting;
-    private volatile boolean wakeupRequested;
-    private volatile boolean rebalanceRequested;
 
     LogConsumer(TopicLog topic, ConsumerSpec spec, PartitionListener listener, OffsetStore store,
                 Consumer<RecoveryEvent> events) {
+        super(onChange -> topic.group(spec.group()).membership.join(spec.memberId(), onChange), listener);
         this.topic = topic;
         this.spec = spec;
-        this.listener = listener;
         this.store = store;
         this.events = events;
         this.group = topic.group(spec.group());
         this.cursors = new PartitionCursor[topic.partitions.length];
         this.remindAt = new long[topic.partitions.length];
-        topic.register(this);
-        group.join(this);
+        topic.consumers.add(this);
+    }
+
+    /** The next record of {@code partition}, or null at its end or while it is stopped by corruption. */
+    @Override
+    protected Message peek(int partition) throws InterruptedException {
+        PartitionCursor c = cursors[partition];
+        if (c.corruption() != null) {
+            remind(partition, c);
+            return null;
+        }
+        try {
+            return c.fill(decoder) ? c.peek() : null;
+        } catch (CorruptLogException e) {
+            corrupted(partition, e);
+            return null;
+        } catch (InterruptedIOException e) {
+            throw new InterruptedException(e.getMessage());
+        } catch (IOException e) {
+            throw new UncheckedIOException("reading " + topic.name + "/" + partition + " failed", e);
+        }
     }
 
     @Override
-    public void poll(int maxRecords, long maxBytes, boolean oversizedFirst, long timeoutNanos, RecordSink sink)
-            throws InterruptedException {
-        pollThread = Thread.currentThread();
-        long deadline = System.nanoTime() + timeoutNanos;
-        while (true) {
-            if (rebalancePending || rebalanceRequested) {
-                rebalance();
-            }
-            if (maxRecords == 0) {
-                return;
-            }
-            if (fetch(maxRecords, maxBytes, oversizedFirst, sink) > 0 || wakeupRequested) {
-                wakeupRequested = false;
-                return;
-            }
-            long remaining = deadline - System.nanoTime();
-            if (remaining <= 0) {
-                return;
-            }
-            waiting = true;
-            if (!available() && !wakeupRequested && !rebalanceRequested) {
-                LockSupport.parkNanos(this, remaining);
-            }
-            waiting = false;
-            if (Thread.interrupted()) {
-                throw new InterruptedException();
-            }
-        }
+    protected long position(int partition) {
+        return cursors[partition].nextOffset();
     }
 
-    private int fetch(int maxRecords, long maxBytes, boolean oversizedFirst, RecordSink sink)
-            throws InterruptedException {
-        int delivered = 0;
-        long bytes = 0;
-        int n = cursors.length;
-        for (int i = 0; i < n && delivered < maxRecords; i++) {
-            int p = (nextPartition + i) % n;
-            PartitionCursor c = cursors[p];
-            if (c == null || c.corruption() != null && !remind(p, c)) {
-                continue;
-            }
-            try {
-                while (delivered < maxRecords && c.fill(decoder)) {
-                    Message m = c.peek();
-                    int size = m.estimatedSize();
-                    if (bytes + size > maxBytes && !(oversizedFirst && delivered == 0)) {
-                        nextPartition = (p + 1) % n;
-                        return delivered;
-                    }
-                    long offset = c.nextOffset();
-                    c.next();
-                    sink.accept(m, p, offset, size, 1, null);
-                    bytes += size;
-                    delivered++;
-                }
-            } catch (CorruptLogException e) {
-                corrupted(p, e);
-            } catch (InterruptedIOException e) {
-                throw new InterruptedException(e.getMessage());
-            } catch (IOException e) {
-                throw new UncheckedIOException("reading " + topic.name + "/" + p + " failed", e);
-            }
-        }
-        nextPartition = (nextPartition + 1) % n;
-        return delivered;
+    @Override
+    protected void advance(int partition) {
+        cursors[partition].next();
+    }
+
+    @Override
+    protected boolean hasRecords(int partition) {
+        return cursors[partition].behind();
     }
 
     private void corrupted(int partition, CorruptLogException e) {
@@ -158,71 +112,30 @@ final class LogConsumer implements TransportConsumer {
                 e.position(), e.offset(), 0, e.getMessage()));
     }
 
-    /** Logs a reminder for a stopped partition when one is due; always false (the partition stays stopped). */
-    private boolean remind(int partition, PartitionCursor c) {
+    /** Logs a reminder for a stopped partition when one is due. */
+    private void remind(int partition, PartitionCursor c) {
         long now = System.nanoTime();
         if (remindAt[partition] != 0 && now - remindAt[partition] >= 0) {
             remindAt[partition] = now + REMIND_NANOS;
             log.error("Topic {} group {}: partition {} is still stopped at offset {}: {}", topic.name, spec.group(),
                     partition, c.nextOffset(), c.corruption().getMessage());
         }
-        return false;
     }
 
-    private boolean available() {
-        for (PartitionCursor c : cursors) {
-            if (c != null && c.behind()) {
-                return true;
-            }
+    @Override
+    protected void openPartition(int partition) {
+        try {
+            cursors[partition] = new PartitionCursor(topic.partitions[partition], startPosition(partition),
+                    "group " + spec.group());
+        } catch (IOException e) {
+            throw new UncheckedIOException("positioning on " + topic.name + "/" + partition + " failed", e);
         }
-        return false;
     }
 
-    /** Gives up partitions that moved away (after the listener drained them) and takes those that came to us. */
-    private void rebalance() {
-        rebalanceRequested = false;
-        long generation = group.generation();
-        if (generation == seenGeneration && !rebalancePending) {
-            return;
-        }
-        boolean[] target = group.target(this);
-        List<Integer> revoked = new ArrayList<>();
-        for (int p = 0; p < cursors.length; p++) {
-            if (cursors[p] != null && !target[p]) {
-                revoked.add(p);
-            }
-        }
-        if (!revoked.isEmpty()) {
-            listener.revoked(revoked);
-            for (int p : revoked) {
-                cursors[p] = null;
-                remindAt[p] = 0;
-                group.release(this, p);
-            }
-        }
-        List<Integer> assigned = new ArrayList<>();
-        boolean complete = true;
-        for (int p = 0; p < cursors.length; p++) {
-            if (target[p] && cursors[p] == null) {
-                if (group.tryAcquire(this, p)) {
-                    try {
-                        cursors[p] = new PartitionCursor(topic.partitions[p], startPosition(p),
-                                "group " + spec.group());
-                    } catch (IOException e) {
-                        group.release(this, p);
-                        throw new UncheckedIOException("positioning on " + topic.name + "/" + p + " failed", e);
-                    }
-                    assigned.add(p);
-                } else {
-                    complete = false; // its previous owner has not let go yet
-                }
-            }
-        }
-        if (!assigned.isEmpty()) {
-            listener.assigned(assigned);
-        }
-        seenGeneration = generation;
-        rebalancePending = !complete;
+    @Override
+    protected void closePartition(int partition) {
+        cursors[partition] = null;
+        remindAt[partition] = 0;
     }
 
     private long startPosition(int partition) {
@@ -232,23 +145,6 @@ final class LogConsumer implements TransportConsumer {
             return Math.min(committed, p.highWatermark());
         }
         return spec.startFrom() == StartPosition.LATEST ? p.highWatermark() : p.logStartOffset();
-    }
-
-    @Override
-    public void wakeup() {
-        wakeupRequested = true;
-        Thread t = pollThread;
-        if (t != null) {
-            LockSupport.unpark(t);
-        }
-    }
-
-    void wakeForRebalance() {
-        rebalanceRequested = true;
-        Thread t = pollThread;
-        if (t != null) {
-            LockSupport.unpark(t);
-        }
     }
 
     /**
@@ -286,7 +182,7 @@ final class LogConsumer implements TransportConsumer {
         int n = 0;
         for (Map.Entry<Integer, Long> e : nextOffsets.entrySet()) {
             int p = e.getKey();
-            if (p >= 0 && p < cursors.length && group.owns(this, p)) {
+            if (owns(p)) {
                 partitions[n] = p;
                 offsets[n++] = e.getValue();
             } else {
@@ -316,12 +212,7 @@ final class LogConsumer implements TransportConsumer {
     }
 
     @Override
-    public void close() {
-        if (closed) {
-            return;
-        }
-        closed = true;
-        topic.unregister(this);
-        group.leave(this);
+    protected void closing() {
+        topic.consumers.remove(this);
     }
 }

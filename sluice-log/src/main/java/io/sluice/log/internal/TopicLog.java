@@ -3,6 +3,7 @@ package io.sluice.log.internal;
 import io.sluice.Message;
 import io.sluice.log.LogSettings;
 import io.sluice.log.RecoveryEvent;
+import io.sluice.spi.support.PollSignals;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -14,14 +15,12 @@ import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.locks.LockSupport;
 import java.util.function.Consumer;
 
 /**
@@ -42,8 +41,8 @@ public final class TopicLog {
     private final FileIo io;
     private final ConcurrentHashMap<String, LogGroup> groups = new ConcurrentHashMap<>();
     private final AtomicInteger roundRobin = new AtomicInteger();
-    /** Copy-on-write, so a writer notifies without a lock or an iterator. */
-    private volatile LogConsumer[] consumers = new LogConsumer[0];
+    /** The consumers to wake when records are published. */
+    final PollSignals consumers = new PollSignals();
 
     private TopicLog(String name, Path dir, PartitionLog[] partitions, Executor executor, LogSettings settings,
                      ThreadLocal<BatchBuilder> builders, Counters counters, FileIo io) {
@@ -54,7 +53,7 @@ public final class TopicLog {
         this.writers = new PartitionWriter[partitions.length];
         for (int p = 0; p < partitions.length; p++) {
             writers[p] = new PartitionWriter(partitions[p], executor, settings.fsync(), builders,
-                    this::notifyConsumers, counters);
+                    consumers::signalAll, counters);
         }
     }
 
@@ -219,28 +218,6 @@ public final class TopicLog {
             }
         }
         return unread;
-    }
-
-    synchronized void register(LogConsumer consumer) {
-        LogConsumer[] c = Arrays.copyOf(consumers, consumers.length + 1);
-        c[c.length - 1] = consumer;
-        consumers = c;
-    }
-
-    synchronized void unregister(LogConsumer consumer) {
-        consumers = Arrays.stream(consumers).filter(c -> c != consumer).toArray(LogConsumer[]::new);
-    }
-
-    /** Wakes consumers waiting for records; called by writers after they publish. */
-    private void notifyConsumers() {
-        for (LogConsumer c : consumers) {
-            if (c.waiting) {
-                Thread t = c.pollThread;
-                if (t != null) {
-                    LockSupport.unpark(t);
-                }
-            }
-        }
     }
 
     @Override
