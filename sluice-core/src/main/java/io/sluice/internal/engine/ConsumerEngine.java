@@ -494,16 +494,13 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
             return;
         }
         Throwable cause = unwrap(error);
-        if (cause instanceof RetryLaterException later && !later.countsAsAttempt()
-                || cause instanceof UndecodableMessageException) {
-            // the handler was not called (an open breaker, a rate limit, a payload that did not decode): the
-            // attempt is given back, so a dead letter's attempts count only attempts that reached the handler
-            d.attempts--;
-            if (d.firstFailureMillis == 0 && cause instanceof UndecodableMessageException) {
-                d.firstFailureMillis = System.currentTimeMillis();
-            }
+        if (cause instanceof RetryLaterException later && !later.countsAsAttempt()) {
+            d.attempts--; // the handler was not called (an open breaker, a rate limit): the attempt is given back
         } else if (d.firstFailureMillis == 0) {
             d.firstFailureMillis = System.currentTimeMillis();
+        }
+        if (cause instanceof UndecodableMessageException) {
+            d.attempts--; // decoding failed before the handler was called: dead letters count handler attempts only
         }
         String reason = deadLetterReason(cause, d.attempts);
         if (reason == null) {
