@@ -1,11 +1,10 @@
 package io.sluice.memory;
 
 import io.sluice.Message;
-
+import io.sluice.spi.support.KeyPartitioner;
 import io.sluice.spi.support.PollSignals;
 
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * A topic of the memory transport: fixed partitions, its consumer groups, and the consumers to wake when messages
@@ -14,7 +13,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 final class MemoryTopic {
     final String name;
     final MemoryPartition[] partitions;
-    private final AtomicInteger roundRobin = new AtomicInteger();
+    private final KeyPartitioner partitioner;
     private final ConcurrentHashMap<String, MemoryGroup> groups = new ConcurrentHashMap<>();
     /** The consumers to wake when a message arrives. */
     final PollSignals consumers = new PollSignals();
@@ -22,6 +21,7 @@ final class MemoryTopic {
     MemoryTopic(String name, int partitionCount) {
         this.name = name;
         this.partitions = new MemoryPartition[partitionCount];
+        this.partitioner = new KeyPartitioner(partitionCount);
         for (int i = 0; i < partitionCount; i++) {
             partitions[i] = new MemoryPartition();
         }
@@ -29,12 +29,7 @@ final class MemoryTopic {
 
     /** Keyed messages go to the partition of their key's hash; keyless ones round-robin. */
     int partitionFor(Message message) {
-        String key = message.key();
-        if (key == null) {
-            return Math.floorMod(roundRobin.getAndIncrement(), partitions.length);
-        }
-        int h = key.hashCode();
-        return Math.floorMod(h ^ (h >>> 16), partitions.length);
+        return partitioner.partitionFor(message);
     }
 
     long append(int partition, Message message) {

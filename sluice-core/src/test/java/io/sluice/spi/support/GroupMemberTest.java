@@ -2,6 +2,7 @@ package io.sluice.spi.support;
 
 import io.sluice.spi.PartitionListener;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 import java.util.ArrayList;
 import java.util.Collection;
@@ -12,7 +13,8 @@ import java.util.Set;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-/** Cooperative hand-over over {@link LocalMembership}: the order of callbacks and lease moves. */
+/** Cooperative hand-over over {@link LocalMembership} and other stores: the order of callbacks and lease moves. */
+@Timeout(value = 60, unit = java.util.concurrent.TimeUnit.SECONDS)
 class GroupMemberTest {
     private final LocalMembership group = new LocalMembership(4);
     private final List<String> events = new ArrayList<>();
@@ -123,6 +125,28 @@ class GroupMemberTest {
         assertThat(store.released).as("a lost lease is not released by its old holder").isEmpty();
     }
 
+    @Test
+    void shouldTakeALeaseWhoseWriteCompletesOnTheStoresOwnThread() throws Exception {
+        RemoteLikeStore store = new RemoteLikeStore();
+        PollWaiter waiter = new PollWaiter();
+        waiter.enter();
+        GroupMember a = new GroupMember(onChange -> store.joined(onChange), listener("a"), partitions("a"),
+                waiter::signal);
+        try {
+            a.rebalance(); // asks for the leases; none is held yet
+            assertThat(events).isEmpty();
+            while (!events.contains("a assigned [0, 1, 2, 3]")) {
+                // parks until the store's thread wrote a lease and called back; an hour if a call-back were lost
+                waiter.await(System.nanoTime() + java.util.concurrent.TimeUnit.HOURS.toNanos(1),
+                        a::rebalanceRequested);
+                a.rebalance();
+            }
+        } finally {
+            store.writer.shutdownNow();
+        }
+        assertThat(events).containsSubsequence("a open 0", "a open 3").allMatch(e -> !e.contains("lost"));
+    }
+
     private GroupMember member(String name) {
         return new GroupMember(onChange -> group.join(name, onChange), listener(name), partitions(name), () -> { });
     }
@@ -221,6 +245,71 @@ class GroupMemberTest {
         @Override
         public void release(int partition) {
             released.add(partition);
+            held.remove(partition);
+        }
+
+        @Override
+        public void leave() {
+            held.clear();
+        }
+    }
+
+    /**
+     * A store whose lease writes run on its own thread, as one over a broker does: {@code tryAcquire} answers from
+     * its view and starts the write, which calls the change callback when it is done.
+     */
+    private static final class RemoteLikeStore implements MembershipStore {
+        final java.util.concurrent.ExecutorService writer = java.util.concurrent.Executors.newSingleThreadExecutor();
+        final Set<Integer> held = java.util.concurrent.ConcurrentHashMap.newKeySet();
+        final Set<Integer> requested = new HashSet<>();
+        Runnable onChange;
+
+        MembershipStore joined(Runnable onChange) {
+            this.onChange = onChange;
+            return this;
+        }
+
+        @Override
+        public String memberId() {
+            return "a";
+        }
+
+        @Override
+        public int partitions() {
+            return 4;
+        }
+
+        @Override
+        public List<String> members() {
+            return List.of("a");
+        }
+
+        @Override
+        public long generation() {
+            return 1;
+        }
+
+        @Override
+        public boolean tryAcquire(int partition) {
+            if (held.contains(partition)) {
+                return true;
+            }
+            if (requested.add(partition)) {
+                writer.execute(() -> {
+                    held.add(partition);
+                    onChange.run();
+                });
+            }
+            return false;
+        }
+
+        @Override
+        public boolean holds(int partition) {
+            return held.contains(partition);
+        }
+
+        @Override
+        public void release(int partition) {
             held.remove(partition);
         }
 

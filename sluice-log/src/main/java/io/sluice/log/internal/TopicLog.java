@@ -3,6 +3,7 @@ package io.sluice.log.internal;
 import io.sluice.Message;
 import io.sluice.log.LogSettings;
 import io.sluice.log.RecoveryEvent;
+import io.sluice.spi.support.KeyPartitioner;
 import io.sluice.spi.support.PollSignals;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -20,7 +21,6 @@ import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
 
 /**
@@ -40,7 +40,7 @@ public final class TopicLog {
     final PartitionWriter[] writers;
     private final FileIo io;
     private final ConcurrentHashMap<String, LogGroup> groups = new ConcurrentHashMap<>();
-    private final AtomicInteger roundRobin = new AtomicInteger();
+    private final KeyPartitioner partitioner;
     /** The consumers to wake when records are published. */
     final PollSignals consumers = new PollSignals();
 
@@ -50,6 +50,7 @@ public final class TopicLog {
         this.dir = dir;
         this.io = io;
         this.partitions = partitions;
+        this.partitioner = new KeyPartitioner(partitions.length);
         this.writers = new PartitionWriter[partitions.length];
         for (int p = 0; p < partitions.length; p++) {
             writers[p] = new PartitionWriter(partitions[p], executor, settings.fsync(), builders,
@@ -182,12 +183,7 @@ public final class TopicLog {
 
     /** Keyed messages go to the partition of their key's hash; keyless ones round-robin. */
     int partitionFor(Message message) {
-        String key = message.key();
-        if (key == null) {
-            return Math.floorMod(roundRobin.getAndIncrement(), partitions.length);
-        }
-        int h = key.hashCode();
-        return Math.floorMod(h ^ (h >>> 16), partitions.length);
+        return partitioner.partitionFor(message);
     }
 
     /** The group {@code name}, created (without any file) if new. */
