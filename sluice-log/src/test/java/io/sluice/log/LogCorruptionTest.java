@@ -191,13 +191,10 @@ class LogCorruptionTest {
 
     @Test
     void shouldReportACorruptSealedSegmentAndStopReadingBeforeIt() throws IOException {
-        writeRecords(200);
-        List<Path> segs = segments(0);
-        assertThat(segs).hasSizeGreaterThan(2);
-        Path sealed = segs.get(1);
-        List<Long> batches = batchPositions(sealed);
-        long victim = batches.get(3); // well before the segment's last index entry: found when read
-        long firstOffset = Long.parseLong(sealed.getFileName().toString().substring(0, 20));
+        Victim v = writeAndPick(sealed -> 3); // well before the segment's last index entry: found when read
+        Path sealed = v.segment();
+        long victim = v.position();
+        long firstOffset = v.offset() - 3;
         flipBit(sealed, victim + 70, 0);
 
         String report = verify();
@@ -257,30 +254,49 @@ class LogCorruptionTest {
     }
 
     /**
-     * Damaged batches in the middle of a sealed segment.
+     * A batch in the middle of a sealed segment, to be damaged.
      *
-     * @param segment  the sealed segment
+     * @param segments the partition's segment files
+     * @param segment  the sealed segment, the second one
      * @param batches  the byte positions of its batches (one record each)
-     * @param first    the index of the first damaged batch in the segment
+     * @param index    the index of the batch in the segment
      * @param position its byte position
      * @param offset   its offset
      */
-    private record Damage(Path segment, List<Long> batches, int first, long position, long offset) {
+    private record Victim(List<Path> segments, Path segment, List<Long> batches, int index, long position,
+                          long offset) {
+    }
+
+    /** Which batch of a segment to pick. */
+    @FunctionalInterface
+    private interface Pick {
+        int at(Path segment) throws IOException;
+    }
+
+    /**
+     * Writes 200 records (one batch each, in several 8 KiB segments) and picks a batch of the second segment, which
+     * is sealed.
+     */
+    private Victim writeAndPick(Pick pick) throws IOException {
+        writeRecords(200);
+        List<Path> segs = segments(0);
+        assertThat(segs).hasSizeGreaterThan(3);
+        Path sealed = segs.get(1);
+        List<Long> batches = batchPositions(sealed);
+        int k = pick.at(sealed);
+        return new Victim(segs, sealed, batches, k, batches.get(k), baseOf(sealed) + k);
     }
 
     /**
      * Writes 200 records and damages the headers (the magic: a batch's length cannot be trusted then) of
      * {@code count} consecutive batches of the second segment, which the sparse index does not point at.
      */
-    private Damage damageHeaders(int count) throws IOException {
-        writeRecords(200);
-        Path sealed = segments(0).get(1);
-        int k = unindexedRun(sealed, count);
-        List<Long> batches = batchPositions(sealed);
+    private Victim damageHeaders(int count) throws IOException {
+        Victim v = writeAndPick(sealed -> unindexedRun(sealed, count));
         for (int j = 0; j < count; j++) {
-            flipBit(sealed, batches.get(k + j) + 3, 1);
+            flipBit(v.segment(), v.batches().get(v.index() + j) + 3, 1);
         }
-        return new Damage(sealed, batches, k, batches.get(k), baseOf(sealed) + k);
+        return v;
     }
 
     @Test
@@ -304,11 +320,11 @@ class LogCorruptionTest {
 
     @Test
     void shouldNameTheDamagedBatchAndWhereReadingResumesWhenAReaderStartsInsideTheDamage() throws IOException {
-        Damage d = damageHeaders(2); // two damaged headers in a row: one damaged region
+        Victim d = damageHeaders(2); // two damaged headers in a row: one damaged region
         Path sealed = d.segment();
         long victim = d.position();
         long damaged = d.offset();
-        long resumesAt = d.batches().get(d.first() + 2);
+        long resumesAt = d.batches().get(d.index() + 2);
 
         try (LogTransport log = LogTransport.open(settings(1))) {
             for (long target : new long[] {damaged, damaged + 1}) {
@@ -330,7 +346,7 @@ class LogCorruptionTest {
 
     @Test
     void shouldLetAGroupSkipExactlyTheDamagedBatchAndConsumeEveryOtherRecord() throws Exception {
-        Damage d = damageHeaders(1);
+        Victim d = damageHeaders(1);
         Path sealed = d.segment();
         long victim = d.position();
         long damaged = d.offset();
@@ -620,13 +636,11 @@ class LogCorruptionTest {
 
     @Test
     void shouldCheckEverySegmentWholeAndCutNothingSealedWhenBothRecoveryPointCopiesAreDamaged() throws IOException {
-        writeRecords(200);
-        List<Path> segs = segments(0);
-        assertThat(segs).hasSizeGreaterThan(3);
-        Path damaged = segs.get(1);
-        List<Long> batches = batchPositions(damaged);
-        long bad = batches.get(1); // early in the segment, before its last index entry: a tail check would miss it
-        long badOffset = Long.parseLong(damaged.getFileName().toString().substring(0, 20)) + 1;
+        Victim v = writeAndPick(sealed -> 1); // early, before the segment's last index entry: a tail check misses it
+        List<Path> segs = v.segments();
+        Path damaged = v.segment();
+        long bad = v.position();
+        long badOffset = v.offset();
         flipBit(damaged, bad + 60, 3);
         Files.write(partitionDir(0).resolve("recovery-point"), new byte[] {1, 2, 3});
         Files.write(partitionDir(0).resolve("recovery-point.2"), new byte[16]);
