@@ -429,7 +429,9 @@ class LogCorruptionTest {
                 assertThat(e.kind()).isEqualTo(RecoveryEvent.Kind.SEGMENT_CORRUPT);
                 assertThat(e.file()).isEqualTo(sealed);
                 assertThat(e.position()).isEqualTo(victim);
-                assertThat(e.detail()).contains("sealed segment").contains("bad magic");
+                assertThat(e.detail()).contains("sealed segment").contains("bad magic")
+                        .contains("readable batches resume at offset " + baseOf(segments(0).get(1))
+                                + " (the start of the next segment)");
             });
             assertThat(Files.size(sealed)).as("a sealed segment is never cut").isEqualTo(size);
             assertThat(readPrefix(log)).hasSize(batches.size() - 1);
@@ -658,6 +660,8 @@ class LogCorruptionTest {
             assertThat(events.get(1).file()).isEqualTo(damaged);
             assertThat(events.get(1).position()).isEqualTo(bad);
             assertThat(events.get(1).offset()).isEqualTo(badOffset);
+            assertThat(events.get(1).detail()).endsWith("; readable batches resume at offset " + (badOffset + 1)
+                    + " (byte " + v.batches().get(2) + ")");
             // Nothing was cut: the segments after the damage and every record in them are still there.
             assertThat(segments(0)).isEqualTo(segs);
             assertThat(log.endOffset(TOPIC, 0)).isEqualTo(200);
