@@ -168,7 +168,7 @@ public final class SegmentRecovery {
             long expected = w.expected;
             long maxTs = w.maxTimestamp;
             if (w.problem != null) {
-                reportCorrupt(s, w, events);
+                reportCorrupt(s, ch, w, expectedNext, events);
                 s.recoveredSealed(expectedNext, maxTs, false);
                 return true;
             }
@@ -213,7 +213,7 @@ public final class SegmentRecovery {
             IndexBuilder built = new IndexBuilder(s.baseOffset, indexInterval);
             Walk w = walk(ch, 0, s.baseOffset, s.size, built, SegmentRecovery::checkRecords);
             if (w.problem != null) {
-                reportCorrupt(s, w, events);
+                reportCorrupt(s, ch, w, expectedNext, events);
                 s.recoveredSealed(expectedNext, built.maxTimestamp(), false);
                 return true;
             }
@@ -270,10 +270,23 @@ public final class SegmentRecovery {
         return new Walk(expected, maxTs, scan.position(), problem, problem != null && scan.tornTail());
     }
 
-    /** Damage in a sealed segment: reported, never cut (readers stop before it). */
-    private static void reportCorrupt(Segment s, Walk w, Events events) {
+    /**
+     * Damage in a sealed segment: reported, never cut (readers stop before it), with where readable batches resume,
+     * so that an operator who reads the event knows which offset skips exactly the damage.
+     */
+    private static void reportCorrupt(Segment s, FileChannel ch, Walk w, long expectedNext, Events events)
+            throws IOException {
+        BatchScanner scan = new BatchScanner().reset((dst, pos) -> ch.read(dst, pos), w.position, s.size, true);
+        // A batch whose CRCs hold but whose offsets or records are wrong has a length that can be trusted.
+        long from = scan.next() ? scan.end() : scan.damagedEnd();
+        String resume;
+        if (scan.resync(from, w.expected + 1, expectedNext)) {
+            resume = "readable batches resume at offset " + scan.baseOffset() + " (byte " + scan.position() + ")";
+        } else {
+            resume = "readable batches resume at offset " + expectedNext + " (the start of the next segment)";
+        }
         events.add(RecoveryEvent.Kind.SEGMENT_CORRUPT, s.logFile, w.position, w.expected, 0,
-                "sealed segment: " + w.problem);
+                "sealed segment: " + w.problem + "; " + resume);
     }
 
     /** A sound sealed segment whose last offset does not join up with the next segment's base. */
@@ -290,7 +303,7 @@ public final class SegmentRecovery {
         IndexBuilder built = new IndexBuilder(s.baseOffset, indexInterval);
         Walk w = walk(ch, 0, s.baseOffset, s.size, built, SegmentRecovery::checkRecords);
         if (w.problem != null) {
-            reportCorrupt(s, w, events);
+            reportCorrupt(s, ch, w, expectedNext, events);
         } else {
             built.seal(w.expected);
             reportGap(s, w.expected, expectedNext, events);

@@ -8,7 +8,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Function;
 
@@ -85,13 +85,18 @@ public final class TopicOpening {
             lock.unlock();
         }
         // Runs on the JDK's delay-scheduler thread, not on the timer, which may be the one busy creating the topic.
-        CompletableFuture.delayedExecutor(timeout.toNanos(), TimeUnit.NANOSECONDS, Runnable::run).execute(() -> {
-            if (w.decide()) {
-                append.completeExceptionally(new PublishException("topic '" + name + "' was not created within the "
-                        + "publish timeout (" + Durations.format(timeout) + ", publisher.publishTimeout): creating "
-                        + "its directories is still going on; message " + append.message.id() + " not written"));
-            }
-        });
+        // The task holds only the Waiting, which lets go of the append once the opening took it.
+        CompletableFuture.delayedExecutor(timeout.toNanos(), TimeUnit.NANOSECONDS, Runnable::run)
+                .execute(() -> timedOut(w, timeout));
+    }
+
+    private void timedOut(Waiting w, Duration timeout) {
+        PendingAppend append = w.take();
+        if (append != null) {
+            append.completeExceptionally(new PublishException("topic '" + name + "' was not created within the "
+                    + "publish timeout (" + Durations.format(timeout) + ", publisher.publishTimeout): creating its "
+                    + "directories is still going on; message " + append.message.id() + " not written"));
+        }
     }
 
     /**
@@ -102,13 +107,14 @@ public final class TopicOpening {
         lock.lock();
         try {
             for (Waiting w : waiting) {
-                if (!w.decide()) {
+                PendingAppend append = w.take();
+                if (append == null) {
                     continue; // its timeout passed first: it failed and must not be written
                 }
                 if (error == null) {
-                    LogStore.submit(topic, w.append);
+                    LogStore.submit(topic, append);
                 } else {
-                    w.append.completeExceptionally(failure.apply(error));
+                    append.completeExceptionally(failure.apply(error));
                 }
             }
             waiting = List.of();
@@ -127,16 +133,15 @@ public final class TopicOpening {
         }
     }
 
-    /** An append waiting for the topic; exactly one of the opening and its timeout decides what happens to it. */
-    private static final class Waiting extends AtomicBoolean {
-        final PendingAppend append;
-
+    /** An append waiting for the topic; exactly one of the opening and its timeout takes it. */
+    private static final class Waiting extends AtomicReference<PendingAppend> {
         Waiting(PendingAppend append) {
-            this.append = append;
+            super(append);
         }
 
-        boolean decide() {
-            return compareAndSet(false, true);
+        /** The append, to the first caller only; null to the other. */
+        PendingAppend take() {
+            return getAndSet(null);
         }
     }
 }

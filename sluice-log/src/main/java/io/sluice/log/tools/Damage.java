@@ -14,6 +14,8 @@ import java.io.IOException;
  * @param torn           true if the bytes look cut short rather than changed
  * @param resumeOffset   first offset of the next sound batch in the file, or of the next segment; -1 if none
  * @param resumePosition byte position of that batch in the file, or -1 if it is not in this file
+ *
+ * <p>Immutable.
  */
 record Damage(long position, long firstOffset, String problem, boolean torn, long resumeOffset,
               long resumePosition) {
