@@ -60,10 +60,10 @@ import java.util.function.UnaryOperator;
  * partition whose window is full and reports stalls, {@link PartitionTracker} finds each watermark; all three are
  * the owner's.
  *
- * <p>Commits. Offset transports get the watermark in the background ({@link TransportConsumer#commitInBackground}) every
- * commit interval, or whenever it moves where commits are cheap; an offset counts as committed only once the
- * transport confirmed it, so a failed commit is sent again and the synchronous commit on revocation or close covers
- * everything unconfirmed.
+ * <p>Commits. Offset transports get the watermark in the background
+ * ({@link TransportConsumer#commitInBackground}) every commit interval, or whenever it moves where commits are cheap;
+ * an offset counts as committed only once the transport confirmed it, so a failed commit is sent again and the
+ * synchronous commit on revocation or close covers everything unconfirmed.
  *
  * <p>Outcomes. Every fetched message ends handled (committed/acked), dead-lettered (acked only after the dead-letter
  * publish is confirmed), or released unfinished on shutdown or rebalance, to be delivered again. Nothing is dropped.
