@@ -97,12 +97,12 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
     private final CompletionInbox inbox = new CompletionInbox();
     private final DeliveryPool pool = new DeliveryPool(this);
     private final KeyLanes lanes;
+    private final OffsetCommitter committer;
+    private final PartitionWindows windows;
     private final RecordSink sink = this::accept;
     private final long handlerTimeoutNanos;
     private final int maxUncommitted;
     private final CountDownLatch terminated = new CountDownLatch(1);
-    private final OffsetCommitter committer;
-    private final PartitionWindows windows;
 
     // Owner-only state.
     private PartitionTracker[] trackers = new PartitionTracker[16];
