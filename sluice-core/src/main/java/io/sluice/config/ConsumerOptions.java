@@ -23,8 +23,9 @@ import java.util.Set;
  * <tr><td>maxUncommittedPerPartition</td><td>offsets tracked above a partition's commit watermark before fetching
  * pauses (default 1048576); only the saturated partition pauses, the others keep flowing</td></tr>
  * <tr><td>stallWarning</td><td>a partition whose commit watermark has not moved for this long while a message at
- * it is unfinished is reported stalled: a WARN naming topic, partition and offset, {@link
- * io.sluice.SubscriptionStats#stalledPartitions()}, and the meter {@code sluice.consumer.stalled} (default 1m)</td></tr>
+ * it is unfinished is reported stalled: a WARN naming topic, partition and offset,
+ * {@link io.sluice.SubscriptionStats#stalledPartitions()}, and the meter {@code sluice.consumer.stalled}
+ * (default 1m)</td></tr>
  * <tr><td>retry.*</td><td>{@link RetryPolicy}</td></tr>
  * <tr><td>deadLetter.*</td><td>{@link DeadLetterPolicy}</td></tr>
  * </table>
@@ -140,7 +141,8 @@ public final class ConsumerOptions {
     public Builder toBuilder() {
         Builder b = builder().maxInFlight(maxInFlight).maxInFlightBytes(maxInFlightBytes)
                 .handlerTimeout(handlerTimeout).commitInterval(commitInterval).shutdownTimeout(shutdownTimeout)
-                .startFrom(startFrom).maxUncommittedPerPartition(maxUncommittedPerPartition).stallWarning(stallWarning).retry(retry)
+                .startFrom(startFrom).maxUncommittedPerPartition(maxUncommittedPerPartition).retry(retry)
+                .stallWarning(stallWarning)
                 .deadLetter(deadLetter);
         middleware.forEach(b::middleware);
         return b;

@@ -45,7 +45,7 @@ public interface TransportConsumer extends AutoCloseable {
      * Records for each partition the offset of the next message the group should receive (the watermark). Only for
      * {@link Acknowledgement#OFFSETS} transports. With {@code sync} the call returns once the commit is durable and
      * throws if it failed; the engine uses it on revocation and close. The engine sends background commits through
-     * {@link #commitAsync} instead, so {@code sync = false} is only kept for callers outside the engine.
+     * {@link #commitInBackground} instead, so {@code sync = false} is only kept for callers outside the engine.
      */
     void commit(Map<Integer, Long> nextOffsets, boolean sync);
 
@@ -60,7 +60,7 @@ public interface TransportConsumer extends AutoCloseable {
      * <p>The default commits synchronously on the calling (poll) thread, which is right where a commit is cheap;
      * a transport with a real asynchronous commit (Kafka {@code commitAsync} with a callback) overrides it.
      */
-    default java.util.concurrent.CompletableFuture<Void> commitAsync(Map<Integer, Long> nextOffsets) {
+    default java.util.concurrent.CompletableFuture<Void> commitInBackground(Map<Integer, Long> nextOffsets) {
         try {
             commit(nextOffsets, true);
             return java.util.concurrent.CompletableFuture.completedFuture(null);

@@ -684,7 +684,8 @@ public abstract class TransportContractTest {
         assertThat(gate.opened()).as("8 handlers ran at once").isTrue();
         assertThat(sub.stats().peakInFlight()).as("peak fetched-and-unfinished with maxInFlight 16")
                 .isLessThanOrEqualTo(16).isGreaterThanOrEqualTo(8);
-        assertThat(log.peakConcurrency()).as("peak handler concurrency").isLessThanOrEqualTo(16).isGreaterThanOrEqualTo(8);
+        assertThat(log.peakConcurrency()).as("peak handler concurrency").isLessThanOrEqualTo(16)
+                .isGreaterThanOrEqualTo(8);
     }
 
     @Test

@@ -60,10 +60,10 @@ import java.util.function.UnaryOperator;
  * partition whose window is full and reports stalls, {@link PartitionTracker} finds each watermark; all three are
  * the owner's.
  *
- * <p>Commits. Offset transports get the watermark in the background ({@link TransportConsumer#commitAsync}) every
- * commit interval, or whenever it moves where commits are cheap; an offset counts as committed only once the
- * transport confirmed it, so a failed commit is sent again and the synchronous commit on revocation or close covers
- * everything unconfirmed.
+ * <p>Commits. Offset transports get the watermark in the background
+ * ({@link TransportConsumer#commitInBackground}) every commit interval, or whenever it moves where commits are cheap;
+ * an offset counts as committed only once the transport confirmed it, so a failed commit is sent again and the
+ * synchronous commit on revocation or close covers everything unconfirmed.
  *
  * <p>Outcomes. Every fetched message ends handled (committed/acked), dead-lettered (acked only after the dead-letter
  * publish is confirmed), or released unfinished on shutdown or rebalance, to be delivered again. Nothing is dropped.
@@ -97,12 +97,12 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
     private final CompletionInbox inbox = new CompletionInbox();
     private final DeliveryPool pool = new DeliveryPool(this);
     private final KeyLanes lanes;
+    private final OffsetCommitter committer;
+    private final PartitionWindows windows;
     private final RecordSink sink = this::accept;
     private final long handlerTimeoutNanos;
     private final int maxUncommitted;
     private final CountDownLatch terminated = new CountDownLatch(1);
-    private final OffsetCommitter committer;
-    private final PartitionWindows windows;
     private final CompletableFuture<Void> endedFuture = new CompletableFuture<>();
 
     // Owner-only state.

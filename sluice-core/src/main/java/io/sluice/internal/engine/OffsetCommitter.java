@@ -15,7 +15,7 @@ import java.util.concurrent.ConcurrentLinkedQueue;
 
 /**
  * Commits partition watermarks on an offset transport and keeps, per {@link PartitionTracker}, what the transport
- * confirmed: background commits ({@link TransportConsumer#commitAsync}) count only once their future completes
+ * confirmed: background commits ({@link TransportConsumer#commitInBackground}) count only once their future completes
  * normally, a failed one is sent again, and a synchronous commit covers every watermark not confirmed.
  *
  * <p>Threads: owned by the engine's owner thread, which makes every call; only the completion of a background
@@ -72,7 +72,7 @@ final class OffsetCommitter {
         pending++;
         CompletableFuture<Void> done;
         try {
-            done = consumer.commitAsync(offsets);
+            done = consumer.commitInBackground(offsets);
         } catch (RuntimeException e) {
             done = CompletableFuture.failedFuture(e);
         }

@@ -26,6 +26,27 @@ class PartitionTrackerTest {
     }
 
     @Test
+    void shouldSendAWatermarkAgainOnlyWhenItsBackgroundCommitFailedOrItMoved() {
+        PartitionTracker t = new PartitionTracker(0, 64);
+        t.complete(t.track(0));
+        assertThat(t.needsBackgroundCommit()).isTrue();
+        t.markSent(1);
+        assertThat(t.needsBackgroundCommit()).as("sent, answer pending").isFalse();
+        assertThat(t.hasUncommitted()).as("not confirmed: a synchronous commit still covers it").isTrue();
+
+        t.complete(t.track(1));
+        t.markSent(2);
+        t.markFailed(1); // the older commit's failure does not undo the newer send
+        assertThat(t.needsBackgroundCommit()).isFalse();
+        t.markFailed(2);
+        assertThat(t.needsBackgroundCommit()).as("the newest send failed: send it again").isTrue();
+
+        t.markCommitted(2);
+        assertThat(t.needsBackgroundCommit()).isFalse();
+        assertThat(t.hasUncommitted()).isFalse();
+    }
+
+    @Test
     void shouldSkipGapsInOffsets() {
         PartitionTracker t = new PartitionTracker(0, 64);
         long a = t.track(100);

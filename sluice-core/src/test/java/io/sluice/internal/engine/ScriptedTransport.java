@@ -252,7 +252,7 @@ final class ScriptedTransport implements Transport {
             }
 
             @Override
-            public CompletableFuture<Void> commitAsync(Map<Integer, Long> nextOffsets) {
+            public CompletableFuture<Void> commitInBackground(Map<Integer, Long> nextOffsets) {
                 if (acknowledgement != Acknowledgement.OFFSETS) {
                     throw new AssertionError("a per-message transport is never asked to commit offsets");
                 }

@@ -153,7 +153,7 @@ final class LogConsumer extends GroupConsumer {
      */
     @Override
     public void commit(Map<Integer, Long> nextOffsets, boolean sync) {
-        CompletableFuture<Void> done = commitAsync(nextOffsets);
+        CompletableFuture<Void> done = commitInBackground(nextOffsets);
         if (sync) {
             try {
                 done.get(COMMIT_TIMEOUT_SECONDS, TimeUnit.SECONDS);
@@ -176,7 +176,7 @@ final class LogConsumer extends GroupConsumer {
      * are refused (and the future completes: there is nothing left for this member to commit).
      */
     @Override
-    public CompletableFuture<Void> commitAsync(Map<Integer, Long> nextOffsets) {
+    public CompletableFuture<Void> commitInBackground(Map<Integer, Long> nextOffsets) {
         int[] partitions = new int[nextOffsets.size()];
         long[] offsets = new long[nextOffsets.size()];
         int n = 0;
