@@ -16,13 +16,10 @@ import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
-import org.apache.kafka.clients.consumer.OffsetAndMetadata;
-import org.apache.kafka.clients.consumer.RetriableCommitFailedException;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.IsolationLevel;
 import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.TopicPartition;
-import org.apache.kafka.common.errors.RebalanceInProgressException;
 import org.apache.kafka.common.errors.RetriableException;
 import org.apache.kafka.common.errors.TimeoutException;
 import org.apache.kafka.common.errors.WakeupException;
@@ -47,7 +44,6 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.locks.LockSupport;
 import java.util.function.Supplier;
 
 /**
@@ -75,10 +71,8 @@ import java.util.function.Supplier;
  * and each tier may have at most {@link #TIER_STRIDE} partitions: partitions beyond that are refused (paused, never
  * handed to the engine) with an error, rather than share the engine's bookkeeping with a tier partition.
  *
- * <p>Commits. Per partition the consumer remembers the newest offset the engine asked to commit and the newest the
- * broker confirmed. A failed asynchronous commit is retried on the next poll with the newest requested offset, and
- * only if no newer commit was sent meanwhile, so a retry never overtakes a newer commit. Callbacks of commits sent
- * before a partition was revoked are ignored.
+ * <p>Commits are the {@link CommitTracker}'s: failed asynchronous commits retried on the next poll, and everything
+ * asked for and not confirmed committed synchronously on revoke and close.
  *
  * <p>Delay-tier hand-offs are sent from a thread of their own (one per consumer, started on the first hand-off): the
  * first send to a tier topic waits for its metadata and leaders, and a full producer buffer blocks a send, neither of
@@ -96,7 +90,6 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
     /** How often the end offsets of paused partitions (which fetch nothing, so learn nothing) are looked up. */
     private static final long END_OFFSETS_REFRESH_NANOS = TimeUnit.SECONDS.toNanos(1);
     private static final Duration CLOSE_TIMEOUT = Duration.ofSeconds(30);
-    private static final long REJOIN_WAIT_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
 
     private final KafkaConsumer<byte[], byte[]> consumer;
     /** Half of {@code max.poll.interval.ms}: how long a revocation may take before the group gives up on us. */
@@ -109,7 +102,6 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
     private final Supplier<Admin> admin;
     private final ListOffsetsOptions endOffsetsOptions;
     private final PartitionListener listener;
-    private final Duration syncCommitTimeout;
     private final KafkaRecords.Decoder decoder = new KafkaRecords.Decoder();
     /** In turn order: a partition that hands a record over moves to the end, so scarce room goes round. */
     private final Map<TopicPartition, Backlog> backlogs = new java.util.LinkedHashMap<>();
@@ -117,14 +109,10 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
     private final Set<TopicPartition> pausedForBacklog = new HashSet<>();
     /** Partitions the engine paused ({@link #pausePartitions}); their backlog is held too. */
     private final Set<TopicPartition> pausedByEngine = new HashSet<>();
-    /** Commit bookkeeping of each partition assigned now; replaced on each assignment. */
-    private final Map<TopicPartition, CommitState> commits = new HashMap<>();
+    private final CommitTracker commits;
     /** Partitions assigned but not handed to the engine (beyond the tier stride); kept paused. */
     private final Set<TopicPartition> refused = new HashSet<>();
     private final Map<Integer, TopicPartition> byId = new HashMap<>();
-    private long commitSeq;
-    /** Failed commits flagged for retry since the last poll (some may be superseded since): a hint to look. */
-    private int commitRetries;
     private boolean allPaused;
     /** Partitions of the topic itself (not its delay tiers) handed to the engine now, kept by the callbacks. */
     private int assignedCount;
@@ -148,7 +136,6 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
         this.tiers = settings.delayTiers();
         this.sender = sender;
         this.listener = listener;
-        this.syncCommitTimeout = settings.syncCommitTimeout();
         this.tierTopics = new String[tiers.size()];
         List<String> topics = new ArrayList<>(List.of(topic));
         for (int i = 0; i < tiers.size(); i++) {
@@ -165,6 +152,7 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
         // The revoke callback runs inside poll(): half the poll interval leaves the rest for the commit and the poll.
         this.maxRevokeTime = Duration.ofMillis(Math.max(1, maxPollMillis / 2));
         this.consumer = new KafkaConsumer<>(config);
+        this.commits = new CommitTracker(consumer, group, settings.syncCommitTimeout(), () -> wakeupRequested = true);
         this.nextLagNanos = System.nanoTime();
         this.nextEndOffsetsNanos = nextLagNanos;
         consumer.subscribe(topics, this);
@@ -178,7 +166,7 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
             wakeupRequested = false;
             timeoutNanos = 0;
         }
-        retryFailedCommits();
+        commits.retryFailed();
         if (maxRecords == 0) {
             pausedPoll(0);
             return;
@@ -509,7 +497,7 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
         }
         for (TopicPartition tp : partitions) {
             if (!refused.contains(tp)) {
-                commits.put(tp, new CommitState());
+                commits.assigned(tp);
                 if (tp.topic().equals(topic)) {
                     assignedCount++;
                 }
@@ -537,7 +525,7 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
             if (!ids.isEmpty()) {
                 listener.revoked(ids);
             }
-            commitUnconfirmed(partitions);
+            commits.commitUnconfirmed(partitions);
         } catch (RuntimeException e) {
             log.error("Topic {} group {}: giving up {} failed; records handed over and not committed will be "
                     + "delivered again to the next owner", topic, group, partitions, e);
@@ -567,7 +555,7 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
 
     private void forget(Collection<TopicPartition> partitions) {
         for (TopicPartition tp : partitions) {
-            if (commits.remove(tp) != null && tp.topic().equals(topic)) {
+            if (commits.forget(tp) && tp.topic().equals(topic)) {
                 assignedCount--;
             }
             refused.remove(tp);
@@ -588,7 +576,7 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
         for (int id : partitions) {
             TopicPartition tp = topicPartition(id);
             // commits holds exactly the partitions assigned now and handed to the engine.
-            if (commits.containsKey(tp) && pausedByEngine.add(tp)) {
+            if (commits.holds(tp) && pausedByEngine.add(tp)) {
                 pause.add(tp);
             }
         }
@@ -635,185 +623,18 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
 
     // ------------------------------------------------------------------ commit
 
-    /**
-     * Commit bookkeeping of one assigned partition. A callback of a commit sent under an earlier assignment finds
-     * another (or no) state for its partition and is ignored.
-     */
-    private static final class CommitState {
-        /** The newest offset the engine asked to commit; -1 before the first. */
-        long requested = -1;
-        /** The newest offset the broker confirmed in this assignment; -1 before the first. */
-        long confirmed = -1;
-        /** Sequence number of the newest commit sent for this partition. */
-        long sentSeq;
-        /** The newest commit failed and may succeed again: the next poll sends {@link #requested} again. */
-        boolean retry;
-        /** A synchronous commit timed out: do not spend the same time again before giving the partition up. */
-        boolean syncTimedOut;
-    }
-
     @Override
     public void commit(Map<Integer, Long> nextOffsets, boolean sync) {
-        Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>();
+        Map<TopicPartition, Long> offsets = new HashMap<>();
         for (Map.Entry<Integer, Long> e : nextOffsets.entrySet()) {
-            TopicPartition tp = topicPartition(e.getKey());
-            CommitState state = commits.get(tp);
-            if (state != null) {
-                state.requested = Math.max(state.requested, e.getValue());
-                offsets.put(tp, new OffsetAndMetadata(e.getValue()));
-            }
+            offsets.put(topicPartition(e.getKey()), e.getValue());
         }
-        if (offsets.isEmpty()) {
-            return;
-        }
-        if (!sync) {
-            commitAsync(offsets);
-            return;
-        }
-        commitSync(offsets);
-    }
-
-    /** Marks {@code offsets} as the newest commit of their partitions and returns their states, in step. */
-    private Map<TopicPartition, CommitState> sending(Map<TopicPartition, OffsetAndMetadata> offsets, long seq) {
-        Map<TopicPartition, CommitState> states = new HashMap<>();
-        for (TopicPartition tp : offsets.keySet()) {
-            CommitState state = commits.get(tp);
-            if (state != null) {
-                state.sentSeq = seq;
-                state.retry = false;
-                states.put(tp, state);
-            }
-        }
-        return states;
-    }
-
-    private void commitAsync(Map<TopicPartition, OffsetAndMetadata> offsets) {
-        long seq = ++commitSeq;
-        Map<TopicPartition, CommitState> states = sending(offsets, seq);
-        consumer.commitAsync(offsets, (committed, error) -> {
-            if (error == null) {
-                confirmed(offsets, states);
-            } else {
-                onAsyncCommitFailed(offsets, states, seq, error);
-            }
-        });
-    }
-
-    private void confirmed(Map<TopicPartition, OffsetAndMetadata> offsets, Map<TopicPartition, CommitState> states) {
-        states.forEach((tp, state) -> {
-            if (commits.get(tp) == state) {
-                state.confirmed = Math.max(state.confirmed, offsets.get(tp).offset());
-                state.syncTimedOut = false;
-            }
-        });
-    }
-
-    private void onAsyncCommitFailed(Map<TopicPartition, OffsetAndMetadata> offsets,
-                                     Map<TopicPartition, CommitState> states, long seq, Exception error) {
-        boolean retriable = error instanceof RetriableCommitFailedException || error instanceof RetriableException
-                || error instanceof RebalanceInProgressException;
-        if (!retriable) {
-            log.warn("Commit of {} for group {} failed: {}; the next commit of these partitions supersedes it",
-                    offsets, group, error.toString());
-            return;
-        }
-        log.debug("Async commit of {} for group {} failed; retrying on the next poll", offsets, group, error);
-        states.forEach((tp, state) -> {
-            // A newer commit of the partition is on its way (or done): retrying this one could only overtake it.
-            if (commits.get(tp) == state && state.sentSeq == seq && !state.retry) {
-                state.retry = true;
-                commitRetries++;
-            }
-        });
-    }
-
-    /** Sends again, with the newest requested offsets, the commits whose newest attempt failed. */
-    private void retryFailedCommits() {
-        if (commitRetries == 0) {
-            return;
-        }
-        Map<TopicPartition, OffsetAndMetadata> retry = new HashMap<>();
-        for (Map.Entry<TopicPartition, CommitState> e : commits.entrySet()) {
-            CommitState state = e.getValue();
-            if (state.retry) {
-                state.retry = false;
-                if (state.requested > state.confirmed) {
-                    retry.put(e.getKey(), new OffsetAndMetadata(state.requested));
-                }
-            }
-        }
-        commitRetries = 0;
-        if (!retry.isEmpty()) {
-            commitAsync(retry);
-        }
+        commits.commit(offsets, sync);
     }
 
     /** Partitions whose newest commit failed and is to be sent again on the next poll (for tests). */
     int commitsAwaitingRetry() {
-        int n = 0;
-        for (CommitState state : commits.values()) {
-            n += state.retry ? 1 : 0;
-        }
-        return n;
-    }
-
-    /**
-     * Commits synchronously what the engine asked to commit on {@code partitions} and the broker has not confirmed:
-     * an asynchronous commit fails while the group rebalances, and the engine, which counts it as done, would not
-     * ask again before the partitions move. Failures are logged, not thrown: the partitions move anyway.
-     */
-    private void commitUnconfirmed(Collection<TopicPartition> partitions) {
-        Map<TopicPartition, OffsetAndMetadata> unconfirmed = new HashMap<>();
-        for (TopicPartition tp : partitions) {
-            CommitState state = commits.get(tp);
-            if (state != null && state.requested > state.confirmed && !state.syncTimedOut) {
-                unconfirmed.put(tp, new OffsetAndMetadata(state.requested));
-            }
-        }
-        if (unconfirmed.isEmpty()) {
-            return;
-        }
-        try {
-            commitSync(unconfirmed);
-        } catch (RuntimeException e) {
-            log.warn("Committing {} of group {} before giving the partitions up failed: {}; the next owner may see "
-                    + "their finished records again", unconfirmed, group, e.toString());
-        }
-    }
-
-    /**
-     * Commits and waits (up to the sync commit timeout). A wakeup meant for the poll interrupts the wait: it is kept
-     * for the next poll and the commit goes on; inside a rebalance callback several may come, one per handler that
-     * finishes on another partition. A commit while this member is rejoining the group (on close, right after a
-     * cooperative revoke) is refused until the join completes, which Kafka's heartbeat thread drives: try again
-     * until then.
-     */
-    private void commitSync(Map<TopicPartition, OffsetAndMetadata> offsets) {
-        long seq = ++commitSeq;
-        Map<TopicPartition, CommitState> states = sending(offsets, seq);
-        long deadline = System.nanoTime() + syncCommitTimeout.toNanos();
-        try {
-            while (true) {
-                try {
-                    consumer.commitSync(offsets, Duration.ofNanos(Math.max(0, deadline - System.nanoTime())));
-                    break;
-                } catch (WakeupException e) {
-                    wakeupRequested = true;
-                } catch (RebalanceInProgressException e) {
-                    if (System.nanoTime() - deadline >= 0) {
-                        throw new TransientTransportException("committing " + offsets + " of group " + group
-                                + " failed: the group was still rebalancing after " + syncCommitTimeout, e);
-                    }
-                    LockSupport.parkNanos(REJOIN_WAIT_NANOS);
-                }
-            }
-            confirmed(offsets, states);
-        } catch (RetriableException e) {
-            boolean timedOut = e instanceof TimeoutException;
-            states.forEach((tp, state) -> state.syncTimedOut |= timedOut);
-            throw new TransientTransportException("committing " + offsets + " of group " + group + " failed: "
-                    + e.getMessage(), e);
-        }
+        return commits.awaitingRetry();
     }
 
     // ------------------------------------------------------------------ delayed redelivery
@@ -972,7 +793,7 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
         }
         closed = true;
         try {
-            commitUnconfirmed(consumer.assignment());
+            commits.commitUnconfirmed(consumer.assignment());
         } catch (RuntimeException e) {
             log.debug("Final commit of topic {} group {} failed", topic, group, e);
         }
