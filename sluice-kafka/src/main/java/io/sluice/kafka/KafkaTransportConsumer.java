@@ -27,12 +27,10 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.time.Duration;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
 import java.util.HashSet;
-import java.util.Iterator;
 import java.util.Locale;
 import java.util.List;
 import java.util.Map;
@@ -51,7 +49,7 @@ import java.util.function.Supplier;
  * the cooperative-sticky assignor, adapted to the engine's poll contract.
  *
  * <p>Bounds. Kafka returns whole fetches; records beyond the engine's {@code maxRecords}/{@code maxBytes} are held in
- * a per-partition backlog and that partition is paused, so nothing is fetched for it until the backlog is handed
+ * a per-partition backlog ({@link Backlogs}, which also hands them over in turn) and that partition is paused, so nothing is fetched for it until the backlog is handed
  * over. When the engine is full ({@code maxRecords == 0}), or the next backlogged record does not fit the bytes left,
  * every assigned partition is paused and Kafka's {@code poll} still runs for the engine's timeout, so the member keeps
  * its place in the group, rebalance callbacks run, and the owner thread waits instead of spinning.
@@ -103,9 +101,7 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
     private final ListOffsetsOptions endOffsetsOptions;
     private final PartitionListener listener;
     private final KafkaRecords.Decoder decoder = new KafkaRecords.Decoder();
-    /** In turn order: a partition that hands a record over moves to the end, so scarce room goes round. */
-    private final Map<TopicPartition, Backlog> backlogs = new java.util.LinkedHashMap<>();
-    private final List<TopicPartition> servedThisPoll = new ArrayList<>();
+    private final Backlogs backlogs;
     private final Set<TopicPartition> pausedForBacklog = new HashSet<>();
     /** Partitions the engine paused ({@link #pausePartitions}); their backlog is held too. */
     private final Set<TopicPartition> pausedByEngine = new HashSet<>();
@@ -152,6 +148,7 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
         // The revoke callback runs inside poll(): half the poll interval leaves the rest for the commit and the poll.
         this.maxRevokeTime = Duration.ofMillis(Math.max(1, maxPollMillis / 2));
         this.consumer = new KafkaConsumer<>(config);
+        this.backlogs = new Backlogs(decoder, this::sourceId, pausedByEngine, () -> assignedCount);
         this.commits = new CommitTracker(consumer, group, settings.syncCommitTimeout(), () -> wakeupRequested = true);
         this.nextLagNanos = System.nanoTime();
         this.nextEndOffsetsNanos = nextLagNanos;
@@ -171,8 +168,8 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
             pausedPoll(0);
             return;
         }
-        Budget budget = new Budget(maxRecords, maxBytes, oversizedFirst);
-        if (drainBacklogs(budget, sink)) {
+        PollBudget budget = new PollBudget(maxRecords, maxBytes, oversizedFirst);
+        if (backlogs.drain(budget, sink)) {
             // The next record does not fit the bytes left: nothing can be handed over until the engine finishes
             // something. Wait for that as the engine asked (it wakes this poll), polling Kafka all the while.
             pausedPoll(budget.delivered > 0 ? 0 : timeoutNanos);
@@ -207,7 +204,7 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
         for (TopicPartition tp : records.partitions()) {
             if (!refused.contains(tp)) {
                 for (ConsumerRecord<byte[], byte[]> r : records.records(tp)) {
-                    backlog(tp).add(r);
+                    backlogs.of(tp).add(r);
                 }
             }
         }
@@ -218,23 +215,23 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
     private void fetchOnly() {
         if (allPaused) {
             Set<TopicPartition> resume = new HashSet<>(consumer.assignment());
-            resume.removeAll(backlogs.keySet());
+            resume.removeAll(backlogs.partitions());
             resume.removeAll(refused);
             resume.removeAll(pausedByEngine);
             consumer.resume(resume);
             allPaused = false;
             pausedForBacklog.clear();
-            pausedForBacklog.addAll(backlogs.keySet());
+            pausedForBacklog.addAll(backlogs.partitions());
             return;
         }
-        if (pausedForBacklog.size() != backlogs.size() || !pausedForBacklog.containsAll(backlogs.keySet())) {
+        if (pausedForBacklog.size() != backlogs.partitions().size() || !pausedForBacklog.containsAll(backlogs.partitions())) {
             Set<TopicPartition> resume = new HashSet<>(pausedForBacklog);
-            resume.removeAll(backlogs.keySet());
+            resume.removeAll(backlogs.partitions());
             resume.removeAll(pausedByEngine);
             consumer.resume(resume);
-            consumer.pause(backlogs.keySet());
+            consumer.pause(backlogs.partitions());
             pausedForBacklog.clear();
-            pausedForBacklog.addAll(backlogs.keySet());
+            pausedForBacklog.addAll(backlogs.partitions());
         }
     }
 
@@ -250,12 +247,12 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
     }
 
     /** Hands records of one partition to the engine while they fit; the rest waits in the partition's backlog. */
-    private void accept(TopicPartition tp, List<ConsumerRecord<byte[], byte[]>> records, Budget budget,
+    private void accept(TopicPartition tp, List<ConsumerRecord<byte[], byte[]>> records, PollBudget budget,
                         RecordSink sink) {
         if (refused.contains(tp)) {
             return; // paused by the callback; a fetch that raced it is dropped and fetched again if ever resumed
         }
-        Backlog backlog = backlogs.get(tp);
+        Backlogs.Backlog backlog = backlogs.has(tp) ? backlogs.of(tp) : null;
         int source = sourceId(tp);
         boolean tier = source >= TIER_STRIDE && tiers.size() > 0;
         int i = 0;
@@ -281,150 +278,13 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
             if (i == n) {
                 return;
             }
-            backlog = backlog(tp);
+            backlog = backlogs.of(tp);
             backlog.decodedHead = decoder.message;
             backlog.headAttempts = decoder.attemptsMade;
             backlog.headDue = decoder.dueMillis;
         }
         for (; i < n; i++) {
             backlog.add(records.get(i));
-        }
-    }
-
-    /**
-     * Hands over backlogged records while they fit, one partition after another a record at a time, each partition
-     * at most its share of this poll: records of one partition share its keys, so spreading the engine's in-flight
-     * room over partitions gives it more distinct keys to run in parallel. Partitions served go to the back of the
-     * turn order: when the engine frees a slot or two per poll, they go round rather than always to the first.
-     *
-     * @return true if a deliverable record did not fit the byte budget (so nothing more should be fetched now)
-     */
-    private boolean drainBacklogs(Budget budget, RecordSink sink) {
-        if (backlogs.isEmpty()) {
-            return false;
-        }
-        long now = System.currentTimeMillis();
-        for (Backlog b : backlogs.values()) {
-            b.handedThisPoll = 0;
-        }
-        int share = budget.share(assignedCount);
-        servedThisPoll.clear();
-        try {
-            return drain(budget, sink, now, share);
-        } finally {
-            for (TopicPartition tp : servedThisPoll) {
-                Backlog b = backlogs.remove(tp);
-                if (b != null) {
-                    backlogs.put(tp, b);
-                }
-            }
-        }
-    }
-
-    private boolean drain(Budget budget, RecordSink sink, long now, int share) {
-        boolean progress = true;
-        while (progress && budget.hasRoom()) {
-            progress = false;
-            Iterator<Map.Entry<TopicPartition, Backlog>> it = backlogs.entrySet().iterator();
-            while (it.hasNext() && budget.hasRoom()) {
-                Map.Entry<TopicPartition, Backlog> e = it.next();
-                Backlog b = e.getValue();
-                if (b.handedThisPoll >= share || pausedByEngine.contains(e.getKey())) {
-                    continue;
-                }
-                b.decodeHead(decoder);
-                if (b.headDue > now) {
-                    continue; // a delay tier's head is not due yet: the whole partition waits
-                }
-                int size = b.decodedHead.estimatedSize();
-                if (!budget.fits(size)) {
-                    // Later, smaller records of other partitions would always fill the room this one needs.
-                    return true;
-                }
-                ConsumerRecord<byte[], byte[]> r = b.records.poll();
-                sink.accept(b.decodedHead, sourceId(e.getKey()), r.offset(), size, b.headAttempts + 1, null);
-                budget.take(size);
-                b.decodedHead = null;
-                if (b.handedThisPoll++ == 0) {
-                    servedThisPoll.add(e.getKey());
-                }
-                progress = true;
-                if (b.records.isEmpty()) {
-                    it.remove();
-                }
-            }
-        }
-        return false;
-    }
-
-    private Backlog backlog(TopicPartition tp) {
-        return backlogs.computeIfAbsent(tp, k -> new Backlog());
-    }
-
-    /** What one poll may still hand to the engine, in all and per partition. */
-    private static final class Budget {
-        private final int maxRecords;
-        private final long maxBytes;
-        private final boolean oversizedFirst;
-        int delivered;
-        long bytes;
-
-        Budget(int maxRecords, long maxBytes, boolean oversizedFirst) {
-            this.maxRecords = maxRecords;
-            this.maxBytes = maxBytes;
-            this.oversizedFirst = oversizedFirst;
-        }
-
-        /**
-         * Records one partition may hand over in this poll: an even split of the room over the partitions assigned
-         * now (asked at each use, since the first poll's rebalance assigns them).
-         */
-        int share(int partitions) {
-            int p = Math.max(1, partitions);
-            return Math.max(1, (maxRecords + p - 1) / p);
-        }
-
-        boolean hasRoom() {
-            return delivered < maxRecords && bytes < maxBytes;
-        }
-
-        boolean fits(int size) {
-            if (delivered >= maxRecords) {
-                return false;
-            }
-            return bytes + size <= maxBytes || (oversizedFirst && delivered == 0);
-        }
-
-        void take(int size) {
-            delivered++;
-            bytes += size;
-        }
-    }
-
-    /** Fetched records of one partition not yet handed to the engine, oldest first; the head decoded once. */
-    private static final class Backlog {
-        final ArrayDeque<ConsumerRecord<byte[], byte[]>> records = new ArrayDeque<>();
-        int handedThisPoll;
-        String idPrefix;
-        Message decodedHead;
-        int headAttempts;
-        long headDue;
-
-        void add(ConsumerRecord<byte[], byte[]> r) {
-            records.add(r);
-        }
-
-        void decodeHead(KafkaRecords.Decoder decoder) {
-            if (decodedHead == null) {
-                ConsumerRecord<byte[], byte[]> head = records.peek();
-                if (idPrefix == null) {
-                    idPrefix = KafkaRecords.Decoder.idPrefix(head.topic(), head.partition());
-                }
-                decoder.decode(head, idPrefix);
-                decodedHead = decoder.message;
-                headAttempts = decoder.attemptsMade;
-                headDue = decoder.dueMillis;
-            }
         }
     }
 
@@ -594,7 +454,7 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
         List<TopicPartition> resume = new ArrayList<>(partitions.size());
         for (int id : partitions) {
             TopicPartition tp = topicPartition(id);
-            if (pausedByEngine.remove(tp) && !allPaused && !backlogs.containsKey(tp) && !refused.contains(tp)) {
+            if (pausedByEngine.remove(tp) && !allPaused && !backlogs.has(tp) && !refused.contains(tp)) {
                 resume.add(tp);
             }
         }
@@ -719,8 +579,7 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
                         wakeupRequested = true; // meant for the next poll, which then returns at once
                     }
                 }
-                Backlog b = backlogs.get(tp);
-                snapshot.put(sourceId(tp), unfetched + (b == null ? 0 : b.records.size()));
+                snapshot.put(sourceId(tp), unfetched + backlogs.size(tp));
             }
         }
         lag = Map.copyOf(snapshot);
