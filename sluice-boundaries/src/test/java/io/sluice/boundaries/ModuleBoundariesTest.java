@@ -62,6 +62,8 @@ class ModuleBoundariesTest {
     private static final Map<String, String> MODULE_OF = new HashMap<>();
     /** Per module, its classes' binary names and class file bytes. */
     private static final Map<String, Map<String, byte[]>> CLASSES = new HashMap<>();
+    /** Per module read from a jar (a build past {@code package}), its manifest's Automatic-Module-Name (or null). */
+    private static final Map<String, String> MODULE_NAMES = new HashMap<>();
 
     @BeforeAll
     static void readModules() throws IOException {
@@ -80,6 +82,8 @@ class ModuleBoundariesTest {
                 }
             } else {
                 try (JarFile jar = new JarFile(path.toFile())) {
+                    MODULE_NAMES.put(module, jar.getManifest() == null ? null
+                            : jar.getManifest().getMainAttributes().getValue("Automatic-Module-Name"));
                     for (Enumeration<JarEntry> e = jar.entries(); e.hasMoreElements(); ) {
                         JarEntry je = e.nextElement();
                         if (je.getName().endsWith(".class") && !je.getName().startsWith("META-INF/")) {
@@ -159,6 +163,27 @@ class ModuleBoundariesTest {
             }
         }
         assertNoNewViolations(found);
+    }
+
+    /**
+     * On the module path each jar is a module, and two modules may not hold the same package: Java refuses to start.
+     */
+    @Test
+    void shouldSplitNoPackageAcrossModules() {
+        Map<String, Set<String>> modulesOfPackage = new HashMap<>();
+        MODULE_OF.forEach((c, module) -> {
+            int dot = c.lastIndexOf('.');
+            modulesOfPackage.computeIfAbsent(dot < 0 ? "" : c.substring(0, dot), p -> new TreeSet<>()).add(module);
+        });
+        modulesOfPackage.values().removeIf(modules -> modules.size() == 1);
+        assertThat(modulesOfPackage).as("packages held by more than one module").isEmpty();
+    }
+
+    /** Jars (read when the build has packaged the modules, as {@code ./mvnw verify} does) name their module. */
+    @Test
+    void shouldNameEachJarsModule() {
+        MODULE_NAMES.forEach((module, name) -> assertThat(name).as("Automatic-Module-Name of " + module)
+                .isEqualTo("io.sluice." + module.substring("sluice-".length())));
     }
 
     private static void assertNoNewViolations(Set<String> found) {
