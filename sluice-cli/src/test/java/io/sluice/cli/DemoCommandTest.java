@@ -1,7 +1,6 @@
 package io.sluice.cli;
 
 import org.junit.jupiter.api.Test;
-import picocli.CommandLine;
 
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -39,11 +38,5 @@ class DemoCommandTest {
         String out = run("demo", "--data", data.toString(), "--messages", "500", "--keys", "20", "--poison", "1",
                 "--metrics-port", "0");
         assertThat(out).containsPattern("Metrics: http://(127\\.0\\.0\\.1|\\[[0-9a-f:]+\\]):\\d+/metrics").contains("Check passed");
-    }
-
-    @Test
-    void shouldListBenchmarksUnderBench() {
-        CommandLine cli = SluiceCli.commandLine();
-        assertThat(cli.getSubcommands().get("bench").getSubcommands()).containsKeys("engine", "micro");
     }
 }

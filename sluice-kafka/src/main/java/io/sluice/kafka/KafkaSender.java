@@ -94,7 +94,9 @@ final class KafkaSender implements TransportProducer {
 
     @Override
     public CompletableFuture<Receipt> send(String topic, Message message, Duration timeout) {
-        return send(KafkaRecords.toRecord(topic, message), message, timeout);
+        // publishTimeout 0 means "never wait for room"; it cannot mean "fail every first publish to a topic".
+        Duration bound = timeout.isZero() || timeout.isNegative() ? settings.deliveryTimeout() : timeout;
+        return send(KafkaRecords.toRecord(topic, message), message, bound);
     }
 
     /** Sends a prepared record of {@code message}; the receipt names the record's topic. */

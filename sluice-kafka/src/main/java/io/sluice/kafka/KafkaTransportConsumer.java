@@ -16,13 +16,10 @@ import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
-import org.apache.kafka.clients.consumer.OffsetAndMetadata;
-import org.apache.kafka.clients.consumer.RetriableCommitFailedException;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.IsolationLevel;
 import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.TopicPartition;
-import org.apache.kafka.common.errors.RebalanceInProgressException;
 import org.apache.kafka.common.errors.RetriableException;
 import org.apache.kafka.common.errors.TimeoutException;
 import org.apache.kafka.common.errors.WakeupException;
@@ -30,12 +27,10 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.time.Duration;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
 import java.util.HashSet;
-import java.util.Iterator;
 import java.util.Locale;
 import java.util.List;
 import java.util.Map;
@@ -47,7 +42,6 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.locks.LockSupport;
 import java.util.function.Supplier;
 
 /**
@@ -55,7 +49,7 @@ import java.util.function.Supplier;
  * the cooperative-sticky assignor, adapted to the engine's poll contract.
  *
  * <p>Bounds. Kafka returns whole fetches; records beyond the engine's {@code maxRecords}/{@code maxBytes} are held in
- * a per-partition backlog and that partition is paused, so nothing is fetched for it until the backlog is handed
+ * a per-partition backlog ({@link Backlogs}, which also hands them over in turn) and that partition is paused, so nothing is fetched for it until the backlog is handed
  * over. When the engine is full ({@code maxRecords == 0}), or the next backlogged record does not fit the bytes left,
  * every assigned partition is paused and Kafka's {@code poll} still runs for the engine's timeout, so the member keeps
  * its place in the group, rebalance callbacks run, and the owner thread waits instead of spinning.
@@ -75,10 +69,8 @@ import java.util.function.Supplier;
  * and each tier may have at most {@link #TIER_STRIDE} partitions: partitions beyond that are refused (paused, never
  * handed to the engine) with an error, rather than share the engine's bookkeeping with a tier partition.
  *
- * <p>Commits. Per partition the consumer remembers the newest offset the engine asked to commit and the newest the
- * broker confirmed. A failed asynchronous commit is retried on the next poll with the newest requested offset, and
- * only if no newer commit was sent meanwhile, so a retry never overtakes a newer commit. Callbacks of commits sent
- * before a partition was revoked are ignored.
+ * <p>Commits are the {@link CommitTracker}'s: failed asynchronous commits retried on the next poll, and everything
+ * asked for and not confirmed committed synchronously on revoke and close.
  *
  * <p>Delay-tier hand-offs are sent from a thread of their own (one per consumer, started on the first hand-off): the
  * first send to a tier topic waits for its metadata and leaders, and a full producer buffer blocks a send, neither of
@@ -96,7 +88,6 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
     /** How often the end offsets of paused partitions (which fetch nothing, so learn nothing) are looked up. */
     private static final long END_OFFSETS_REFRESH_NANOS = TimeUnit.SECONDS.toNanos(1);
     private static final Duration CLOSE_TIMEOUT = Duration.ofSeconds(30);
-    private static final long REJOIN_WAIT_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
 
     private final KafkaConsumer<byte[], byte[]> consumer;
     /** Half of {@code max.poll.interval.ms}: how long a revocation may take before the group gives up on us. */
@@ -109,22 +100,15 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
     private final Supplier<Admin> admin;
     private final ListOffsetsOptions endOffsetsOptions;
     private final PartitionListener listener;
-    private final Duration syncCommitTimeout;
     private final KafkaRecords.Decoder decoder = new KafkaRecords.Decoder();
-    /** In turn order: a partition that hands a record over moves to the end, so scarce room goes round. */
-    private final Map<TopicPartition, Backlog> backlogs = new java.util.LinkedHashMap<>();
-    private final List<TopicPartition> servedThisPoll = new ArrayList<>();
+    private final Backlogs backlogs;
     private final Set<TopicPartition> pausedForBacklog = new HashSet<>();
     /** Partitions the engine paused ({@link #pausePartitions}); their backlog is held too. */
     private final Set<TopicPartition> pausedByEngine = new HashSet<>();
-    /** Commit bookkeeping of each partition assigned now; replaced on each assignment. */
-    private final Map<TopicPartition, CommitState> commits = new HashMap<>();
+    private final CommitTracker commits;
     /** Partitions assigned but not handed to the engine (beyond the tier stride); kept paused. */
     private final Set<TopicPartition> refused = new HashSet<>();
     private final Map<Integer, TopicPartition> byId = new HashMap<>();
-    private long commitSeq;
-    /** Failed commits flagged for retry since the last poll (some may be superseded since): a hint to look. */
-    private int commitRetries;
     private boolean allPaused;
     /** Partitions of the topic itself (not its delay tiers) handed to the engine now, kept by the callbacks. */
     private int assignedCount;
@@ -148,7 +132,6 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
         this.tiers = settings.delayTiers();
         this.sender = sender;
         this.listener = listener;
-        this.syncCommitTimeout = settings.syncCommitTimeout();
         this.tierTopics = new String[tiers.size()];
         List<String> topics = new ArrayList<>(List.of(topic));
         for (int i = 0; i < tiers.size(); i++) {
@@ -165,6 +148,8 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
         // The revoke callback runs inside poll(): half the poll interval leaves the rest for the commit and the poll.
         this.maxRevokeTime = Duration.ofMillis(Math.max(1, maxPollMillis / 2));
         this.consumer = new KafkaConsumer<>(config);
+        this.backlogs = new Backlogs(decoder, this::sourceId, pausedByEngine, () -> assignedCount);
+        this.commits = new CommitTracker(consumer, group, settings.syncCommitTimeout(), () -> wakeupRequested = true);
         this.nextLagNanos = System.nanoTime();
         this.nextEndOffsetsNanos = nextLagNanos;
         consumer.subscribe(topics, this);
@@ -178,13 +163,13 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
             wakeupRequested = false;
             timeoutNanos = 0;
         }
-        retryFailedCommits();
+        commits.retryFailed();
         if (maxRecords == 0) {
             pausedPoll(0);
             return;
         }
-        Budget budget = new Budget(maxRecords, maxBytes, oversizedFirst);
-        if (drainBacklogs(budget, sink)) {
+        PollBudget budget = new PollBudget(maxRecords, maxBytes, oversizedFirst);
+        if (backlogs.drain(budget, sink)) {
             // The next record does not fit the bytes left: nothing can be handed over until the engine finishes
             // something. Wait for that as the engine asked (it wakes this poll), polling Kafka all the while.
             pausedPoll(budget.delivered > 0 ? 0 : timeoutNanos);
@@ -219,7 +204,7 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
         for (TopicPartition tp : records.partitions()) {
             if (!refused.contains(tp)) {
                 for (ConsumerRecord<byte[], byte[]> r : records.records(tp)) {
-                    backlog(tp).add(r);
+                    backlogs.of(tp).add(r);
                 }
             }
         }
@@ -230,23 +215,23 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
     private void fetchOnly() {
         if (allPaused) {
             Set<TopicPartition> resume = new HashSet<>(consumer.assignment());
-            resume.removeAll(backlogs.keySet());
+            resume.removeAll(backlogs.partitions());
             resume.removeAll(refused);
             resume.removeAll(pausedByEngine);
             consumer.resume(resume);
             allPaused = false;
             pausedForBacklog.clear();
-            pausedForBacklog.addAll(backlogs.keySet());
+            pausedForBacklog.addAll(backlogs.partitions());
             return;
         }
-        if (pausedForBacklog.size() != backlogs.size() || !pausedForBacklog.containsAll(backlogs.keySet())) {
+        if (pausedForBacklog.size() != backlogs.partitions().size() || !pausedForBacklog.containsAll(backlogs.partitions())) {
             Set<TopicPartition> resume = new HashSet<>(pausedForBacklog);
-            resume.removeAll(backlogs.keySet());
+            resume.removeAll(backlogs.partitions());
             resume.removeAll(pausedByEngine);
             consumer.resume(resume);
-            consumer.pause(backlogs.keySet());
+            consumer.pause(backlogs.partitions());
             pausedForBacklog.clear();
-            pausedForBacklog.addAll(backlogs.keySet());
+            pausedForBacklog.addAll(backlogs.partitions());
         }
     }
 
@@ -262,12 +247,12 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
     }
 
     /** Hands records of one partition to the engine while they fit; the rest waits in the partition's backlog. */
-    private void accept(TopicPartition tp, List<ConsumerRecord<byte[], byte[]>> records, Budget budget,
+    private void accept(TopicPartition tp, List<ConsumerRecord<byte[], byte[]>> records, PollBudget budget,
                         RecordSink sink) {
         if (refused.contains(tp)) {
             return; // paused by the callback; a fetch that raced it is dropped and fetched again if ever resumed
         }
-        Backlog backlog = backlogs.get(tp);
+        Backlogs.Backlog backlog = backlogs.has(tp) ? backlogs.of(tp) : null;
         int source = sourceId(tp);
         boolean tier = source >= TIER_STRIDE && tiers.size() > 0;
         int i = 0;
@@ -293,150 +278,13 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
             if (i == n) {
                 return;
             }
-            backlog = backlog(tp);
+            backlog = backlogs.of(tp);
             backlog.decodedHead = decoder.message;
             backlog.headAttempts = decoder.attemptsMade;
             backlog.headDue = decoder.dueMillis;
         }
         for (; i < n; i++) {
             backlog.add(records.get(i));
-        }
-    }
-
-    /**
-     * Hands over backlogged records while they fit, one partition after another a record at a time, each partition
-     * at most its share of this poll: records of one partition share its keys, so spreading the engine's in-flight
-     * room over partitions gives it more distinct keys to run in parallel. Partitions served go to the back of the
-     * turn order: when the engine frees a slot or two per poll, they go round rather than always to the first.
-     *
-     * @return true if a deliverable record did not fit the byte budget (so nothing more should be fetched now)
-     */
-    private boolean drainBacklogs(Budget budget, RecordSink sink) {
-        if (backlogs.isEmpty()) {
-            return false;
-        }
-        long now = System.currentTimeMillis();
-        for (Backlog b : backlogs.values()) {
-            b.handedThisPoll = 0;
-        }
-        int share = budget.share(assignedCount);
-        servedThisPoll.clear();
-        try {
-            return drain(budget, sink, now, share);
-        } finally {
-            for (TopicPartition tp : servedThisPoll) {
-                Backlog b = backlogs.remove(tp);
-                if (b != null) {
-                    backlogs.put(tp, b);
-                }
-            }
-        }
-    }
-
-    private boolean drain(Budget budget, RecordSink sink, long now, int share) {
-        boolean progress = true;
-        while (progress && budget.hasRoom()) {
-            progress = false;
-            Iterator<Map.Entry<TopicPartition, Backlog>> it = backlogs.entrySet().iterator();
-            while (it.hasNext() && budget.hasRoom()) {
-                Map.Entry<TopicPartition, Backlog> e = it.next();
-                Backlog b = e.getValue();
-                if (b.handedThisPoll >= share || pausedByEngine.contains(e.getKey())) {
-                    continue;
-                }
-                b.decodeHead(decoder);
-                if (b.headDue > now) {
-                    continue; // a delay tier's head is not due yet: the whole partition waits
-                }
-                int size = b.decodedHead.estimatedSize();
-                if (!budget.fits(size)) {
-                    // Later, smaller records of other partitions would always fill the room this one needs.
-                    return true;
-                }
-                ConsumerRecord<byte[], byte[]> r = b.records.poll();
-                sink.accept(b.decodedHead, sourceId(e.getKey()), r.offset(), size, b.headAttempts + 1, null);
-                budget.take(size);
-                b.decodedHead = null;
-                if (b.handedThisPoll++ == 0) {
-                    servedThisPoll.add(e.getKey());
-                }
-                progress = true;
-                if (b.records.isEmpty()) {
-                    it.remove();
-                }
-            }
-        }
-        return false;
-    }
-
-    private Backlog backlog(TopicPartition tp) {
-        return backlogs.computeIfAbsent(tp, k -> new Backlog());
-    }
-
-    /** What one poll may still hand to the engine, in all and per partition. */
-    private static final class Budget {
-        private final int maxRecords;
-        private final long maxBytes;
-        private final boolean oversizedFirst;
-        int delivered;
-        long bytes;
-
-        Budget(int maxRecords, long maxBytes, boolean oversizedFirst) {
-            this.maxRecords = maxRecords;
-            this.maxBytes = maxBytes;
-            this.oversizedFirst = oversizedFirst;
-        }
-
-        /**
-         * Records one partition may hand over in this poll: an even split of the room over the partitions assigned
-         * now (asked at each use, since the first poll's rebalance assigns them).
-         */
-        int share(int partitions) {
-            int p = Math.max(1, partitions);
-            return Math.max(1, (maxRecords + p - 1) / p);
-        }
-
-        boolean hasRoom() {
-            return delivered < maxRecords && bytes < maxBytes;
-        }
-
-        boolean fits(int size) {
-            if (delivered >= maxRecords) {
-                return false;
-            }
-            return bytes + size <= maxBytes || (oversizedFirst && delivered == 0);
-        }
-
-        void take(int size) {
-            delivered++;
-            bytes += size;
-        }
-    }
-
-    /** Fetched records of one partition not yet handed to the engine, oldest first; the head decoded once. */
-    private static final class Backlog {
-        final ArrayDeque<ConsumerRecord<byte[], byte[]>> records = new ArrayDeque<>();
-        int handedThisPoll;
-        String idPrefix;
-        Message decodedHead;
-        int headAttempts;
-        long headDue;
-
-        void add(ConsumerRecord<byte[], byte[]> r) {
-            records.add(r);
-        }
-
-        void decodeHead(KafkaRecords.Decoder decoder) {
-            if (decodedHead == null) {
-                ConsumerRecord<byte[], byte[]> head = records.peek();
-                if (idPrefix == null) {
-                    idPrefix = KafkaRecords.Decoder.idPrefix(head.topic(), head.partition());
-                }
-                decoder.decode(head, idPrefix);
-                decodedHead = decoder.message;
-                headAttempts = decoder.attemptsMade;
-                headDue = decoder.dueMillis;
-            }
         }
     }
 
@@ -509,7 +357,7 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
         }
         for (TopicPartition tp : partitions) {
             if (!refused.contains(tp)) {
-                commits.put(tp, new CommitState());
+                commits.assigned(tp);
                 if (tp.topic().equals(topic)) {
                     assignedCount++;
                 }
@@ -537,7 +385,7 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
             if (!ids.isEmpty()) {
                 listener.revoked(ids);
             }
-            commitUnconfirmed(partitions);
+            commits.commitUnconfirmed(partitions);
         } catch (RuntimeException e) {
             log.error("Topic {} group {}: giving up {} failed; records handed over and not committed will be "
                     + "delivered again to the next owner", topic, group, partitions, e);
@@ -567,7 +415,7 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
 
     private void forget(Collection<TopicPartition> partitions) {
         for (TopicPartition tp : partitions) {
-            if (commits.remove(tp) != null && tp.topic().equals(topic)) {
+            if (commits.forget(tp) && tp.topic().equals(topic)) {
                 assignedCount--;
             }
             refused.remove(tp);
@@ -588,7 +436,7 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
         for (int id : partitions) {
             TopicPartition tp = topicPartition(id);
             // commits holds exactly the partitions assigned now and handed to the engine.
-            if (commits.containsKey(tp) && pausedByEngine.add(tp)) {
+            if (commits.holds(tp) && pausedByEngine.add(tp)) {
                 pause.add(tp);
             }
         }
@@ -606,7 +454,7 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
         List<TopicPartition> resume = new ArrayList<>(partitions.size());
         for (int id : partitions) {
             TopicPartition tp = topicPartition(id);
-            if (pausedByEngine.remove(tp) && !allPaused && !backlogs.containsKey(tp) && !refused.contains(tp)) {
+            if (pausedByEngine.remove(tp) && !allPaused && !backlogs.has(tp) && !refused.contains(tp)) {
                 resume.add(tp);
             }
         }
@@ -635,185 +483,18 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
 
     // ------------------------------------------------------------------ commit
 
-    /**
-     * Commit bookkeeping of one assigned partition. A callback of a commit sent under an earlier assignment finds
-     * another (or no) state for its partition and is ignored.
-     */
-    private static final class CommitState {
-        /** The newest offset the engine asked to commit; -1 before the first. */
-        long requested = -1;
-        /** The newest offset the broker confirmed in this assignment; -1 before the first. */
-        long confirmed = -1;
-        /** Sequence number of the newest commit sent for this partition. */
-        long sentSeq;
-        /** The newest commit failed and may succeed again: the next poll sends {@link #requested} again. */
-        boolean retry;
-        /** A synchronous commit timed out: do not spend the same time again before giving the partition up. */
-        boolean syncTimedOut;
-    }
-
     @Override
     public void commit(Map<Integer, Long> nextOffsets, boolean sync) {
-        Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>();
+        Map<TopicPartition, Long> offsets = new HashMap<>();
         for (Map.Entry<Integer, Long> e : nextOffsets.entrySet()) {
-            TopicPartition tp = topicPartition(e.getKey());
-            CommitState state = commits.get(tp);
-            if (state != null) {
-                state.requested = Math.max(state.requested, e.getValue());
-                offsets.put(tp, new OffsetAndMetadata(e.getValue()));
-            }
+            offsets.put(topicPartition(e.getKey()), e.getValue());
         }
-        if (offsets.isEmpty()) {
-            return;
-        }
-        if (!sync) {
-            commitAsync(offsets);
-            return;
-        }
-        commitSync(offsets);
-    }
-
-    /** Marks {@code offsets} as the newest commit of their partitions and returns their states, in step. */
-    private Map<TopicPartition, CommitState> sending(Map<TopicPartition, OffsetAndMetadata> offsets, long seq) {
-        Map<TopicPartition, CommitState> states = new HashMap<>();
-        for (TopicPartition tp : offsets.keySet()) {
-            CommitState state = commits.get(tp);
-            if (state != null) {
-                state.sentSeq = seq;
-                state.retry = false;
-                states.put(tp, state);
-            }
-        }
-        return states;
-    }
-
-    private void commitAsync(Map<TopicPartition, OffsetAndMetadata> offsets) {
-        long seq = ++commitSeq;
-        Map<TopicPartition, CommitState> states = sending(offsets, seq);
-        consumer.commitAsync(offsets, (committed, error) -> {
-            if (error == null) {
-                confirmed(offsets, states);
-            } else {
-                onAsyncCommitFailed(offsets, states, seq, error);
-            }
-        });
-    }
-
-    private void confirmed(Map<TopicPartition, OffsetAndMetadata> offsets, Map<TopicPartition, CommitState> states) {
-        states.forEach((tp, state) -> {
-            if (commits.get(tp) == state) {
-                state.confirmed = Math.max(state.confirmed, offsets.get(tp).offset());
-                state.syncTimedOut = false;
-            }
-        });
-    }
-
-    private void onAsyncCommitFailed(Map<TopicPartition, OffsetAndMetadata> offsets,
-                                     Map<TopicPartition, CommitState> states, long seq, Exception error) {
-        boolean retriable = error instanceof RetriableCommitFailedException || error instanceof RetriableException
-                || error instanceof RebalanceInProgressException;
-        if (!retriable) {
-            log.warn("Commit of {} for group {} failed: {}; the next commit of these partitions supersedes it",
-                    offsets, group, error.toString());
-            return;
-        }
-        log.debug("Async commit of {} for group {} failed; retrying on the next poll", offsets, group, error);
-        states.forEach((tp, state) -> {
-            // A newer commit of the partition is on its way (or done): retrying this one could only overtake it.
-            if (commits.get(tp) == state && state.sentSeq == seq && !state.retry) {
-                state.retry = true;
-                commitRetries++;
-            }
-        });
-    }
-
-    /** Sends again, with the newest requested offsets, the commits whose newest attempt failed. */
-    private void retryFailedCommits() {
-        if (commitRetries == 0) {
-            return;
-        }
-        Map<TopicPartition, OffsetAndMetadata> retry = new HashMap<>();
-        for (Map.Entry<TopicPartition, CommitState> e : commits.entrySet()) {
-            CommitState state = e.getValue();
-            if (state.retry) {
-                state.retry = false;
-                if (state.requested > state.confirmed) {
-                    retry.put(e.getKey(), new OffsetAndMetadata(state.requested));
-                }
-            }
-        }
-        commitRetries = 0;
-        if (!retry.isEmpty()) {
-            commitAsync(retry);
-        }
+        commits.commit(offsets, sync);
     }
 
     /** Partitions whose newest commit failed and is to be sent again on the next poll (for tests). */
     int commitsAwaitingRetry() {
-        int n = 0;
-        for (CommitState state : commits.values()) {
-            n += state.retry ? 1 : 0;
-        }
-        return n;
-    }
-
-    /**
-     * Commits synchronously what the engine asked to commit on {@code partitions} and the broker has not confirmed:
-     * an asynchronous commit fails while the group rebalances, and the engine, which counts it as done, would not
-     * ask again before the partitions move. Failures are logged, not thrown: the partitions move anyway.
-     */
-    private void commitUnconfirmed(Collection<TopicPartition> partitions) {
-        Map<TopicPartition, OffsetAndMetadata> unconfirmed = new HashMap<>();
-        for (TopicPartition tp : partitions) {
-            CommitState state = commits.get(tp);
-            if (state != null && state.requested > state.confirmed && !state.syncTimedOut) {
-                unconfirmed.put(tp, new OffsetAndMetadata(state.requested));
-            }
-        }
-        if (unconfirmed.isEmpty()) {
-            return;
-        }
-        try {
-            commitSync(unconfirmed);
-        } catch (RuntimeException e) {
-            log.warn("Committing {} of group {} before giving the partitions up failed: {}; the next owner may see "
-                    + "their finished records again", unconfirmed, group, e.toString());
-        }
-    }
-
-    /**
-     * Commits and waits (up to the sync commit timeout). A wakeup meant for the poll interrupts the wait: it is kept
-     * for the next poll and the commit goes on; inside a rebalance callback several may come, one per handler that
-     * finishes on another partition. A commit while this member is rejoining the group (on close, right after a
-     * cooperative revoke) is refused until the join completes, which Kafka's heartbeat thread drives: try again
-     * until then.
-     */
-    private void commitSync(Map<TopicPartition, OffsetAndMetadata> offsets) {
-        long seq = ++commitSeq;
-        Map<TopicPartition, CommitState> states = sending(offsets, seq);
-        long deadline = System.nanoTime() + syncCommitTimeout.toNanos();
-        try {
-            while (true) {
-                try {
-                    consumer.commitSync(offsets, Duration.ofNanos(Math.max(0, deadline - System.nanoTime())));
-                    break;
-                } catch (WakeupException e) {
-                    wakeupRequested = true;
-                } catch (RebalanceInProgressException e) {
-                    if (System.nanoTime() - deadline >= 0) {
-                        throw new TransientTransportException("committing " + offsets + " of group " + group
-                                + " failed: the group was still rebalancing after " + syncCommitTimeout, e);
-                    }
-                    LockSupport.parkNanos(REJOIN_WAIT_NANOS);
-                }
-            }
-            confirmed(offsets, states);
-        } catch (RetriableException e) {
-            boolean timedOut = e instanceof TimeoutException;
-            states.forEach((tp, state) -> state.syncTimedOut |= timedOut);
-            throw new TransientTransportException("committing " + offsets + " of group " + group + " failed: "
-                    + e.getMessage(), e);
-        }
+        return commits.awaitingRetry();
     }
 
     // ------------------------------------------------------------------ delayed redelivery
@@ -898,8 +579,7 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
                         wakeupRequested = true; // meant for the next poll, which then returns at once
                     }
                 }
-                Backlog b = backlogs.get(tp);
-                snapshot.put(sourceId(tp), unfetched + (b == null ? 0 : b.records.size()));
+                snapshot.put(sourceId(tp), unfetched + backlogs.size(tp));
             }
         }
         lag = Map.copyOf(snapshot);
@@ -972,7 +652,7 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
         }
         closed = true;
         try {
-            commitUnconfirmed(consumer.assignment());
+            commits.commitUnconfirmed(consumer.assignment());
         } catch (RuntimeException e) {
             log.debug("Final commit of topic {} group {} failed", topic, group, e);
         }

@@ -280,6 +280,38 @@ class KafkaBrokerOutageTest {
     }
 
     @Test
+    void shouldCommitOnCloseWhatAFailedAsyncCommitLeftUnconfirmed() throws Exception {
+        String topic = newTopic("outage-final-commit", 2);
+        fill(topic, 2, 50);
+        String group = topic + "-g";
+        try (KafkaTransport transport = new KafkaTransport(KafkaSettings.of(broker.bootstrapServers()))) {
+            KafkaTransportConsumer consumer = (KafkaTransportConsumer) transport.consumer(new ConsumerSpec(topic,
+                    group, "bare", StartPosition.EARLIEST), new Events());
+            try {
+                List<Long> offsets = new ArrayList<>();
+                await().atMost(WAIT).until(() -> {
+                    consumer.poll(1000, Long.MAX_VALUE, true, TimeUnit.MILLISECONDS.toNanos(100),
+                            (m, p, offset, size, attempt, h) -> offsets.add(offset));
+                    return offsets.size() == 100;
+                });
+                consumer.commit(Map.of(0, 10L, 1, 20L), true);
+                broker.stop();
+                // The engine counts an async commit as sent; this one fails (the coordinator is gone).
+                consumer.commit(Map.of(0, 30L, 1, 40L), false);
+                await().atMost(WAIT).until(() -> {
+                    consumer.poll(0, 0, false, TimeUnit.MILLISECONDS.toNanos(50), (m, p, o, s, a, h) -> { });
+                    return consumer.commitsAwaitingRetry() == 2;
+                });
+                broker.resume();
+            } finally {
+                consumer.close(); // no poll in between: only the final synchronous commit can send 30 and 40
+            }
+            assertThat(transport.committedOffset(topic, group, 0)).as("partition 0 after close").hasValue(30);
+            assertThat(transport.committedOffset(topic, group, 1)).as("partition 1 after close").hasValue(40);
+        }
+    }
+
+    @Test
     void shouldRetryATimedOutTransactionCommitInsteadOfAborting() throws Exception {
         String input = newTopic("outage-eos-in", 1);
         String output = newTopic("outage-eos-out", 1);

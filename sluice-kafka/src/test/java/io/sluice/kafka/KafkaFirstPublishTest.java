@@ -108,6 +108,18 @@ class KafkaFirstPublishTest {
     }
 
     @Test
+    void shouldNotFailTheFirstPublishToATopicWhenThePublishTimeoutIsZero() throws Exception {
+        String topic = "first-publish-zero-" + Long.toHexString(System.nanoTime());
+        SluiceConfig config = SluiceConfig.of("kafka").withPublisher(PublisherOptions.builder()
+                .publishTimeout(Duration.ZERO).build());
+        try (Sluice sluice = Sluice.create(new KafkaTransport(KafkaSettings.of(KafkaBroker.shared().bootstrapServers())),
+                config)) {
+            Published published = publishFromVirtualThread(sluice, topic, 3);
+            assertThat(published.future().get(WAIT.toSeconds(), TimeUnit.SECONDS).offset()).isEqualTo(2);
+        }
+    }
+
+    @Test
     void shouldFailAPublishWhoseTopicMetadataNeverComesWithinThePublishTimeoutWithoutBlockingTheCaller()
             throws Exception {
         int closedPort;
