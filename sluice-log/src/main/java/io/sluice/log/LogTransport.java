@@ -282,6 +282,7 @@ public final class LogTransport implements Transport {
             return store.send(topic, message);
         }
 
+        @Override
         public CompletableFuture<Receipt> send(String topic, Message message, Duration timeout) {
             return store.send(topic, message, timeout);
         }
