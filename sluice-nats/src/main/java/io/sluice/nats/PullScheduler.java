@@ -37,6 +37,10 @@ final class PullScheduler {
     private final int maxBatch;
     private final long pullExpiryNanos;
     private final long pullGraceNanos;
+    /** The server's max_payload: no message is larger. */
+    private final long maxPayload;
+    /** Size of the largest message fetched so far (0: none yet), the estimate for sizing pulls by batch alone. */
+    private long largestSeen;
     private int outstandingTotal;
     private long outstandingBytes;
     private boolean unlimitedPullOut;
@@ -52,6 +56,8 @@ final class PullScheduler {
         this.maxBatch = settings.maxBatch;
         this.pullExpiryNanos = settings.pullExpiry.toNanos();
         this.pullGraceNanos = Math.max(TimeUnit.SECONDS.toNanos(1), pullExpiryNanos);
+        long payload = nc.getServerInfo() == null ? 0 : nc.getServerInfo().getMaxPayload();
+        this.maxPayload = payload > 0 ? payload : 1024 * 1024;
     }
 
     /** Messages all outstanding requests may still deliver. */
@@ -79,6 +85,9 @@ final class PullScheduler {
             }
             end(p);
             return;
+        }
+        if (f.size > largestSeen) {
+            largestSeen = f.size;
         }
         p.outstanding--;
         outstandingTotal--;
@@ -207,6 +216,14 @@ final class PullScheduler {
      * callback): the server keeps a pull alive for the expiry from when it got it, and until that deadline the
      * request counts as outstanding, so a partition is not handed over while a pull of this member could still
      * receive its messages. Not sent once the lease time has run out.
+     *
+     * <p>The byte bound is kept by the batch size where it can be: if {@code batch} messages as large as the largest
+     * seen so far (the server's max_payload before any) fit {@code maxBytes}, or a smaller batch does, the request
+     * carries no {@code max_bytes}. nats-server 2.9.10 hands messages released to a pull request that carries
+     * {@code max_bytes} out of stream order (a released message is skipped or a delivered one sent again), which
+     * breaks key order when a partition changes hands; only when not even one such message fits is
+     * {@code max_bytes} sent. A message larger than any seen before can overshoot the bound once; what is buffered
+     * counts against the next requests.
      */
     private void pull(JetStreamPartition p, int batch, long maxBytes) {
         long sentAt = System.nanoTime();
@@ -215,11 +232,20 @@ final class PullScheduler {
         }
         long request = ++p.request;
         long bytes = maxBytes == UNLIMITED ? UNLIMITED : Math.min(maxBytes, MAX_PULL_BYTES);
+        boolean sendMaxBytes = bytes != UNLIMITED;
+        if (sendMaxBytes) {
+            long fitting = bytes / (largestSeen > 0 ? largestSeen : maxPayload);
+            if (fitting >= 1) {
+                batch = (int) Math.min(batch, fitting);
+                sendMaxBytes = false;
+            }
+        }
         if (log.isTraceEnabled()) {
-            log.trace("pull {} batch {} max_bytes {} on partition {}", request, batch, bytes, p.index);
+            log.trace("pull {} batch {} max_bytes {} on partition {}", request, batch, sendMaxBytes ? bytes : "-",
+                    p.index);
         }
         String body = "{\"batch\":" + batch + ",\"expires\":" + pullExpiryNanos
-                + (bytes == UNLIMITED ? "" : ",\"max_bytes\":" + bytes) + "}";
+                + (sendMaxBytes ? ",\"max_bytes\":" + bytes : "") + "}";
         try {
             nc.publish(p.nextSubject, inbox + "." + p.index + "." + request, body.getBytes(StandardCharsets.US_ASCII));
         } catch (IllegalStateException e) {
