@@ -288,19 +288,19 @@ class JetStreamFeaturesTest {
     }
 
     private long waiting(String group) throws Exception {
-        long sum = 0;
-        for (int p = 0; p < 3; p++) {
-            sum += transport.management().getConsumerInfo(Names.stream(topic), Names.durable(group, p))
-                    .getNumWaiting();
-        }
-        return sum;
+        return sumOverPartitions(group, ConsumerInfo::getNumWaiting);
     }
 
     private long ackPending(String group) throws Exception {
+        return sumOverPartitions(group, ConsumerInfo::getNumAckPending);
+    }
+
+    private long sumOverPartitions(String group, java.util.function.ToLongFunction<ConsumerInfo> value)
+            throws Exception {
         long sum = 0;
         for (int p = 0; p < 3; p++) {
-            sum += transport.management().getConsumerInfo(Names.stream(topic), Names.durable(group, p))
-                    .getNumAckPending();
+            sum += value.applyAsLong(transport.management().getConsumerInfo(Names.stream(topic),
+                    Names.durable(group, p)));
         }
         return sum;
     }

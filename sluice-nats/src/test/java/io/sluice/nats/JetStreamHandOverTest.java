@@ -47,7 +47,7 @@ class JetStreamHandOverTest {
                 .build();
         String topic = "handover-" + Long.toHexString(System.nanoTime());
         String group = "g";
-        String[] keys = keysPerPartition();
+        String[] keys = NatsTestServer.keysPerPartition(PARTITIONS);
         DeliveryLog log = new DeliveryLog();
         CountDownLatch draining = new CountDownLatch(1);
         CountDownLatch endDrain = new CountDownLatch(1);
@@ -100,20 +100,5 @@ class JetStreamHandOverTest {
         } finally {
             endDrain.countDown();
         }
-    }
-
-    /** One key per partition. */
-    private static String[] keysPerPartition() {
-        String[] keys = new String[PARTITIONS];
-        int found = 0;
-        for (int i = 0; found < PARTITIONS; i++) {
-            String key = "key-" + i;
-            int p = Names.partitionFor(key, PARTITIONS);
-            if (keys[p] == null) {
-                keys[p] = key;
-                found++;
-            }
-        }
-        return keys;
     }
 }

@@ -60,7 +60,7 @@ class JetStreamStalledMemberTest {
         };
         ConsumerOptions options = ConsumerOptions.builder().maxInFlight(50).handlerTimeout(Duration.ofMinutes(1))
                 .shutdownTimeout(Duration.ofSeconds(30)).build();
-        String[] keys = keysPerPartition();
+        String[] keys = NatsTestServer.keysPerPartition(PARTITIONS);
         try (Sluice a = Sluice.create(new NatsTransport(settings), SluiceConfig.of("nats"));
              Sluice b = Sluice.create(new NatsTransport(settings), SluiceConfig.of("nats"))) {
             Subscription first = a.subscribe(topic, group, handler, options);
@@ -123,7 +123,7 @@ class JetStreamStalledMemberTest {
         NatsSettings settings = NatsTestServer.settings(url).ackWait(Duration.ofSeconds(2)).build();
         String topic = "inside-" + Long.toHexString(System.nanoTime());
         String group = "g";
-        String[] keys = keysPerPartition();
+        String[] keys = NatsTestServer.keysPerPartition(PARTITIONS);
         CountDownLatch[] unblock = new CountDownLatch[PARTITIONS];
         for (int p = 0; p < PARTITIONS; p++) {
             unblock[p] = new CountDownLatch(1);
@@ -203,18 +203,4 @@ class JetStreamStalledMemberTest {
         }
     }
 
-    /** One key per partition. */
-    private static String[] keysPerPartition() {
-        String[] keys = new String[PARTITIONS];
-        int found = 0;
-        for (int i = 0; found < PARTITIONS; i++) {
-            String key = "key-" + i;
-            int p = Names.partitionFor(key, PARTITIONS);
-            if (keys[p] == null) {
-                keys[p] = key;
-                found++;
-            }
-        }
-        return keys;
-    }
 }
