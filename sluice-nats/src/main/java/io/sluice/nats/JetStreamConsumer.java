@@ -28,7 +28,6 @@ import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 
 /**
@@ -47,26 +46,23 @@ import java.util.concurrent.locks.LockSupport;
  * <p>Outcomes. {@link #ack} sends {@code +ACK}, {@link #deadLettered} {@code +TERM}, {@link #redeliverLater}
  * {@code -NAK} with a delay (confirmed by the server's reply). Messages fetched and not yet finished, whether the
  * engine holds them or they wait in this class's buffer (paused subscription, byte bound), get {@code +WPI} (in
- * progress) every third of the ack wait, so the server does not redeliver them behind the engine's back; while the
- * poll thread is inside a rebalance callback the keep-alive thread sends them. Released messages (shutdown,
+ * progress) every third of the ack wait, so the server does not redeliver them behind the engine's back
+ * ({@link InProgressAcks}; while the poll thread is inside a rebalance callback the keep-alive thread sends them).
+ * Released messages (shutdown,
  * rebalance) are {@code -NAK}ed in stream order after outstanding pulls have ended, so the next owner gets them back
  * in order; a partition's lease is given up only once the server confirmed those naks.
  *
  * <p>Not thread-safe: owned by the subscription's poll thread, except {@link #wakeup()} (any thread), the
- * dispatcher callback (touches only the inbound queue), and {@link #sweepWhileInCallback} (keep-alive thread, only
- * while the poll thread is inside a listener callback, see {@link #callback}).
+ * dispatcher callback (touches only the inbound queue), and {@link InProgressAcks#sweepFromKeepAlive} (keep-alive
+ * thread, only while the poll thread is inside a listener callback).
  */
 final class JetStreamConsumer implements TransportConsumer {
     private static final Logger log = LoggerFactory.getLogger(JetStreamConsumer.class);
     private static final byte[] ACK = "+ACK".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] NAK = "-NAK".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] TERM = "+TERM".getBytes(StandardCharsets.US_ASCII);
-    private static final byte[] IN_PROGRESS = "+WPI".getBytes(StandardCharsets.US_ASCII);
     /** Longest park inside one poll, so lease time and request expiry are looked at often. */
     private static final long TICK_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
-    private static final int LIVE = 0;
-    private static final int FROZEN = 1;
-    private static final int SWEEPING = 2;
 
     private final Connection nc;
     private final NatsTransport transport;
@@ -80,27 +76,22 @@ final class JetStreamConsumer implements TransportConsumer {
     private final JetStreamPartition[] parts;
     private final PullScheduler pulls;
     private final ConcurrentLinkedQueue<Fetched> inbound = new ConcurrentLinkedQueue<>();
-    private final long progressNanos;
     private final long pullExpiryNanos;
     private final long pullGraceNanos;
     private final int topicPrefixLength;
-    /** LIVE, or FROZEN while the poll thread is in a callback (the keep-alive thread may then sweep: SWEEPING). */
-    private final AtomicInteger sweepState = new AtomicInteger(LIVE);
 
     // Poll-thread state.
     private final ArrayDeque<Fetched> buffered = new ArrayDeque<>();
-    private final Fetched held = new Fetched(); // sentinel of the list of messages the engine holds
+    private final InProgressAcks progress;
     private final List<Fetched> toRelease = new ArrayList<>();
     private long bufferedBytes;
     private int inFlightBound;
     private long deliveredBytes;
-    private long nextProgress;
     private long seenReconnects;
     private int owned;
     private int revoking;
     /** Owned partitions paused by the engine ({@link #pausePartitions}). */
     private int paused;
-    private int callbackDepth;
     private boolean closed;
 
     // Shared with the dispatcher and coordinator threads.
@@ -115,11 +106,9 @@ final class JetStreamConsumer implements TransportConsumer {
         this.spec = spec;
         this.listener = listener;
         this.ts = transport.streams().stream(spec.topic());
-        this.progressNanos = settings.ackWait.toNanos() / 3;
         this.pullExpiryNanos = settings.pullExpiry.toNanos();
         this.pullGraceNanos = Math.max(TimeUnit.SECONDS.toNanos(1), pullExpiryNanos);
-        held.prev = held;
-        held.next = held;
+        this.progress = new InProgressAcks(buffered, this::publish, this::leaseValidAt, settings.ackWait.toNanos());
         this.topicPrefixLength = spec.topic().length() + 1;
         this.parts = new JetStreamPartition[ts.partitions()];
         for (int p = 0; p < parts.length; p++) {
@@ -134,7 +123,7 @@ final class JetStreamConsumer implements TransportConsumer {
         try {
             dispatcher.subscribe(inbox + ".>");
             coordinator = new GroupCoordinator(transport, ts, spec, memberId, this::wakePollThread,
-                    this::sweepWhileInCallback);
+                    progress::sweepFromKeepAlive);
             coordinator.start();
         } catch (IOException | JetStreamApiException e) {
             abortStart(coordinator);
@@ -150,7 +139,6 @@ final class JetStreamConsumer implements TransportConsumer {
         }
         this.group = coordinator;
         this.pulls = new PullScheduler(nc, coordinator, parts, inbox, spec.topic(), settings);
-        this.nextProgress = System.nanoTime() + progressNanos / 2;
         log.debug("Member {} joined group {} on topic {} (stream {})", memberId, spec.group(), spec.topic(),
                 ts.stream());
     }
@@ -294,11 +282,7 @@ final class JetStreamConsumer implements TransportConsumer {
             pulls.expire(now);
         }
         finishRevocations();
-        now = System.nanoTime();
-        if (now - nextProgress >= 0) {
-            sendProgress(now, group.leaseValid(now));
-            nextProgress = now + Math.max(TimeUnit.MILLISECONDS.toNanos(100), progressNanos / 2);
-        }
+        progress.maybeSend(System.nanoTime());
         flushReleases();
     }
 
@@ -346,7 +330,7 @@ final class JetStreamConsumer implements TransportConsumer {
     }
 
     private void announceAssigned(List<Integer> assigned) {
-        callback(() -> listener.assigned(assigned));
+        progress.runCallback(() -> listener.assigned(assigned));
     }
 
     /**
@@ -369,7 +353,7 @@ final class JetStreamConsumer implements TransportConsumer {
 
     /** Gives {@code partitions} up at once: the engine abandons their work, unfinished messages are nak'ed. */
     private void lose(List<Integer> partitions, boolean tellCoordinator) {
-        callback(() -> listener.lost(partitions));
+        progress.runCallback(() -> listener.lost(partitions));
         for (int index : partitions) {
             JetStreamPartition p = parts[index];
             int epoch = p.epoch;
@@ -399,7 +383,7 @@ final class JetStreamConsumer implements TransportConsumer {
             return;
         }
         List<Integer> done = revoked;
-        callback(() -> listener.revoked(done));
+        progress.runCallback(() -> listener.revoked(done));
         drainInbound(System.nanoTime());
         int[] epochs = new int[revoked.size()];
         for (int i = 0; i < epochs.length; i++) {
@@ -495,7 +479,7 @@ final class JetStreamConsumer implements TransportConsumer {
             bufferedBytes -= f.size;
             p.buffered--;
             p.inEngine++;
-            link(f);
+            progress.hold(f);
             int attempt = 1;
             if (f.delivered > 1 && !p.parked.isEmpty()) {
                 // One of this member's delayed redeliveries: continue its attempt count. Any other redelivery
@@ -514,78 +498,6 @@ final class JetStreamConsumer implements TransportConsumer {
         }
         deliveredBytes = bytes;
         return n;
-    }
-
-    /**
-     * Tells the server the member still works on messages it fetched (held by the engine or buffered here), so their
-     * ack wait starts over; not once the lease time ran out, so that the server redelivers them to the next owner.
-     */
-    private void sendProgress(long now, boolean leaseValid) {
-        for (Fetched h = held.next; h != held; ) {
-            Fetched next = h.next;
-            if (h.done || h.handedOff) {
-                unlink(h);
-            } else if (leaseValid && now - h.heldSince >= progressNanos) {
-                publish(h.replyTo, IN_PROGRESS);
-                h.heldSince = now;
-            }
-            h = next;
-        }
-        if (leaseValid) {
-            for (Fetched f : buffered) {
-                if (now - f.heldSince >= progressNanos) {
-                    publish(f.replyTo, IN_PROGRESS);
-                    f.heldSince = now;
-                }
-            }
-        }
-    }
-
-    /**
-     * Runs a listener callback, which may block for up to the engine's shutdown timeout while handlers finish. Meanwhile
-     * the keep-alive thread may send in-progress acks ({@link #sweepWhileInCallback}); the poll thread changes neither
-     * the held list nor the buffer during a callback (finished messages are only marked, and unlinked later).
-     */
-    private void callback(Runnable r) {
-        if (callbackDepth++ == 0) {
-            sweepState.set(FROZEN);
-        }
-        try {
-            r.run();
-        } finally {
-            if (--callbackDepth == 0) {
-                while (!sweepState.compareAndSet(FROZEN, LIVE)) {
-                    Thread.onSpinWait(); // a sweep is running; it takes microseconds
-                }
-            }
-        }
-    }
-
-    /** Keep-alive thread: sends due in-progress acks while the poll thread is inside a callback. */
-    private void sweepWhileInCallback() {
-        if (!sweepState.compareAndSet(FROZEN, SWEEPING)) {
-            return;
-        }
-        try {
-            long now = System.nanoTime();
-            if (!group.leaseValid(now)) {
-                return;
-            }
-            for (Fetched h = held.next; h != held; h = h.next) {
-                if (!h.done && !h.handedOff && now - h.heldSince >= progressNanos) {
-                    publish(h.replyTo, IN_PROGRESS);
-                    h.heldSince = now;
-                }
-            }
-            for (Fetched f : buffered) {
-                if (now - f.heldSince >= progressNanos) {
-                    publish(f.replyTo, IN_PROGRESS);
-                    f.heldSince = now;
-                }
-            }
-        } finally {
-            sweepState.set(FROZEN);
-        }
     }
 
     /**
@@ -622,6 +534,11 @@ final class JetStreamConsumer implements TransportConsumer {
             p.paused = false;
             paused--;
         }
+    }
+
+    /** For {@link InProgressAcks}, which exists before {@link #group} does (the coordinator takes its sweep). */
+    private boolean leaseValidAt(long nanos) {
+        return group.leaseValid(nanos);
     }
 
     @Override
@@ -671,11 +588,7 @@ final class JetStreamConsumer implements TransportConsumer {
         } else if (current && p.inEngine > 0) {
             p.inEngine--;
         }
-        if (callbackDepth > 0) {
-            h.done = true; // unlinked by the next progress sweep
-        } else {
-            unlink(h);
-        }
+        progress.finished(h);
     }
 
     @Override
@@ -779,23 +692,6 @@ final class JetStreamConsumer implements TransportConsumer {
         }
     }
 
-    private void link(Fetched h) {
-        Fetched tail = held.prev;
-        h.prev = tail;
-        h.next = held;
-        tail.next = h;
-        held.prev = h;
-    }
-
-    private void unlink(Fetched h) {
-        if (h.next != null) {
-            h.prev.next = h.next;
-            h.next.prev = h.prev;
-            h.next = null;
-            h.prev = null;
-        }
-    }
-
     /**
      * Leaves the group: waits (at most the pull expiry plus a grace) for outstanding pulls to end so no message is
      * left in flight towards a closed inbox, hands back everything not acknowledged, in stream order, then gives up
@@ -824,11 +720,7 @@ final class JetStreamConsumer implements TransportConsumer {
         }
         buffered.clear();
         bufferedBytes = 0;
-        for (Fetched h = held.next; h != held; h = h.next) {
-            if (!h.handedOff && !h.done) {
-                toRelease.add(h);
-            }
-        }
+        progress.collectUnfinished(toRelease);
         boolean connected = nc.getStatus() == Connection.Status.CONNECTED;
         CompletableFuture<Void> releases;
         if (connected) {
