@@ -28,7 +28,6 @@ import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 
 /**
@@ -37,41 +36,33 @@ import java.util.concurrent.locks.LockSupport;
  * {@link GroupCoordinator}'s, on its own threads, which tells this class what changed.
  *
  * <p>Fetching. The member sends pull requests ({@code $JS.API.CONSUMER.MSG.NEXT}) itself, only while connected and
- * while its lease time lasts, at most one outstanding per owned partition. A request asks for at most the room the
- * engine has left minus what is buffered or already requested, in messages and in bytes ({@code max_bytes}), and at
- * most what the partition's {@code MaxAckPending} still allows, so fetched-but-unfinished messages stay within the
+ * while its lease time lasts, at most one outstanding per owned partition; which and how large is the
+ * {@link PullScheduler}'s (per-partition state in {@link JetStreamPartition}). A request asks for at most the room
+ * the engine has left minus what is buffered or already requested, in messages and in bytes ({@code max_bytes}), and
+ * at most what the partition's {@code MaxAckPending} still allows, so fetched-but-unfinished messages stay within the
  * engine's bounds. Replies arrive on a private inbox ({@code <inbox>.<partition>.<request>}) through a jnats
  * dispatcher, which decodes them into a lock-free queue that the poll thread drains.
  *
  * <p>Outcomes. {@link #ack} sends {@code +ACK}, {@link #deadLettered} {@code +TERM}, {@link #redeliverLater}
  * {@code -NAK} with a delay (confirmed by the server's reply). Messages fetched and not yet finished, whether the
  * engine holds them or they wait in this class's buffer (paused subscription, byte bound), get {@code +WPI} (in
- * progress) every third of the ack wait, so the server does not redeliver them behind the engine's back; while the
- * poll thread is inside a rebalance callback the keep-alive thread sends them. Released messages (shutdown,
+ * progress) every third of the ack wait, so the server does not redeliver them behind the engine's back
+ * ({@link InProgressAcks}; while the poll thread is inside a rebalance callback the keep-alive thread sends them).
+ * Released messages (shutdown,
  * rebalance) are {@code -NAK}ed in stream order after outstanding pulls have ended, so the next owner gets them back
  * in order; a partition's lease is given up only once the server confirmed those naks.
  *
  * <p>Not thread-safe: owned by the subscription's poll thread, except {@link #wakeup()} (any thread), the
- * dispatcher callback (touches only the inbound queue), and {@link #sweepWhileInCallback} (keep-alive thread, only
- * while the poll thread is inside a listener callback, see {@link #callback}).
+ * dispatcher callback (touches only the inbound queue), and {@link InProgressAcks#sweepFromKeepAlive} (keep-alive
+ * thread, only while the poll thread is inside a listener callback).
  */
 final class JetStreamConsumer implements TransportConsumer {
     private static final Logger log = LoggerFactory.getLogger(JetStreamConsumer.class);
     private static final byte[] ACK = "+ACK".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] NAK = "-NAK".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] TERM = "+TERM".getBytes(StandardCharsets.US_ASCII);
-    private static final byte[] IN_PROGRESS = "+WPI".getBytes(StandardCharsets.US_ASCII);
-    private static final long CURRENT_REQUEST = -1;
     /** Longest park inside one poll, so lease time and request expiry are looked at often. */
     private static final long TICK_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
-    /** Pause before pulling again on a partition whose last pull ended in an error status. */
-    private static final long PULL_RETRY_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
-    private static final long UNLIMITED = -1;
-    /** The largest max_bytes sent; more is as good as none. */
-    private static final long MAX_PULL_BYTES = 1L << 40;
-    private static final int LIVE = 0;
-    private static final int FROZEN = 1;
-    private static final int SWEEPING = 2;
 
     private final Connection nc;
     private final NatsTransport transport;
@@ -82,33 +73,25 @@ final class JetStreamConsumer implements TransportConsumer {
     private final GroupCoordinator group;
     private final Dispatcher dispatcher;
     private final String inbox;
-    private final PartitionState[] parts;
+    private final JetStreamPartition[] parts;
+    private final PullScheduler pulls;
     private final ConcurrentLinkedQueue<Fetched> inbound = new ConcurrentLinkedQueue<>();
-    private final long progressNanos;
     private final long pullExpiryNanos;
     private final long pullGraceNanos;
     private final int topicPrefixLength;
-    /** LIVE, or FROZEN while the poll thread is in a callback (the keep-alive thread may then sweep: SWEEPING). */
-    private final AtomicInteger sweepState = new AtomicInteger(LIVE);
 
     // Poll-thread state.
     private final ArrayDeque<Fetched> buffered = new ArrayDeque<>();
-    private final Fetched held = new Fetched(); // sentinel of the list of messages the engine holds
+    private final InProgressAcks progress;
     private final List<Fetched> toRelease = new ArrayList<>();
     private long bufferedBytes;
-    private int outstandingTotal;
-    private long outstandingBytes;
     private int inFlightBound;
     private long deliveredBytes;
-    private long nextProgress;
     private long seenReconnects;
     private int owned;
     private int revoking;
     /** Owned partitions paused by the engine ({@link #pausePartitions}). */
     private int paused;
-    private int rotate;
-    private int callbackDepth;
-    private boolean unlimitedPullOut;
     private boolean closed;
 
     // Shared with the dispatcher and coordinator threads.
@@ -123,15 +106,13 @@ final class JetStreamConsumer implements TransportConsumer {
         this.spec = spec;
         this.listener = listener;
         this.ts = transport.streams().stream(spec.topic());
-        this.progressNanos = settings.ackWait.toNanos() / 3;
         this.pullExpiryNanos = settings.pullExpiry.toNanos();
         this.pullGraceNanos = Math.max(TimeUnit.SECONDS.toNanos(1), pullExpiryNanos);
-        held.prev = held;
-        held.next = held;
+        this.progress = new InProgressAcks(buffered, this::publish, this::leaseValidAt, settings.ackWait.toNanos());
         this.topicPrefixLength = spec.topic().length() + 1;
-        this.parts = new PartitionState[ts.partitions()];
+        this.parts = new JetStreamPartition[ts.partitions()];
         for (int p = 0; p < parts.length; p++) {
-            parts[p] = new PartitionState(p, "$JS.API.CONSUMER.MSG.NEXT." + ts.stream() + "."
+            parts[p] = new JetStreamPartition(p, "$JS.API.CONSUMER.MSG.NEXT." + ts.stream() + "."
                     + Names.durable(spec.group(), p));
         }
         String memberId = Names.escape(spec.memberId()) + "-" + UUID.randomUUID().toString().substring(0, 8);
@@ -142,7 +123,7 @@ final class JetStreamConsumer implements TransportConsumer {
         try {
             dispatcher.subscribe(inbox + ".>");
             coordinator = new GroupCoordinator(transport, ts, spec, memberId, this::wakePollThread,
-                    this::sweepWhileInCallback);
+                    progress::sweepFromKeepAlive);
             coordinator.start();
         } catch (IOException | JetStreamApiException e) {
             abortStart(coordinator);
@@ -157,7 +138,7 @@ final class JetStreamConsumer implements TransportConsumer {
             throw e;
         }
         this.group = coordinator;
-        this.nextProgress = System.nanoTime() + progressNanos / 2;
+        this.pulls = new PullScheduler(nc, coordinator, parts, inbox, spec.topic(), settings);
         log.debug("Member {} joined group {} on topic {} (stream {})", memberId, spec.group(), spec.topic(),
                 ts.stream());
     }
@@ -183,8 +164,8 @@ final class JetStreamConsumer implements TransportConsumer {
                 return;
             }
             int dot = subject.indexOf('.', inbox.length() + 1);
-            int partition = parseInt(subject, inbox.length() + 1, dot);
-            long request = parseLong(subject, dot + 1, subject.length());
+            int partition = JetStreamAckSubject.parseInt(subject, inbox.length() + 1, dot);
+            long request = JetStreamAckSubject.parseLong(subject, dot + 1, subject.length());
             int code = msg.getStatus().getCode();
             if (partition >= 0 && partition < parts.length && code != 100) {
                 // 100 is an idle heartbeat; 404, 408 and 409 end the pull request
@@ -194,7 +175,7 @@ final class JetStreamConsumer implements TransportConsumer {
             return;
         }
         // Messages keep their stream subject, <topic>.<partition>; they answer the partition's current request.
-        int partition = parseInt(subject, topicPrefixLength, subject.length());
+        int partition = JetStreamAckSubject.parseInt(subject, topicPrefixLength, subject.length());
         if (partition < 0 || partition >= parts.length) {
             return;
         }
@@ -204,9 +185,9 @@ final class JetStreamConsumer implements TransportConsumer {
         }
         Fetched f = new Fetched();
         f.partition = partition;
-        f.request = CURRENT_REQUEST;
+        f.request = PullScheduler.CURRENT_REQUEST;
         f.replyTo = reply;
-        parseAckSubject(reply, f);
+        JetStreamAckSubject.parse(reply, f);
         try {
             f.message = NatsWire.decode(msg);
         } catch (RuntimeException e) {
@@ -234,56 +215,6 @@ final class JetStreamConsumer implements TransportConsumer {
         }
     }
 
-    /**
-     * Reads delivery count, stream sequence and pending count from a JetStream ack subject:
-     * {@code $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>}, or the longer form with a
-     * domain and account hash before the stream.
-     */
-    static void parseAckSubject(String s, Fetched f) {
-        int tokens = 1;
-        for (int i = 0; i < s.length(); i++) {
-            if (s.charAt(i) == '.') {
-                tokens++;
-            }
-        }
-        int first = tokens >= 11 ? 6 : 4; // index of the delivered-count token
-        int start = 0;
-        int token = 0;
-        for (int i = 0; i <= s.length(); i++) {
-            if (i == s.length() || s.charAt(i) == '.') {
-                if (token == first) {
-                    f.delivered = (int) Math.min(Integer.MAX_VALUE, parseLong(s, start, i));
-                } else if (token == first + 1) {
-                    f.seq = parseLong(s, start, i);
-                } else if (token == first + 4) {
-                    f.pending = parseLong(s, start, i);
-                    return;
-                }
-                token++;
-                start = i + 1;
-            }
-        }
-    }
-
-    private static long parseLong(String s, int from, int to) {
-        if (from < 0 || to <= from) {
-            return -1;
-        }
-        long v = 0;
-        for (int i = from; i < to; i++) {
-            char c = s.charAt(i);
-            if (c < '0' || c > '9') {
-                return -1;
-            }
-            v = v * 10 + (c - '0');
-        }
-        return v;
-    }
-
-    private static int parseInt(String s, int from, int to) {
-        return (int) Math.min(Integer.MAX_VALUE, parseLong(s, from, to));
-    }
-
     // ------------------------------------------------------------------ poll thread
 
     @Override
@@ -308,7 +239,10 @@ final class JetStreamConsumer implements TransportConsumer {
             int delivered = 0;
             if (group.leaseValid(now)) {
                 delivered = deliver(maxRecords, maxBytes, oversizedFirst, sink);
-                requestMore(maxRecords - delivered, maxBytes - deliveredBytes, oversizedFirst && delivered == 0, now);
+                if (!closed) {
+                    pulls.requestMore(maxRecords - delivered, maxBytes - deliveredBytes,
+                            oversizedFirst && delivered == 0, buffered.size(), bufferedBytes, inFlightBound, now);
+                }
             }
             if (delivered > 0 || wakeupRequested) {
                 wakeupRequested = false;
@@ -342,17 +276,13 @@ final class JetStreamConsumer implements TransportConsumer {
         long reconnects = transport.reconnects();
         if (reconnects != seenReconnects) {
             seenReconnects = reconnects;
-            extendRequests(now);
+            pulls.extend(now);
         }
         if (nc.getStatus() == Connection.Status.CONNECTED) {
-            expireRequests(now);
+            pulls.expire(now);
         }
         finishRevocations();
-        now = System.nanoTime();
-        if (now - nextProgress >= 0) {
-            sendProgress(now, group.leaseValid(now));
-            nextProgress = now + Math.max(TimeUnit.MILLISECONDS.toNanos(100), progressNanos / 2);
-        }
+        progress.maybeSend(System.nanoTime());
         flushReleases();
     }
 
@@ -361,7 +291,7 @@ final class JetStreamConsumer implements TransportConsumer {
         List<Integer> assigned = null;
         GroupCoordinator.Event e;
         while ((e = group.nextEvent()) != null) {
-            PartitionState p = parts[e.partition()];
+            JetStreamPartition p = parts[e.partition()];
             if (e.kind() != GroupCoordinator.Event.Kind.ASSIGN && assigned != null) {
                 announceAssigned(assigned);
                 assigned = null;
@@ -400,7 +330,7 @@ final class JetStreamConsumer implements TransportConsumer {
     }
 
     private void announceAssigned(List<Integer> assigned) {
-        callback(() -> listener.assigned(assigned));
+        progress.runCallback(() -> listener.assigned(assigned));
     }
 
     /**
@@ -409,7 +339,7 @@ final class JetStreamConsumer implements TransportConsumer {
      */
     private void fence() {
         List<Integer> all = new ArrayList<>();
-        for (PartitionState p : parts) {
+        for (JetStreamPartition p : parts) {
             if (p.owned) {
                 all.add(p.index);
             }
@@ -423,9 +353,9 @@ final class JetStreamConsumer implements TransportConsumer {
 
     /** Gives {@code partitions} up at once: the engine abandons their work, unfinished messages are nak'ed. */
     private void lose(List<Integer> partitions, boolean tellCoordinator) {
-        callback(() -> listener.lost(partitions));
+        progress.runCallback(() -> listener.lost(partitions));
         for (int index : partitions) {
-            PartitionState p = parts[index];
+            JetStreamPartition p = parts[index];
             int epoch = p.epoch;
             dropPartition(p);
             if (tellCoordinator) {
@@ -433,28 +363,6 @@ final class JetStreamConsumer implements TransportConsumer {
             }
         }
         flushReleases();
-    }
-
-    /** Pull requests whose reply never came (lost in a disconnect) stop counting after expiry plus a grace. */
-    private void expireRequests(long now) {
-        for (PartitionState p : parts) {
-            if (p.outstanding > 0 && now - p.requestDeadline > 0) {
-                endRequest(p);
-            }
-        }
-    }
-
-    /**
-     * After a reconnect, pull requests sent before it (or kept in jnats' reconnect buffer and sent on reconnecting)
-     * may still be alive on the server for one pull expiry: they keep counting until then, so this member does not
-     * ask for the same room twice.
-     */
-    private void extendRequests(long now) {
-        for (PartitionState p : parts) {
-            if (p.outstanding > 0) {
-                p.requestDeadline = Math.max(p.requestDeadline, now + pullExpiryNanos + pullGraceNanos);
-            }
-        }
     }
 
     /**
@@ -466,7 +374,7 @@ final class JetStreamConsumer implements TransportConsumer {
             return;
         }
         List<Integer> revoked = null;
-        for (PartitionState p : parts) {
+        for (JetStreamPartition p : parts) {
             if (p.revoking && p.outstanding == 0) {
                 (revoked == null ? revoked = new ArrayList<>() : revoked).add(p.index);
             }
@@ -475,11 +383,11 @@ final class JetStreamConsumer implements TransportConsumer {
             return;
         }
         List<Integer> done = revoked;
-        callback(() -> listener.revoked(done));
+        progress.runCallback(() -> listener.revoked(done));
         drainInbound(System.nanoTime());
         int[] epochs = new int[revoked.size()];
         for (int i = 0; i < epochs.length; i++) {
-            PartitionState p = parts[revoked.get(i)];
+            JetStreamPartition p = parts[revoked.get(i)];
             epochs[i] = p.epoch;
             dropPartition(p);
         }
@@ -492,7 +400,7 @@ final class JetStreamConsumer implements TransportConsumer {
     }
 
     /** Forgets a partition this member no longer owns; its buffered messages are handed back. */
-    private void dropPartition(PartitionState p) {
+    private void dropPartition(JetStreamPartition p) {
         if (p.owned) {
             owned--;
         }
@@ -521,32 +429,10 @@ final class JetStreamConsumer implements TransportConsumer {
     private void drainInbound(long now) {
         Fetched f;
         while ((f = inbound.poll()) != null) {
-            PartitionState p = parts[f.partition];
-            boolean current = (f.request == CURRENT_REQUEST || f.request == p.request) && p.outstanding > 0;
+            JetStreamPartition p = parts[f.partition];
+            pulls.onReply(p, f, now);
             if (f.status != 0) {
-                if (current) {
-                    if (f.status == 409 && f.statusText != null && f.statusText.startsWith("Message Size")) {
-                        // The next message did not fit the bytes offered: wait for more room (see requestMore).
-                        p.largeHead = true;
-                        p.failedBytes = p.requestBytes;
-                    } else if (f.status != 408 && f.status != 404) {
-                        p.retryAt = now + PULL_RETRY_NANOS;
-                        log.debug("Pull on partition {} of topic {} ended: {} {}", p.index, spec.topic(), f.status,
-                                f.statusText);
-                    }
-                    endRequest(p);
-                }
                 continue;
-            }
-            if (current) {
-                p.outstanding--;
-                outstandingTotal--;
-                long used = Math.min(f.size, p.requestBytes);
-                p.requestBytes -= used;
-                outstandingBytes -= used;
-                if (p.outstanding == 0) {
-                    endRequest(p);
-                }
             }
             if (!p.owned) {
                 toRelease.add(f); // late reply for a partition let go
@@ -558,17 +444,6 @@ final class JetStreamConsumer implements TransportConsumer {
             buffered.add(f);
             bufferedBytes += f.size;
             p.buffered++;
-        }
-    }
-
-    private void endRequest(PartitionState p) {
-        outstandingTotal -= p.outstanding;
-        p.outstanding = 0;
-        outstandingBytes -= p.requestBytes;
-        p.requestBytes = 0;
-        if (p.unlimited) {
-            p.unlimited = false;
-            unlimitedPullOut = false;
         }
     }
 
@@ -600,11 +475,11 @@ final class JetStreamConsumer implements TransportConsumer {
             } else {
                 it.remove();
             }
-            PartitionState p = parts[f.partition];
+            JetStreamPartition p = parts[f.partition];
             bufferedBytes -= f.size;
             p.buffered--;
             p.inEngine++;
-            link(f);
+            progress.hold(f);
             int attempt = 1;
             if (f.delivered > 1 && !p.parked.isEmpty()) {
                 // One of this member's delayed redeliveries: continue its attempt count. Any other redelivery
@@ -626,184 +501,6 @@ final class JetStreamConsumer implements TransportConsumer {
     }
 
     /**
-     * Sends pull requests for the room the engine has left, spread over owned partitions that have none outstanding.
-     * A partition whose next message did not fit the bytes offered goes first and alone: nothing else is fetched
-     * until the engine's free bytes exceed what it was offered, or until the engine is empty, when it may fetch that
-     * one message without a byte limit (the engine takes one oversized message when it holds nothing else).
-     */
-    private void requestMore(int room, long bytesRoom, boolean engineEmpty, long now) {
-        if (closed || unlimitedPullOut || nc.getStatus() != Connection.Status.CONNECTED) {
-            return; // while disconnected, pulls would only pile up in the reconnect buffer
-        }
-        int pipeline = buffered.size() + outstandingTotal;
-        int free = room - pipeline;
-        long freeBytes = bytesRoom - bufferedBytes - outstandingBytes;
-        int n = parts.length;
-        for (int i = 0; i < n; i++) {
-            PartitionState p = parts[(rotate + i) % n];
-            if (p.largeHead && pullable(p, now)) {
-                int batch = Math.min(Math.min(free, settings.maxBatch), ackRoom(p));
-                if (engineEmpty && pipeline == 0 && ackRoom(p) > 0) {
-                    pull(p, 1, UNLIMITED);
-                } else if (freeBytes > p.failedBytes && batch > 0) {
-                    pull(p, batch, freeBytes);
-                }
-                rotate = (rotate + 1) % n;
-                return;
-            }
-        }
-        // With work still in the pipeline, wait until a quarter of the bound is free instead of sending a pull
-        // request per finished message: far fewer round trips when handlers are slow and the engine is full.
-        int minPull = pipeline == 0 ? 1 : Math.max(1, Math.min(settings.maxBatch, inFlightBound / 4));
-        if (free < minPull || freeBytes <= 0) {
-            return;
-        }
-        int idle = 0;
-        for (PartitionState p : parts) {
-            if (pullable(p, now)) {
-                idle++;
-            }
-        }
-        if (idle == 0) {
-            return;
-        }
-        int share = Math.max(1, free / idle);
-        long bytesShare = Math.max(1, freeBytes / idle);
-        for (int i = 0; i < n && free > 0 && freeBytes > 0; i++) {
-            PartitionState p = parts[(rotate + i) % n];
-            if (pullable(p, now)) {
-                int batch = Math.min(Math.min(share, settings.maxBatch), Math.min(free, ackRoom(p)));
-                if (batch > 0) {
-                    long bytes = Math.min(bytesShare, freeBytes);
-                    pull(p, batch, bytes);
-                    free -= batch;
-                    freeBytes -= bytes;
-                }
-            }
-        }
-        rotate = (rotate + 1) % n;
-    }
-
-    private boolean pullable(PartitionState p, long now) {
-        if (p.held && now - p.holdUntil >= 0) {
-            p.held = false;
-        }
-        return p.owned && !p.revoking && !p.paused && !p.held && p.outstanding == 0 && now - p.retryAt >= 0;
-    }
-
-    /**
-     * What the partition's {@code MaxAckPending} still allows: the server stops sending once that many of its messages
-     * are unacknowledged, counting those waiting for a delayed redelivery.
-     */
-    private int ackRoom(PartitionState p) {
-        return group.maxAckPending() - (p.inEngine + p.buffered + p.outstanding + p.parked.size());
-    }
-
-    /**
-     * Sends one pull request. Its deadline is stamped from the moment it is sent (never from a time read before a
-     * callback): the server keeps a pull alive for the expiry from when it got it, and until that deadline the
-     * request counts as outstanding, so a partition is not handed over while a pull of this member could still
-     * receive its messages. Not sent once the lease time has run out.
-     */
-    private void pull(PartitionState p, int batch, long maxBytes) {
-        long sentAt = System.nanoTime();
-        if (!group.leaseValid(sentAt)) {
-            return;
-        }
-        long request = ++p.request;
-        long bytes = maxBytes == UNLIMITED ? UNLIMITED : Math.min(maxBytes, MAX_PULL_BYTES);
-        if (log.isTraceEnabled()) {
-            log.trace("pull {} batch {} max_bytes {} on partition {}", request, batch, bytes, p.index);
-        }
-        String body = "{\"batch\":" + batch + ",\"expires\":" + pullExpiryNanos
-                + (bytes == UNLIMITED ? "" : ",\"max_bytes\":" + bytes) + "}";
-        try {
-            nc.publish(p.nextSubject, inbox + "." + p.index + "." + request, body.getBytes(StandardCharsets.US_ASCII));
-        } catch (IllegalStateException e) {
-            return; // connection closed: nothing outstanding; the next poll tries again
-        }
-        p.outstanding = batch;
-        outstandingTotal += batch;
-        p.unlimited = bytes == UNLIMITED;
-        unlimitedPullOut |= p.unlimited;
-        p.requestBytes = p.unlimited ? 0 : bytes;
-        outstandingBytes += p.requestBytes;
-        p.requestDeadline = sentAt + pullExpiryNanos + pullGraceNanos;
-    }
-
-    /**
-     * Tells the server the member still works on messages it fetched (held by the engine or buffered here), so their
-     * ack wait starts over; not once the lease time ran out, so that the server redelivers them to the next owner.
-     */
-    private void sendProgress(long now, boolean leaseValid) {
-        for (Fetched h = held.next; h != held; ) {
-            Fetched next = h.next;
-            if (h.done || h.handedOff) {
-                unlink(h);
-            } else if (leaseValid && now - h.heldSince >= progressNanos) {
-                publish(h.replyTo, IN_PROGRESS);
-                h.heldSince = now;
-            }
-            h = next;
-        }
-        if (leaseValid) {
-            for (Fetched f : buffered) {
-                if (now - f.heldSince >= progressNanos) {
-                    publish(f.replyTo, IN_PROGRESS);
-                    f.heldSince = now;
-                }
-            }
-        }
-    }
-
-    /**
-     * Runs a listener callback, which may block for up to the engine's shutdown timeout while handlers finish. Meanwhile
-     * the keep-alive thread may send in-progress acks ({@link #sweepWhileInCallback}); the poll thread changes neither
-     * the held list nor the buffer during a callback (finished messages are only marked, and unlinked later).
-     */
-    private void callback(Runnable r) {
-        if (callbackDepth++ == 0) {
-            sweepState.set(FROZEN);
-        }
-        try {
-            r.run();
-        } finally {
-            if (--callbackDepth == 0) {
-                while (!sweepState.compareAndSet(FROZEN, LIVE)) {
-                    Thread.onSpinWait(); // a sweep is running; it takes microseconds
-                }
-            }
-        }
-    }
-
-    /** Keep-alive thread: sends due in-progress acks while the poll thread is inside a callback. */
-    private void sweepWhileInCallback() {
-        if (!sweepState.compareAndSet(FROZEN, SWEEPING)) {
-            return;
-        }
-        try {
-            long now = System.nanoTime();
-            if (!group.leaseValid(now)) {
-                return;
-            }
-            for (Fetched h = held.next; h != held; h = h.next) {
-                if (!h.done && !h.handedOff && now - h.heldSince >= progressNanos) {
-                    publish(h.replyTo, IN_PROGRESS);
-                    h.heldSince = now;
-                }
-            }
-            for (Fetched f : buffered) {
-                if (now - f.heldSince >= progressNanos) {
-                    publish(f.replyTo, IN_PROGRESS);
-                    f.heldSince = now;
-                }
-            }
-        } finally {
-            sweepState.set(FROZEN);
-        }
-    }
-
-    /**
      * Stops pulling these partitions: no new pull request is sent for them, and messages of a pull still outstanding
      * (or already buffered) stay in this member's buffer, undelivered, with in-progress acks, until
      * {@link #resumePartitions}. They still count against the in-flight bound, so the other partitions are not
@@ -813,7 +510,7 @@ final class JetStreamConsumer implements TransportConsumer {
     public void pausePartitions(java.util.Collection<Integer> partitions) {
         for (int index : partitions) {
             if (index >= 0 && index < parts.length) {
-                PartitionState p = parts[index];
+                JetStreamPartition p = parts[index];
                 if (p.owned && !p.paused) {
                     p.paused = true;
                     paused++;
@@ -832,11 +529,16 @@ final class JetStreamConsumer implements TransportConsumer {
         }
     }
 
-    private void unpause(PartitionState p) {
+    private void unpause(JetStreamPartition p) {
         if (p.paused) {
             p.paused = false;
             paused--;
         }
+    }
+
+    /** For {@link InProgressAcks}, which exists before {@link #group} does (the coordinator takes its sweep). */
+    private boolean leaseValidAt(long nanos) {
+        return group.leaseValid(nanos);
     }
 
     @Override
@@ -876,7 +578,7 @@ final class JetStreamConsumer implements TransportConsumer {
 
     /** The engine is done with {@code h}: it leaves the partition's counts and the held list. */
     private void settle(Fetched h) {
-        PartitionState p = parts[h.partition];
+        JetStreamPartition p = parts[h.partition];
         boolean current = p.owned && h.epoch == p.epoch;
         if (h.parked) {
             h.parked = false; // its hand-off failed and the engine retried it in memory
@@ -886,17 +588,13 @@ final class JetStreamConsumer implements TransportConsumer {
         } else if (current && p.inEngine > 0) {
             p.inEngine--;
         }
-        if (callbackDepth > 0) {
-            h.done = true; // unlinked by the next progress sweep
-        } else {
-            unlink(h);
-        }
+        progress.finished(h);
     }
 
     @Override
     public CompletableFuture<Void> redeliverLater(Redelivery r) {
         Fetched h = (Fetched) r.ackHandle();
-        PartitionState p = parts[h.partition];
+        JetStreamPartition p = parts[h.partition];
         if (!p.owned || h.epoch != p.epoch) {
             return CompletableFuture.failedFuture(new TransientTransportException("partition " + p.index
                     + " of topic " + spec.topic() + " is no longer this member's"));
@@ -928,7 +626,7 @@ final class JetStreamConsumer implements TransportConsumer {
     @Override
     public Map<Integer, Long> lag() {
         Map<Integer, Long> lag = new HashMap<>();
-        for (PartitionState p : parts) {
+        for (JetStreamPartition p : parts) {
             if (p.owned && p.lastPending >= 0) {
                 lag.put(p.index, p.lastPending);
             }
@@ -994,23 +692,6 @@ final class JetStreamConsumer implements TransportConsumer {
         }
     }
 
-    private void link(Fetched h) {
-        Fetched tail = held.prev;
-        h.prev = tail;
-        h.next = held;
-        tail.next = h;
-        held.prev = h;
-    }
-
-    private void unlink(Fetched h) {
-        if (h.next != null) {
-            h.prev.next = h.next;
-            h.next.prev = h.prev;
-            h.next = null;
-            h.prev = null;
-        }
-    }
-
     /**
      * Leaves the group: waits (at most the pull expiry plus a grace) for outstanding pulls to end so no message is
      * left in flight towards a closed inbox, hands back everything not acknowledged, in stream order, then gives up
@@ -1025,7 +706,7 @@ final class JetStreamConsumer implements TransportConsumer {
         pollThread = Thread.currentThread();
         long deadline = System.nanoTime() + pullExpiryNanos + pullGraceNanos;
         drainInbound(System.nanoTime());
-        while (outstandingTotal > 0 && System.nanoTime() - deadline < 0
+        while (pulls.outstanding() > 0 && System.nanoTime() - deadline < 0
                 && nc.getStatus() == Connection.Status.CONNECTED) {
             waiting = true;
             if (inbound.isEmpty()) {
@@ -1039,11 +720,7 @@ final class JetStreamConsumer implements TransportConsumer {
         }
         buffered.clear();
         bufferedBytes = 0;
-        for (Fetched h = held.next; h != held; h = h.next) {
-            if (!h.handedOff && !h.done) {
-                toRelease.add(h);
-            }
-        }
+        progress.collectUnfinished(toRelease);
         boolean connected = nc.getStatus() == Connection.Status.CONNECTED;
         CompletableFuture<Void> releases;
         if (connected) {
@@ -1058,7 +735,7 @@ final class JetStreamConsumer implements TransportConsumer {
             sendReleases(false);
             releases = CompletableFuture.failedFuture(new IllegalStateException("not connected"));
         }
-        for (PartitionState p : parts) {
+        for (JetStreamPartition p : parts) {
             p.owned = false;
         }
         group.leave(releases);
@@ -1071,41 +748,6 @@ final class JetStreamConsumer implements TransportConsumer {
             nc.flush(Duration.ofSeconds(2));
         } catch (Exception e) {
             // unsent naks: the server redelivers after the ack wait
-        }
-    }
-
-    /** Per-partition fetch state; poll thread only. */
-    private static final class PartitionState {
-        final int index;
-        final String nextSubject;
-        /** Next attempt number of this member's delayed redeliveries still on the server, by stream sequence. */
-        final Map<Long, Integer> parked = new HashMap<>();
-        boolean owned;
-        int epoch;
-        boolean revoking;
-        /** Paused by the engine: no pulls; what arrives waits in the buffer, with in-progress acks. */
-        boolean paused;
-        long request;
-        int outstanding;
-        /** Bytes the outstanding request may still deliver (0 when none, or for an unlimited one). */
-        long requestBytes;
-        boolean unlimited;
-        long requestDeadline;
-        long retryAt;
-        /** Messages of this partition in the buffer, and delivered to the engine and not finished. */
-        int buffered;
-        int inEngine;
-        /** The last pull ended because the next message did not fit its bytes; {@code failedBytes} were offered. */
-        boolean largeHead;
-        long failedBytes;
-        long lastPending = -1;
-        /** Pulls wait until {@code holdUntil} after a takeover from a member that left messages unacknowledged. */
-        boolean held;
-        long holdUntil;
-
-        PartitionState(int index, String nextSubject) {
-            this.index = index;
-            this.nextSubject = nextSubject;
         }
     }
 

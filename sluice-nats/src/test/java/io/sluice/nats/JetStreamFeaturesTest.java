@@ -218,8 +218,11 @@ class JetStreamFeaturesTest {
             // Longer than the 2 s ack wait: the source is neither terminated nor redelivered while the letter waits.
             await().atMost(WAIT).until(() -> !dlqCountAtTerm.isEmpty()
                     || jsm.getConsumerInfo(Names.stream(topic), durable).getNumAckPending() == 1);
-            await().during(Duration.ofMillis(2500)).atMost(Duration.ofSeconds(5)).until(() -> dlqCountAtTerm.isEmpty()
-                    && jsm.getConsumerInfo(Names.stream(topic), durable).getNumAckPending() == 1);
+            await().pollDelay(Duration.ofMillis(2500)).atMost(WAIT).until(() -> true); // a delay, not a window
+            assertThat(dlqCountAtTerm).as("terminated while its dead letter was refused").isEmpty();
+            ConsumerInfo source = jsm.getConsumerInfo(Names.stream(topic), durable);
+            assertThat(source.getNumAckPending()).as("the source, unacknowledged").isEqualTo(1);
+            assertThat(source.getRedelivered()).as("the source, redelivered by the server").isZero();
             assertThat(jsm.getStreamInfo(dlqStream).getStreamState().getMsgCount()).isEqualTo(1);
 
             jsm.updateStream(StreamConfiguration.builder(jsm.getStreamInfo(dlqStream).getConfiguration())
@@ -277,17 +280,27 @@ class JetStreamFeaturesTest {
         sent.forEach(java.util.concurrent.CompletableFuture::join);
         // Handlers block: what the server has sent the member (MaxAckPending alone would allow 3 x 74) is what the
         // pulls asked for, and they ask for no more than the in-flight bound.
-        await().atMost(WAIT).until(() -> ackPending("bounded") >= 37);
-        await().during(Duration.ofSeconds(1)).atMost(Duration.ofSeconds(3)).until(() -> ackPending("bounded") == 37);
+        // Once the engine holds its bound and no pull waits on the server, nothing more can arrive.
+        await().atMost(WAIT).until(() -> ackPending("bounded") >= 37 && waiting("bounded") == 0);
+        assertThat(ackPending("bounded")).as("messages the server sent the member").isEqualTo(37);
         release.countDown();
         await().atMost(WAIT).until(() -> handled.get() == 300);
     }
 
+    private long waiting(String group) throws Exception {
+        return sumOverPartitions(group, ConsumerInfo::getNumWaiting);
+    }
+
     private long ackPending(String group) throws Exception {
+        return sumOverPartitions(group, ConsumerInfo::getNumAckPending);
+    }
+
+    private long sumOverPartitions(String group, java.util.function.ToLongFunction<ConsumerInfo> value)
+            throws Exception {
         long sum = 0;
         for (int p = 0; p < 3; p++) {
-            sum += transport.management().getConsumerInfo(Names.stream(topic), Names.durable(group, p))
-                    .getNumAckPending();
+            sum += value.applyAsLong(transport.management().getConsumerInfo(Names.stream(topic),
+                    Names.durable(group, p)));
         }
         return sum;
     }
@@ -300,8 +313,10 @@ class JetStreamFeaturesTest {
         try (OverlapSampler overlap = new OverlapSampler(a, b)) {
             await().atMost(WAIT).until(() -> !a.assignedPartitions().isEmpty() && !b.assignedPartitions().isEmpty()
                     && a.assignedPartitions().size() + b.assignedPartitions().size() == 3);
-            await().during(Duration.ofSeconds(1)).atMost(Duration.ofSeconds(3))
-                    .until(() -> a.assignedPartitions().size() + b.assignedPartitions().size() == 3);
+            // Keep sampling for a while after the split settled: a count of samples, not a time window.
+            long settledAt = overlap.samples();
+            await().atMost(WAIT).until(() -> overlap.samples() >= settledAt + 200);
+            assertThat(a.assignedPartitions().size() + b.assignedPartitions().size()).isEqualTo(3);
             assertThat(overlap.seen()).as("partitions held by both members at once, sampled every few ms from "
                     + "subscribing until the split settled").isEmpty();
         }
@@ -317,6 +332,7 @@ class JetStreamFeaturesTest {
     /** Samples, on a thread of its own, whether two subscriptions ever hold the same partition at once. */
     static final class OverlapSampler implements AutoCloseable {
         private final Set<Integer> seen = ConcurrentHashMap.newKeySet();
+        private final java.util.concurrent.atomic.AtomicLong samples = new java.util.concurrent.atomic.AtomicLong();
         private final Thread thread;
         private volatile boolean running = true;
 
@@ -326,9 +342,14 @@ class JetStreamFeaturesTest {
                     Set<Integer> both = new HashSet<>(a.assignedPartitions());
                     both.retainAll(b.assignedPartitions());
                     seen.addAll(both);
+                    samples.incrementAndGet();
                     java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(2));
                 }
             });
+        }
+
+        long samples() {
+            return samples.get();
         }
 
         Set<Integer> seen() {

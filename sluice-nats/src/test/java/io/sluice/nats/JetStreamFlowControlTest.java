@@ -122,12 +122,24 @@ class JetStreamFlowControlTest {
             published.add(r.messageId());
         }
         java.util.Set<String> handled = java.util.concurrent.ConcurrentHashMap.newKeySet();
-        long start = System.nanoTime();
-        sluice.subscribe(topic, "g", m -> handled.add(m.id()),
-                ConsumerOptions.builder().maxInFlight(100).shutdownTimeout(Duration.ofSeconds(2)).build());
-        await().atMost(WAIT).until(() -> handled.containsAll(published));
-        assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start))
-                .as("every partition's messages, well before a 3 s pull could expire").isLessThan(2000);
+        // A witness sees the member's pull requests, in the order the server got them.
+        try (io.nats.client.Connection witness = io.nats.client.Nats.connect(NatsTestServer.get().url())) {
+            io.nats.client.Subscription pulls = witness.subscribe("$JS.API.CONSUMER.MSG.NEXT."
+                    + Names.stream(topic) + ".>");
+            witness.flush(Duration.ofSeconds(5));
+            sluice.subscribe(topic, "g", m -> handled.add(m.id()),
+                    ConsumerOptions.builder().maxInFlight(100).shutdownTimeout(Duration.ofSeconds(2)).build());
+            await().atMost(WAIT).until(() -> handled.containsAll(published));
+            // The first three pull requests went to three different partitions: none waited for another's pull to
+            // expire (3 s) before its first request.
+            java.util.Set<String> firstThree = new java.util.HashSet<>();
+            for (int i = 0; i < 3; i++) {
+                io.nats.client.Message pull = pulls.nextMessage(WAIT);
+                assertThat(pull).as("pull request %d", i + 1).isNotNull();
+                firstThree.add(pull.getSubject());
+            }
+            assertThat(firstThree).as("partitions of the first three pull requests").hasSize(3);
+        }
     }
 
     @Test
@@ -150,8 +162,6 @@ class JetStreamFlowControlTest {
         log.published(sluice.publisher().publish(topic, Message.builder().key("key-0").payload("probe")
                 .header(DeliveryLog.SEQ, "0").build()).join());
         await().atMost(WAIT).until(() -> ackPending("g", 3) + log.handledTotal() == 1);
-        await().during(Duration.ofMillis(500)).atMost(Duration.ofSeconds(5))
-                .until(() -> ackPending("g", 3) + log.handledTotal() == 1);
         List<CompletableFuture<Receipt>> sent = new ArrayList<>();
         for (int seq = 0; seq < 3; seq++) {
             for (int k = seq == 0 ? 1 : 0; k < 10; k++) {
@@ -164,9 +174,13 @@ class JetStreamFlowControlTest {
         await().atMost(WAIT).until(() -> ackPending("g", 3) + log.handledTotal() == 30);
         long handledBeforePause = log.handledTotal();
         assertThat(ackPending("g", 3)).isGreaterThanOrEqualTo(29);
-        // Four ack waits: without in-progress acks for buffered messages the server would queue them all again.
-        await().during(Duration.ofSeconds(4)).atMost(Duration.ofSeconds(6))
-                .until(() -> log.handledTotal() == handledBeforePause);
+        // At least four ack waits pass (a delay, not a window): without in-progress acks for buffered messages the
+        // server would queue them all again, which its redelivery count shows.
+        await().pollDelay(Duration.ofSeconds(4)).atMost(WAIT).until(() -> true);
+        assertThat(log.handledTotal()).as("handled while paused").isEqualTo(handledBeforePause);
+        for (int p = 0; p < 3; p++) {
+            assertThat(info("g", p).getRedelivered()).as("redelivered by the server on partition %d", p).isZero();
+        }
         sub.resume();
 
         await().atMost(WAIT).until(log::allHandled);
@@ -201,8 +215,11 @@ class JetStreamFlowControlTest {
                 .shutdownTimeout(Duration.ofSeconds(2)).build());
         await().atMost(WAIT).until(() -> started.get() >= 5);
 
-        // Handlers are blocked: whatever the server sends now waits in the member's buffer.
-        await().during(Duration.ofSeconds(2)).atMost(Duration.ofSeconds(4)).until(() -> ackPending("g", 3) <= 8);
+        // Handlers are blocked: whatever the server sends now waits in the member's buffer. Once no pull of the
+        // member waits on the server, nothing more can arrive: what it holds must fit the byte bound.
+        await().atMost(WAIT).until(() -> info("g", 0).getNumWaiting() + info("g", 1).getNumWaiting()
+                + info("g", 2).getNumWaiting() == 0);
+        assertThat(ackPending("g", 3)).as("messages of about 1 KiB fetched with 8 KiB of room").isLessThanOrEqualTo(8);
         release.countDown();
         await().atMost(WAIT).until(() -> handled.get() == 40);
     }

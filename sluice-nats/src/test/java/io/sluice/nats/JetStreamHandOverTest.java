@@ -47,7 +47,7 @@ class JetStreamHandOverTest {
                 .build();
         String topic = "handover-" + Long.toHexString(System.nanoTime());
         String group = "g";
-        String[] keys = keysPerPartition();
+        String[] keys = NatsTestServer.keysPerPartition(PARTITIONS);
         DeliveryLog log = new DeliveryLog();
         CountDownLatch draining = new CountDownLatch(1);
         CountDownLatch endDrain = new CountDownLatch(1);
@@ -79,9 +79,9 @@ class JetStreamHandOverTest {
             // The first member now revokes partition 1 and waits in revoked() until endDrain. The pauses only order
             // the events (the third member joins while the first is inside that callback, and the callback lasts
             // longer than pull expiry plus grace); nothing is asserted about time.
-            Thread.sleep(1_000);
+            await().pollDelay(Duration.ofSeconds(1)).atMost(WAIT).until(() -> true);
             Subscription third = sluice.subscribe(topic, group, handler, options);
-            Thread.sleep(1_500);
+            await().pollDelay(Duration.ofMillis(1_500)).atMost(WAIT).until(() -> true);
             endDrain.countDown();
 
             await().atMost(WAIT).until(() -> third.assignedPartitions().equals(Set.of(2))
@@ -100,20 +100,5 @@ class JetStreamHandOverTest {
         } finally {
             endDrain.countDown();
         }
-    }
-
-    /** One key per partition. */
-    private static String[] keysPerPartition() {
-        String[] keys = new String[PARTITIONS];
-        int found = 0;
-        for (int i = 0; found < PARTITIONS; i++) {
-            String key = "key-" + i;
-            int p = Names.partitionFor(key, PARTITIONS);
-            if (keys[p] == null) {
-                keys[p] = key;
-                found++;
-            }
-        }
-        return keys;
     }
 }

@@ -14,6 +14,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 /**
  * Issue 9, defect 8: JetStream answering "503 No Responders" (no stream takes the subject, as while a server restarts)
@@ -49,7 +50,8 @@ class JetStreamPublishRetryTest {
 
             CompletableFuture<Receipt> sent = client.publisher().publish(topic,
                     Message.builder().id("while-away").key("k").payload("v").build());
-            Thread.sleep(300); // orders the events only: the first attempts meet no stream
+            // A delay that orders the events only: the first attempts meet no stream.
+            await().pollDelay(Duration.ofMillis(300)).atMost(Duration.ofSeconds(10)).until(() -> true);
             t.management().addStream(config);
 
             Receipt receipt = sent.get(30, TimeUnit.SECONDS);

@@ -60,7 +60,7 @@ class JetStreamStalledMemberTest {
         };
         ConsumerOptions options = ConsumerOptions.builder().maxInFlight(50).handlerTimeout(Duration.ofMinutes(1))
                 .shutdownTimeout(Duration.ofSeconds(30)).build();
-        String[] keys = keysPerPartition();
+        String[] keys = NatsTestServer.keysPerPartition(PARTITIONS);
         try (Sluice a = Sluice.create(new NatsTransport(settings), SluiceConfig.of("nats"));
              Sluice b = Sluice.create(new NatsTransport(settings), SluiceConfig.of("nats"))) {
             Subscription first = a.subscribe(topic, group, handler, options);
@@ -77,9 +77,10 @@ class JetStreamStalledMemberTest {
             Subscription second = b.subscribe(topic, group, handler, options);
             try (JetStreamFeaturesTest.OverlapSampler overlap = new JetStreamFeaturesTest.OverlapSampler(first,
                     second)) {
-                // Twice the session timeout with the first member inside revoked(): it must still count as alive.
-                await().during(Duration.ofSeconds(6)).atMost(Duration.ofSeconds(10))
-                        .until(() -> second.assignedPartitions().isEmpty());
+                // Twice the session timeout with the first member inside revoked() (a delay, not a window): it must
+                // still count as alive, so the second has taken nothing (what it took it would still hold).
+                await().pollDelay(Duration.ofSeconds(6)).atMost(WAIT).until(() -> true);
+                assertThat(second.assignedPartitions()).as("taken from a member busy in revoked()").isEmpty();
                 unblock.countDown();
                 await().atMost(WAIT).until(() -> !second.assignedPartitions().isEmpty()
                         && first.assignedPartitions().size() + second.assignedPartitions().size() == PARTITIONS);
@@ -122,7 +123,7 @@ class JetStreamStalledMemberTest {
         NatsSettings settings = NatsTestServer.settings(url).ackWait(Duration.ofSeconds(2)).build();
         String topic = "inside-" + Long.toHexString(System.nanoTime());
         String group = "g";
-        String[] keys = keysPerPartition();
+        String[] keys = NatsTestServer.keysPerPartition(PARTITIONS);
         CountDownLatch[] unblock = new CountDownLatch[PARTITIONS];
         for (int p = 0; p < PARTITIONS; p++) {
             unblock[p] = new CountDownLatch(1);
@@ -172,23 +173,23 @@ class JetStreamStalledMemberTest {
             for (int p = 0; p < PARTITIONS; p++) {
                 (p % 2 == firstIndex ? kept : moving).add(p);
             }
-            // Three ack waits inside revoked(), waiting for the moving partitions' handlers.
-            await().during(Duration.ofSeconds(6)).atMost(Duration.ofSeconds(10))
-                    .until(() -> second.assignedPartitions().isEmpty());
+            // Three ack waits inside revoked(), waiting for the moving partitions' handlers (a delay, not a window).
+            await().pollDelay(Duration.ofSeconds(6)).atMost(WAIT).until(() -> true);
+            assertThat(second.assignedPartitions()).as("taken from a member busy in revoked()").isEmpty();
             for (int p : moving) {
                 unblock[p].countDown();
             }
             await().atMost(WAIT).until(() -> second.assignedPartitions().equals(new HashSet<>(moving)));
-            // The first member fetches its kept partitions again: an expired message would come back now.
-            await().during(Duration.ofSeconds(2)).atMost(Duration.ofSeconds(4)).until(() -> {
-                for (int p : kept) {
-                    if (ta.management().getConsumerInfo(Names.stream(topic), Names.durable(group, p)).getDelivered()
-                            .getConsumerSequence() != 1) {
-                        return false;
-                    }
-                }
-                return true;
-            });
+            // The first member fetches its kept partitions again: an expired message would come back now (after a
+            // delay, not within a window), and the server would count its redelivery.
+            await().pollDelay(Duration.ofSeconds(2)).atMost(WAIT).until(() -> true);
+            for (int p : kept) {
+                io.nats.client.api.ConsumerInfo info = ta.management().getConsumerInfo(Names.stream(topic),
+                        Names.durable(group, p));
+                assertThat(info.getDelivered().getConsumerSequence()).as("deliveries of kept partition %d", p)
+                        .isEqualTo(1);
+                assertThat(info.getRedelivered()).as("redeliveries of kept partition %d", p).isZero();
+            }
             for (int p : kept) {
                 unblock[p].countDown();
             }
@@ -202,18 +203,4 @@ class JetStreamStalledMemberTest {
         }
     }
 
-    /** One key per partition. */
-    private static String[] keysPerPartition() {
-        String[] keys = new String[PARTITIONS];
-        int found = 0;
-        for (int i = 0; found < PARTITIONS; i++) {
-            String key = "key-" + i;
-            int p = Names.partitionFor(key, PARTITIONS);
-            if (keys[p] == null) {
-                keys[p] = key;
-                found++;
-            }
-        }
-        return keys;
-    }
 }

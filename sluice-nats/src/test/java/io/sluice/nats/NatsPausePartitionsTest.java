@@ -82,7 +82,7 @@ class NatsPausePartitionsTest {
     void shouldStopDeliveringAPausedJetStreamPartitionWhileOthersFlowAndResumeInOrder() throws Exception {
         String url = NatsTestServer.get().url();
         String topic = "pause-" + Long.toHexString(System.nanoTime());
-        String[] keys = keysPerPartition();
+        String[] keys = NatsTestServer.keysPerPartition(PARTITIONS);
         try (NatsTransport t = new NatsTransport(NatsTestServer.settings(url).build())) {
             t.producer().send(topic, Message.of(keys[1], "creates the stream").withDefaults(1)).join();
             Recorder r = new Recorder();
@@ -167,18 +167,4 @@ class NatsPausePartitionsTest {
         }
     }
 
-    /** One key per partition. */
-    private static String[] keysPerPartition() {
-        String[] keys = new String[PARTITIONS];
-        int found = 0;
-        for (int i = 0; found < PARTITIONS; i++) {
-            String key = "key-" + i;
-            int p = Names.partitionFor(key, PARTITIONS);
-            if (keys[p] == null) {
-                keys[p] = key;
-                found++;
-            }
-        }
-        return keys;
-    }
 }

@@ -26,4 +26,19 @@ final class NatsTestServer {
                 .group(Duration.ofMillis(200), Duration.ofSeconds(3))
                 .pullExpiry(Duration.ofMillis(500));
     }
+
+    /** One key per partition of a topic with {@code partitions} partitions: element {@code p} maps to partition p. */
+    static String[] keysPerPartition(int partitions) {
+        String[] keys = new String[partitions];
+        int found = 0;
+        for (int i = 0; found < partitions; i++) {
+            String key = "key-" + i;
+            int p = Names.partitionFor(key, partitions);
+            if (keys[p] == null) {
+                keys[p] = key;
+                found++;
+            }
+        }
+        return keys;
+    }
 }

@@ -614,7 +614,7 @@ public abstract class TransportContractTest {
             log.started(m);
             try {
                 // Handlers started around a membership change outlast it: the revoking member must drain them.
-                sleepMillis(slow.get() ? 2_000 : 2);
+                sleepMillis(slow.get() ? 1_600 : 2);
                 log.handled(m, false);
             } finally {
                 log.ended(m);
