@@ -98,6 +98,8 @@ final class RabbitMqConsumer implements TransportConsumer {
         int unackedUnclaimed;
         long nextDrainCheck;
         int incarnation;
+        /** Released by the engine, not yet handed back; see {@link #release}. */
+        final java.util.ArrayList<Delivery> released = new java.util.ArrayList<>();
         /** Offsets for messages from plain AMQP publishers; connection thread of the partition's channel. */
         long localOffset;
 
@@ -196,6 +198,7 @@ final class RabbitMqConsumer implements TransportConsumer {
         part.incarnation++;
         part.unackedUnclaimed = 0;
         part.draining = false;
+        part.released.clear(); // closing the channel hands them back, with everything else this member held
         if (ch != null && ch.isOpen()) {
             try {
                 ch.close(); // returns what this member still held to the queue, in order
@@ -253,6 +256,7 @@ final class RabbitMqConsumer implements TransportConsumer {
             maxRoom = maxRecords;
         }
         long deadline = System.nanoTime() + timeoutNanos;
+        handBackReleased();
         while (true) {
             member.rebalance();
             if (maxRecords == 0) {
@@ -332,16 +336,40 @@ final class RabbitMqConsumer implements TransportConsumer {
         }
     }
 
+    /**
+     * {@inheritDoc}
+     *
+     * <p>Deferred: the engine releases messages on shutdown and revocation one by one, in no particular order, and
+     * a quorum queue redelivers returned messages in the order they came back. So released messages stay with this
+     * member until the partition's channel closes (which returns everything it held, in delivery order) or, when the
+     * partition stays, until the next poll, which hands them back in delivery order.
+     */
     @Override
     public void release(Object ackHandle) {
         Delivery d = (Delivery) ackHandle;
         settled(d);
-        try {
-            if (d.channel.isOpen()) {
-                d.channel.basicNack(d.tag, false, true);
+        Part part = d.part;
+        if (d.incarnation == part.incarnation && part.channel != null) {
+            part.released.add(d);
+        }
+    }
+
+    private void handBackReleased() {
+        for (Part part : parts) {
+            if (part.released.isEmpty()) {
+                continue;
             }
-        } catch (IOException | RuntimeException e) {
-            log.debug("release of message {} failed: {}", d.message.id(), e.toString());
+            part.released.sort((a, b) -> Long.compare(a.tag, b.tag));
+            for (Delivery d : part.released) {
+                try {
+                    if (d.channel.isOpen()) {
+                        d.channel.basicNack(d.tag, false, true);
+                    }
+                } catch (IOException | RuntimeException e) {
+                    log.debug("release of message {} failed: {}", d.message.id(), e.toString());
+                }
+            }
+            part.released.clear();
         }
     }
 
