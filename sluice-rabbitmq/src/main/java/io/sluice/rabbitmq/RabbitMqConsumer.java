@@ -53,6 +53,7 @@ final class RabbitMqConsumer implements TransportConsumer {
 
     private final Connection connection;
     private final Topology topology;
+    private final RabbitMqProducer producer;
     private final ConsumerSpec spec;
     private final PollWaiter waiter = new PollWaiter();
     private final Part[] parts;
@@ -74,9 +75,11 @@ final class RabbitMqConsumer implements TransportConsumer {
         final Channel channel;
         final boolean unclaimed;
         final int incarnation;
+        final int attempt;
 
         Delivery(Message message, long offset, long tag, Part part, Channel channel, boolean unclaimed,
-                 int incarnation) {
+                 int incarnation, int attempt) {
+            this.attempt = attempt;
             this.message = message;
             this.offset = offset;
             this.size = message.estimatedSize();
@@ -132,14 +135,15 @@ final class RabbitMqConsumer implements TransportConsumer {
                 offset = part.localOffset++;
             }
             part.buffer.add(new Delivery(RabbitMqWire.decode(props, body), offset, envelope.getDeliveryTag(), part,
-                    getChannel(), unclaimed, incarnation));
+                    getChannel(), unclaimed, incarnation, RabbitMqWire.deliveryAttempt(props)));
             waiter.signal();
         }
     }
 
-    RabbitMqConsumer(Connection connection, Topology topology, ConsumerSpec spec, PartitionListener listener,
-                     Function<Runnable, MembershipStore> join) {
+    RabbitMqConsumer(Connection connection, Topology topology, RabbitMqProducer producer, ConsumerSpec spec,
+                     PartitionListener listener, Function<Runnable, MembershipStore> join) {
         this.connection = connection;
+        this.producer = producer;
         this.topology = topology;
         this.spec = spec;
         this.configuredPrefetch = topology.settings().prefetch;
@@ -295,7 +299,7 @@ final class RabbitMqConsumer implements TransportConsumer {
                 if (d.unclaimed) {
                     part.unackedUnclaimed++;
                 }
-                sink.accept(d.message, p, d.offset, d.size, 1, d);
+                sink.accept(d.message, p, d.offset, d.size, d.attempt, d);
                 bytes += d.size;
                 delivered++;
             }
@@ -371,6 +375,41 @@ final class RabbitMqConsumer implements TransportConsumer {
             }
             part.released.clear();
         }
+    }
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>Native delay: the message (same id, bytes, headers and offset, plus the attempts made) is published to the
+     * group's delay exchange, into the TTL queue of the shortest tier not shorter than the delay (the longest tier
+     * when the delay is longer than all); once the broker confirmed it, the original is acked. When its TTL runs
+     * out the broker dead-letters it back to the tail of its partition queue: later messages of its key are handled
+     * before it, as the engine expects of native delay.
+     */
+    @Override
+    public java.util.concurrent.CompletableFuture<Void> redeliverLater(io.sluice.spi.Redelivery r) {
+        Delivery d = (Delivery) r.ackHandle();
+        Part part = d.part;
+        if (topology.settings().delayTiers.isEmpty()) {
+            return java.util.concurrent.CompletableFuture.failedFuture(
+                    new UnsupportedOperationException("rabbitmq.delayTiers is empty: native delay is off"));
+        }
+        if (d.incarnation != part.incarnation || part.channel == null) {
+            return java.util.concurrent.CompletableFuture.failedFuture(new TransientTransportException("partition "
+                    + part.partition + " of topic " + spec.topic() + " is no longer this member's"));
+        }
+        settled(d);
+        long tier = topology.tierMillis(r.delayNanos());
+        AMQP.BasicProperties props = RabbitMqWire.properties(d.message, d.offset, null, r.attemptsMade());
+        return producer.sendRaw(Topology.delayExchange(spec.topic(), spec.group()), tier + "." + part.partition,
+                props, d.message, part.partition, d.offset).thenRun(() -> {
+                    try {
+                        d.channel.basicAck(d.tag, false);
+                    } catch (IOException | RuntimeException e) {
+                        // The channel closed: the original comes again too (at least once).
+                        log.debug("ack after the delayed retry of {} failed: {}", d.message.id(), e.toString());
+                    }
+                });
     }
 
     @Override

@@ -72,6 +72,10 @@ final class RabbitMqProducer implements TransportProducer {
         final String topic;
         final Message message;
         final CompletableFuture<Receipt> future = new CompletableFuture<>();
+        /** Set for a raw send (a retry into a delay tier): where to, and what, as given. */
+        String exchange;
+        String routingKey;
+        AMQP.BasicProperties props;
         int partition;
         long offset;
         volatile boolean returned;
@@ -101,6 +105,26 @@ final class RabbitMqProducer implements TransportProducer {
         return s.future;
     }
 
+    /**
+     * Publishes a prepared message to {@code exchange} (a group's delay exchange), with confirms and mandatory; the
+     * future completes once the broker confirmed it. Any thread.
+     */
+    CompletableFuture<Void> sendRaw(String exchange, String routingKey, AMQP.BasicProperties props, Message message,
+                                    int partition, long offset) {
+        Send s = new Send(exchange, message);
+        s.exchange = exchange;
+        s.routingKey = routingKey;
+        s.props = props;
+        s.partition = partition;
+        s.offset = offset;
+        if (closed) {
+            s.future.completeExceptionally(new PublishException("the rabbitmq transport is closed"));
+        } else {
+            queue.add(s);
+        }
+        return s.future.thenApply(r -> null);
+    }
+
     private void run() {
         try {
             while (true) {
@@ -128,6 +152,21 @@ final class RabbitMqProducer implements TransportProducer {
         } catch (IOException | RuntimeException e) {
             s.future.completeExceptionally(new TransientTransportException(
                     "no channel to RabbitMQ (" + e.getMessage() + ")", e));
+            return;
+        }
+        if (s.exchange != null) {
+            permits.acquire();
+            long seq = ch.getNextPublishSeqNo();
+            pending.put(seq, s);
+            try {
+                ch.basicPublish(s.exchange, s.routingKey, true, s.props, s.message.payload());
+            } catch (IOException | RuntimeException e) {
+                if (pending.remove(seq) != null) {
+                    permits.release();
+                    s.future.completeExceptionally(new TransientTransportException(
+                            "publish to RabbitMQ failed (" + e.getMessage() + ")", e));
+                }
+            }
             return;
         }
         TopicState t = topics.get(s.topic);

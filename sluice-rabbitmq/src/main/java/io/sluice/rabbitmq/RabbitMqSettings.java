@@ -36,6 +36,7 @@ import java.util.Set;
  *   recoveryInterval: 1s
  *   publish: {maxPendingConfirms: 4096}
  *   group: {heartbeatInterval: 1s, sessionTimeout: 5s}
+ *   delayTiers: [1s, 5s, 30s, 2m, 10m]  # TTL queues of native delay; [] turns it off
  * }</pre>
  */
 public final class RabbitMqSettings {
@@ -44,7 +45,7 @@ public final class RabbitMqSettings {
 
     private static final Set<String> KEYS = Set.of("uri", "host", "port", "vhost", "username", "password", "tls",
             "partitions", "queueType", "deliveryLimit", "maxPriority", "prefetch", "connectionTimeout",
-            "recoveryInterval", "publish", "group");
+            "recoveryInterval", "publish", "group", "delayTiers");
 
     final String host;
     final int port;
@@ -64,6 +65,8 @@ public final class RabbitMqSettings {
     final int maxPendingConfirms;
     final Duration heartbeatInterval;
     final Duration sessionTimeout;
+    /** Native delay tiers, ascending; empty turns native delay off. */
+    final java.util.List<Duration> delayTiers;
 
     private RabbitMqSettings(Builder b) {
         host = b.host;
@@ -84,6 +87,7 @@ public final class RabbitMqSettings {
         maxPendingConfirms = b.maxPendingConfirms;
         heartbeatInterval = b.heartbeatInterval;
         sessionTimeout = b.sessionTimeout;
+        delayTiers = java.util.List.copyOf(b.delayTiers);
     }
 
     public static Builder builder() {
@@ -126,6 +130,13 @@ public final class RabbitMqSettings {
         b.heartbeatInterval = g.duration("heartbeatInterval", b.heartbeatInterval);
         b.sessionTimeout = g.duration("sessionTimeout", b.sessionTimeout);
         g.rejectUnknownKeys(Set.of("heartbeatInterval", "sessionTimeout"));
+        if (s.has("delayTiers")) {
+            java.util.List<Duration> tiers = new java.util.ArrayList<>();
+            for (String tier : s.strings("delayTiers")) {
+                tiers.add(Durations.parse(s.key("delayTiers"), tier));
+            }
+            b.delayTiers = tiers;
+        }
         s.rejectUnknownKeys(KEYS);
         return b.build("rabbitmq.");
     }
@@ -148,7 +159,8 @@ public final class RabbitMqSettings {
                 + ", connectionTimeout=" + Durations.format(connectionTimeout) + ", recoveryInterval="
                 + Durations.format(recoveryInterval) + ", publish={maxPendingConfirms=" + maxPendingConfirms + "}"
                 + ", group={heartbeat=" + Durations.format(heartbeatInterval) + ", sessionTimeout="
-                + Durations.format(sessionTimeout) + "}}";
+                + Durations.format(sessionTimeout) + "}, delayTiers="
+                + delayTiers.stream().map(Durations::format).toList() + "}";
     }
 
     /** Builds settings in code (tests, embedding); {@link #from} is the checked path from configuration. */
@@ -171,6 +183,8 @@ public final class RabbitMqSettings {
         private int maxPendingConfirms = 4096;
         private Duration heartbeatInterval = Duration.ofSeconds(1);
         private Duration sessionTimeout = Duration.ofSeconds(5);
+        private java.util.List<Duration> delayTiers = java.util.List.of(Duration.ofSeconds(1), Duration.ofSeconds(5),
+                Duration.ofSeconds(30), Duration.ofMinutes(2), Duration.ofMinutes(10));
 
         private Builder() {
         }
@@ -280,6 +294,12 @@ public final class RabbitMqSettings {
             return this;
         }
 
+        /** {@code rabbitmq.delayTiers}: the TTL queues of native delay; none turns native delay off. */
+        public Builder delayTiers(Duration... tiers) {
+            this.delayTiers = java.util.List.of(tiers);
+            return this;
+        }
+
         public RabbitMqSettings build() {
             return build("rabbitmq.");
         }
@@ -311,6 +331,14 @@ public final class RabbitMqSettings {
             if (sessionTimeout.compareTo(heartbeatInterval.multipliedBy(3)) < 0) {
                 throw new ConfigException(prefix + "group.sessionTimeout", Durations.format(sessionTimeout),
                         "must be at least three heartbeat intervals (" + Durations.format(heartbeatInterval) + ")");
+            }
+            Duration previous = Duration.ZERO;
+            for (Duration t : delayTiers) {
+                if (t.compareTo(previous) <= 0 || t.toMillis() < 1 || t.compareTo(Duration.ofDays(1)) > 0) {
+                    throw new ConfigException(prefix + "delayTiers", delayTiers.stream().map(Durations::format)
+                            .toList().toString(), "must be ascending durations between 1ms and 1d");
+                }
+                previous = t;
             }
             if (trustStore != null && !Files.isReadable(trustStore)) {
                 throw new ConfigException(prefix + "tls.trustStore", trustStore.toString(), "must be a readable file");

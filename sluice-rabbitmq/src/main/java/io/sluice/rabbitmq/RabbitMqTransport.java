@@ -116,7 +116,8 @@ public final class RabbitMqTransport implements Transport {
 
     @Override
     public TransportCapabilities capabilities() {
-        return new TransportCapabilities(true, true, true, Acknowledgement.PER_MESSAGE, false, false, false, -1);
+        return new TransportCapabilities(true, true, true, Acknowledgement.PER_MESSAGE,
+                !settings.delayTiers.isEmpty(), false, false, -1);
     }
 
     @Override
@@ -133,7 +134,7 @@ public final class RabbitMqTransport implements Transport {
                     + " on RabbitMQ failed: " + e.getMessage(), e);
         }
         String memberId = spec.memberId() + "-" + processToken;
-        return new RabbitMqConsumer(consuming, topology, spec, listener, onChange -> new RabbitMembership(consuming,
+        return new RabbitMqConsumer(consuming, topology, producer, spec, listener, onChange -> new RabbitMembership(consuming,
                 scheduler, spec.topic(), spec.group(), memberId, topology.partitions(), settings, onChange));
     }
 

@@ -34,6 +34,8 @@ final class RabbitMqWire {
     static final String TIME = "x-sluice-time";
     static final String KEY = "x-sluice-key";
     static final String ORDER = "x-sluice-order";
+    /** Handler attempts already made, on a message that comes back from a delay tier. */
+    static final String ATTEMPTS = "x-sluice-attempts";
     static final String RESERVED = "x-sluice-";
 
     private RabbitMqWire() {
@@ -41,11 +43,19 @@ final class RabbitMqWire {
 
     /** AMQP properties for {@code m}, whose id and timestamp are set. */
     static AMQP.BasicProperties properties(Message m, long offset, Integer priority) {
+        return properties(m, offset, priority, 0);
+    }
+
+    /** As {@link #properties(Message, long, Integer)}, for a retry that already had {@code attempts} attempts. */
+    static AMQP.BasicProperties properties(Message m, long offset, Integer priority, int attempts) {
         Headers user = m.headers();
         int n = user.size();
         Map<String, Object> h = new HashMap<>(2 * (n + 4));
         h.put(OFFSET, offset);
         h.put(TIME, m.timestampMillis());
+        if (attempts > 0) {
+            h.put(ATTEMPTS, attempts);
+        }
         if (m.key() != null) {
             h.put(KEY, m.key().getBytes(StandardCharsets.UTF_8));
         }
@@ -110,6 +120,13 @@ final class RabbitMqWire {
         Map<String, Object> h = props.getHeaders();
         Object o = h == null ? null : h.get(OFFSET);
         return o instanceof Number n ? n.longValue() : -1;
+    }
+
+    /** The delivery attempt of a message: 1, or one more than the attempts a delay tier carried. */
+    static int deliveryAttempt(AMQP.BasicProperties props) {
+        Map<String, Object> h = props.getHeaders();
+        Object o = h == null ? null : h.get(ATTEMPTS);
+        return o instanceof Number n ? n.intValue() + 1 : 1;
     }
 
     private static boolean brokerHeader(String name) {

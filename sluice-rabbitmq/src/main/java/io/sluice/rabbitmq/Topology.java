@@ -15,6 +15,9 @@ import java.util.Map;
  * queue     sluice.&lt;topic&gt;.g.&lt;group&gt;.&lt;p&gt;         a group's partition queue, bound with key &lt;p&gt;
  * exchange  sluice.&lt;topic&gt;.unclaimed            catches what no group queue is bound for yet
  * queue     sluice.&lt;topic&gt;.unclaimed.&lt;p&gt;        kept until the first group of the topic drains it
+ * exchange  sluice.&lt;topic&gt;.g.&lt;group&gt;.delay       native delay: routing key &lt;tier ms&gt;.&lt;p&gt;
+ * queue     sluice.&lt;topic&gt;.g.&lt;group&gt;.delay.&lt;ms&gt;  classic, x-message-ttl = ms, dead-letters to ...
+ * exchange  sluice.&lt;topic&gt;.g.&lt;group&gt;.redeliver   ... which routes *.&lt;p&gt; back to the partition queue
  * </pre>
  *
  * Every partition queue is durable, of the configured type, with {@code x-single-active-consumer}: the broker fences
@@ -65,6 +68,29 @@ final class Topology {
         return "sluice." + topic + ".unclaimed." + partition;
     }
 
+    static String delayExchange(String topic, String group) {
+        return "sluice." + topic + ".g." + group + ".delay";
+    }
+
+    static String redeliverExchange(String topic, String group) {
+        return "sluice." + topic + ".g." + group + ".redeliver";
+    }
+
+    static String delayQueue(String topic, String group, long tierMillis) {
+        return "sluice." + topic + ".g." + group + ".delay." + tierMillis;
+    }
+
+    /** The tier a retry after {@code delayNanos} waits in: the shortest not shorter, else the longest. */
+    long tierMillis(long delayNanos) {
+        java.util.List<java.time.Duration> tiers = settings.delayTiers;
+        for (java.time.Duration t : tiers) {
+            if (t.toNanos() >= delayNanos) {
+                return t.toMillis();
+            }
+        }
+        return tiers.get(tiers.size() - 1).toMillis();
+    }
+
     static String groupQueue(String topic, String group, int partition) {
         return "sluice." + topic + ".g." + group + "." + partition;
     }
@@ -86,6 +112,22 @@ final class Topology {
         for (int p = 0; p < routingKeys.length; p++) {
             ch.queueDeclare(groupQueue(topic, group, p), true, false, false, queueArgs);
             ch.queueBind(groupQueue(topic, group, p), exchange(topic), routingKeys[p]);
+        }
+        if (settings.delayTiers.isEmpty()) {
+            return;
+        }
+        String delay = delayExchange(topic, group);
+        String redeliver = redeliverExchange(topic, group);
+        ch.exchangeDeclare(delay, "topic", true);
+        ch.exchangeDeclare(redeliver, "topic", true);
+        for (java.time.Duration tier : settings.delayTiers) {
+            long ms = tier.toMillis();
+            ch.queueDeclare(delayQueue(topic, group, ms), true, false, false, Map.of("x-queue-type", "classic",
+                    "x-message-ttl", ms, "x-dead-letter-exchange", redeliver));
+            ch.queueBind(delayQueue(topic, group, ms), delay, ms + ".*");
+        }
+        for (int p = 0; p < routingKeys.length; p++) {
+            ch.queueBind(groupQueue(topic, group, p), redeliver, "*." + routingKeys[p]);
         }
     }
 
