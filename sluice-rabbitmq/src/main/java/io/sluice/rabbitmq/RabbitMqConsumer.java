@@ -182,6 +182,27 @@ final class RabbitMqConsumer implements TransportConsumer {
         }
     }
 
+    /**
+     * The engine's room grew beyond what the owned partitions' prefetch was set to (the first polls, or a larger
+     * bound): raise {@code basic.qos} to it, so the broker keeps the engine busy and holds the rest.
+     */
+    private void growPrefetch(int room) {
+        maxRoom = room;
+        if (configuredPrefetch > 0) {
+            return;
+        }
+        for (Part part : parts) {
+            Channel ch = part.channel;
+            if (ch != null && ch.isOpen()) {
+                try {
+                    ch.basicQos(room);
+                } catch (IOException | RuntimeException e) {
+                    log.debug("raising the prefetch of partition {} failed: {}", part.partition, e.toString());
+                }
+            }
+        }
+    }
+
     private void consume(Part part, boolean unclaimed) throws IOException {
         String queue = unclaimed ? Topology.unclaimedQueue(spec.topic(), part.partition)
                 : Topology.groupQueue(spec.topic(), spec.group(), part.partition);
@@ -257,7 +278,7 @@ final class RabbitMqConsumer implements TransportConsumer {
             throws InterruptedException {
         waiter.enter();
         if (maxRecords > maxRoom) {
-            maxRoom = maxRecords;
+            growPrefetch(maxRecords);
         }
         long deadline = System.nanoTime() + timeoutNanos;
         handBackReleased();
@@ -279,20 +300,31 @@ final class RabbitMqConsumer implements TransportConsumer {
         }
     }
 
+    /**
+     * Hands the sink buffered deliveries, one partition after the other, a message from each in turn, so a fetch
+     * mixes the keys of all partitions instead of filling the engine's room from the first partition alone.
+     */
     private int fetch(int maxRecords, long maxBytes, boolean oversizedFirst, RecordSink sink) {
         int delivered = 0;
         long bytes = 0;
         int n = parts.length;
-        for (int i = 0; i < n && delivered < maxRecords; i++) {
-            int p = (nextPartition + i) % n;
-            if (!member.isFetchable(p)) {
-                continue;
-            }
-            Part part = parts[p];
-            Delivery d;
-            while (delivered < maxRecords && (d = part.buffer.peek()) != null) {
+        int start = nextPartition;
+        nextPartition = (nextPartition + 1) % n;
+        boolean progress = true;
+        while (progress && delivered < maxRecords) {
+            progress = false;
+            for (int i = 0; i < n && delivered < maxRecords; i++) {
+                int p = (start + i) % n;
+                if (!member.isFetchable(p)) {
+                    continue;
+                }
+                Part part = parts[p];
+                Delivery d = part.buffer.peek();
+                if (d == null) {
+                    continue;
+                }
                 if (bytes + d.size > maxBytes && !(oversizedFirst && delivered == 0)) {
-                    nextPartition = (p + 1) % n;
+                    nextPartition = p; // it gets the first turn next time
                     return delivered;
                 }
                 part.buffer.poll();
@@ -302,9 +334,9 @@ final class RabbitMqConsumer implements TransportConsumer {
                 sink.accept(d.message, p, d.offset, d.size, d.attempt, d);
                 bytes += d.size;
                 delivered++;
+                progress = true;
             }
         }
-        nextPartition = (nextPartition + 1) % n;
         return delivered;
     }
 

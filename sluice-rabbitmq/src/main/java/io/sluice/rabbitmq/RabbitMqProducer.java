@@ -42,6 +42,11 @@ import java.util.concurrent.Semaphore;
 final class RabbitMqProducer implements TransportProducer {
     private static final Logger log = LoggerFactory.getLogger(RabbitMqProducer.class);
     private static final Send STOP = new Send(null, null);
+    /**
+     * The message header whose value (0 to {@code rabbitmq.maxPriority}) becomes the AMQP priority, when the
+     * partition queues are classic queues with {@code x-max-priority}; ignored otherwise.
+     */
+    static final String PRIORITY = "priority";
 
     private final Connection connection;
     private final Topology topology;
@@ -181,12 +186,30 @@ final class RabbitMqProducer implements TransportProducer {
             t = new TopicState(s.topic, topology.partitions());
             topics.put(s.topic, t);
         }
+        Integer priority = null;
+        int maxPriority = topology.settings().maxPriority;
+        if (maxPriority > 0) {
+            String text = s.message.headers().get(PRIORITY);
+            if (text != null) {
+                try {
+                    priority = Integer.parseInt(text.trim());
+                } catch (NumberFormatException e) {
+                    priority = -1;
+                }
+                if (priority < 0 || priority > maxPriority) {
+                    s.future.completeExceptionally(new PublishException("message " + s.message.id() + " has header "
+                            + PRIORITY + "='" + text + "': must be a whole number from 0 to rabbitmq.maxPriority ("
+                            + maxPriority + ")"));
+                    return;
+                }
+            }
+        }
         permits.acquire();
         int p = t.partitioner.partitionFor(s.message);
         long offset = t.nextOffset[p]++;
         s.partition = p;
         s.offset = offset;
-        AMQP.BasicProperties props = RabbitMqWire.properties(s.message, offset, null);
+        AMQP.BasicProperties props = RabbitMqWire.properties(s.message, offset, priority);
         long seq = ch.getNextPublishSeqNo();
         pending.put(seq, s);
         try {
