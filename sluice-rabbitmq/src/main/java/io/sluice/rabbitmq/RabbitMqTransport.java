@@ -117,7 +117,7 @@ public final class RabbitMqTransport implements Transport {
     @Override
     public TransportCapabilities capabilities() {
         return new TransportCapabilities(true, true, true, Acknowledgement.PER_MESSAGE,
-                !settings.delayTiers.isEmpty(), false, false, -1);
+                !settings.delayTiers.isEmpty(), false, true, -1);
     }
 
     @Override
@@ -138,6 +138,27 @@ public final class RabbitMqTransport implements Transport {
                 scheduler, spec.topic(), spec.group(), memberId, topology.partitions(), settings, onChange));
     }
 
+    private final java.util.concurrent.locks.ReentrantLock requestsLock = new java.util.concurrent.locks.ReentrantLock();
+    private volatile RabbitMqRequests requests;
+
+    /** Request/reply with direct reply-to, set up on first use. */
+    RabbitMqRequests requests() {
+        RabbitMqRequests r = requests;
+        if (r == null) {
+            requestsLock.lock();
+            try {
+                r = requests;
+                if (r == null) {
+                    r = new RabbitMqRequests(publishing, consuming);
+                    requests = r;
+                }
+            } finally {
+                requestsLock.unlock();
+            }
+        }
+        return r;
+    }
+
     /** The settings this transport runs with (secrets masked in {@code toString}). */
     public RabbitMqSettings settings() {
         return settings;
@@ -145,6 +166,10 @@ public final class RabbitMqTransport implements Transport {
 
     @Override
     public void close() {
+        RabbitMqRequests r = requests;
+        if (r != null) {
+            r.close();
+        }
         producer.close();
         scheduler.shutdownNow();
         for (Connection c : new Connection[] {consuming, publishing}) {

@@ -66,6 +66,18 @@ class RabbitMqDocExamplesTest {
     }
 
     @Test
+    void requestReply() throws Exception {
+        try (Sluice sluice = Sluice.fromYaml(sluiceYamlFromPage(0))) {
+            RabbitMqRequests requests = RabbitMqRequests.of(sluice);
+            try (RabbitMqRequests.Responder echo = requests.respond("svc.echo", "echoers",
+                    request -> Message.of(request.key(), "echo: " + request.payloadAsString()))) {
+                Message reply = requests.request("svc.echo", Message.of("k", "hi"), Duration.ofSeconds(2)).join();
+                assertThat(reply.payloadAsString()).isEqualTo("echo: hi");
+            }
+        }
+    }
+
+    @Test
     void nativeDelay() throws Exception {
         AtomicInteger calls = new AtomicInteger();
         List<String> billedAfterRetry = new CopyOnWriteArrayList<>();
