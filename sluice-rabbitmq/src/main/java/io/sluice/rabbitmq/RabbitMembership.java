@@ -54,6 +54,8 @@ final class RabbitMembership implements MembershipStore {
     private final AtomicLong generation = new AtomicLong();
     private final long[] acquiredEpoch;
     private final ScheduledFuture<?> ticker;
+    /** Tells this member at once when the connection drops, however soon it recovers. */
+    private final com.rabbitmq.client.ShutdownListener onShutdown = cause -> connectionLost();
     private volatile List<String> members;
     private volatile long epoch;
     private volatile boolean connected = true;
@@ -79,6 +81,7 @@ final class RabbitMembership implements MembershipStore {
             throw new io.sluice.SluiceException("joining group " + group + " of topic " + topic + " on RabbitMQ "
                     + "failed: " + e.getMessage(), e);
         }
+        connection.addShutdownListener(onShutdown);
         long interval = settings.heartbeatInterval.toNanos();
         // Give the members already there one heartbeat interval to answer, so a newcomer does not first take every
         // partition for itself (it would only be the standby consumer there, but the engine would see a rebalance).
@@ -90,6 +93,14 @@ final class RabbitMembership implements MembershipStore {
     }
 
     private void openChannel() throws IOException {
+        Channel old = channel;
+        if (old != null && old.isOpen()) {
+            try {
+                old.close(); // recovered by the client, but its queue and consumer are gone with the old connection
+            } catch (IOException | RuntimeException | java.util.concurrent.TimeoutException e) {
+                log.debug("closing the old group channel of {} failed: {}", memberId, e.toString());
+            }
+        }
         Channel ch = connection.createChannel();
         ch.exchangeDeclare(EXCHANGE, "direct", true);
         String queue = ch.queueDeclare("", false, true, true, null).getQueue();
@@ -180,7 +191,7 @@ final class RabbitMembership implements MembershipStore {
 
     /** The connection dropped: every lease (single-active-consumer) is gone with it. Any thread. */
     void connectionLost() {
-        if (!connected) {
+        if (!connected || left) {
             return;
         }
         connected = false;
@@ -235,6 +246,7 @@ final class RabbitMembership implements MembershipStore {
         }
         left = true;
         ticker.cancel(false);
+        connection.removeShutdownListener(onShutdown);
         publish("L " + memberId);
         Channel ch = channel;
         if (ch != null && ch.isOpen()) {
