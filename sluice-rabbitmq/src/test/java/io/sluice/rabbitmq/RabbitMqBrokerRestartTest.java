@@ -100,4 +100,31 @@ class RabbitMqBrokerRestartTest {
             assertThat(orderViolations).as("per-key order of first handlings").isEmpty();
         }
     }
+
+    /**
+     * The broker closes every client connection (as a network blip or an operator would) and the clients recover
+     * within a fraction of a second: the subscription takes its partitions again and handles everything.
+     */
+    @Test
+    void shouldResumeTheSubscriptionAfterTheBrokerClosedItsConnections() {
+        RabbitMqServer server = RabbitMqTestServer.get();
+        String topic = "blip-" + Long.toHexString(System.nanoTime());
+        try (Sluice sluice = Sluice.create(new RabbitMqTransport(RabbitMqTestServer.settings().build()),
+                SluiceConfig.of("rabbitmq").withPublisher(PublisherOptions.builder().maxRetries(40)
+                        .retryBackoff(Duration.ofMillis(50)).retryMaxBackoff(Duration.ofMillis(500)).build()))) {
+            Map<String, Integer> handled = new ConcurrentHashMap<>();
+            Subscription sub = sluice.subscribe(topic, "g", m -> handled.merge(m.id(), 1, Integer::sum));
+            List<String> ids = new ArrayList<>();
+            for (int i = 0; i < 200; i++) {
+                ids.add(sluice.publisher().publish(topic, Message.of("key-" + (i % 10), "a" + i)).join().messageId());
+            }
+            await().atMost(WAIT).until(() -> handled.keySet().containsAll(ids));
+            server.rabbitmqctl("close_all_connections", "test: connection blip");
+            for (int i = 0; i < 200; i++) {
+                ids.add(sluice.publisher().publish(topic, Message.of("key-" + (i % 10), "b" + i)).join().messageId());
+            }
+            await().atMost(WAIT).until(() -> handled.keySet().containsAll(ids));
+            assertThat(sub.assignedPartitions()).hasSize(4);
+        }
+    }
 }
