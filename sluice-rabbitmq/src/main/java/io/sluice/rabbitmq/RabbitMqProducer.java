@@ -131,17 +131,35 @@ final class RabbitMqProducer implements TransportProducer {
     }
 
     private void run() {
+        java.util.ArrayList<Send> batch = new java.util.ArrayList<>(256);
+        int next = 0;
         try {
             while (true) {
-                Send s = queue.take();
-                if (s == STOP) {
-                    break;
+                batch.clear();
+                next = 0;
+                batch.add(queue.take());
+                queue.drainTo(batch, 255); // one wake-up for what queued meanwhile
+                while (next < batch.size()) {
+                    Send s = batch.get(next++);
+                    if (s == STOP) {
+                        return;
+                    }
+                    publish(s);
                 }
-                publish(s);
             }
         } catch (InterruptedException e) {
             // closing
+        } finally {
+            for (int i = next; i < batch.size(); i++) {
+                if (batch.get(i) != STOP) {
+                    batch.get(i).future.completeExceptionally(new PublishException("the rabbitmq transport was closed"));
+                }
+            }
+            failQueued();
         }
+    }
+
+    private void failQueued() {
         Send s;
         while ((s = queue.poll()) != null) {
             if (s != STOP) {
