@@ -144,7 +144,12 @@ final class RabbitMqProducer implements TransportProducer {
                     if (s == STOP) {
                         return;
                     }
-                    publish(s);
+                    try {
+                        publish(s);
+                    } catch (RuntimeException | Error e) { // never let one message end the publisher thread
+                        s.future.completeExceptionally(new PublishException("publishing message "
+                                + (s.message == null ? "?" : s.message.id()) + " failed: " + e, e));
+                    }
                 }
             }
         } catch (InterruptedException e) {
@@ -203,6 +208,20 @@ final class RabbitMqProducer implements TransportProducer {
             }
             t = new TopicState(s.topic, topology.partitions());
             topics.put(s.topic, t);
+        }
+        if (s.message.estimatedSize() > RabbitMqTransport.MAX_MESSAGE_BYTES) {
+            s.future.completeExceptionally(new PublishException("message " + s.message.id() + " is "
+                    + s.message.estimatedSize() + " bytes, over RabbitMQ's max_message_size of "
+                    + RabbitMqTransport.MAX_MESSAGE_BYTES));
+            return;
+        }
+        for (int i = 0, n = s.message.headers().size(); i < n; i++) {
+            if (s.message.headers().name(i).startsWith(RabbitMqWire.RESERVED)) {
+                s.future.completeExceptionally(new PublishException("message " + s.message.id() + " has header "
+                        + s.message.headers().name(i) + ": names starting with " + RabbitMqWire.RESERVED
+                        + " are reserved by the rabbitmq transport"));
+                return;
+            }
         }
         Integer priority = null;
         int maxPriority = topology.settings().maxPriority;

@@ -42,6 +42,9 @@ import java.util.concurrent.TimeoutException;
 public final class RabbitMqTransport implements Transport {
     private static final Logger log = LoggerFactory.getLogger(RabbitMqTransport.class);
 
+    /** RabbitMQ 3.10's default {@code max_message_size} (128 MiB); a larger message closes the channel. */
+    static final int MAX_MESSAGE_BYTES = 128 * 1024 * 1024;
+
     private final RabbitMqSettings settings;
     private final Topology topology;
     private final Connection publishing;
@@ -117,7 +120,7 @@ public final class RabbitMqTransport implements Transport {
     @Override
     public TransportCapabilities capabilities() {
         return new TransportCapabilities(true, true, true, Acknowledgement.PER_MESSAGE,
-                !settings.delayTiers.isEmpty(), false, true, -1);
+                !settings.delayTiers.isEmpty(), false, true, MAX_MESSAGE_BYTES);
     }
 
     @Override

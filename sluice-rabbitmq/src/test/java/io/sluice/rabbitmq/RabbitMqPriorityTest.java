@@ -38,6 +38,10 @@ class RabbitMqPriorityTest {
                     .isInstanceOf(CompletionException.class).cause().isInstanceOf(PublishException.class)
                     .hasMessageContaining("rabbitmq.maxPriority");
 
+            assertThatThrownBy(() -> sluice.publisher().publish(topic, Message.builder().payload("x")
+                    .header("x-sluice-offset", "1").build()).join())
+                    .cause().isInstanceOf(PublishException.class).hasMessageContaining("reserved");
+
             List<String> handled = new CopyOnWriteArrayList<>();
             sluice.subscribe(topic, "g", m -> handled.add(m.payloadAsString()),
                     ConsumerOptions.builder().maxInFlight(1).shutdownTimeout(Duration.ofSeconds(5)).build());
