@@ -251,7 +251,18 @@ public final class RabbitMqServer implements AutoCloseable {
             log.info("rabbitmq-server pid {} stopped", p.pid());
         }
         // epmd outlives the node; this one listens on the node's own port only, so killing it touches nobody else.
-        runFor(List.of("epmd", "-port", Integer.toString(epmdPort), "-kill"), 10, TimeUnit.SECONDS);
+        // It refuses ("living nodes in database") until the stopped node (and any CLI node) has deregistered, which
+        // can take a moment after the VM exited: try again for a few seconds.
+        List<String> kill = List.of("epmd", "-port", Integer.toString(epmdPort), "-kill");
+        for (int attempt = 0; attempt < 50; attempt++) {
+            Output out = runFor(kill, 10, TimeUnit.SECONDS);
+            if (out.text.contains("Killed") || out.text.contains("not running") || out.text.contains("Cannot connect")
+                    || out.text.contains("failed to connect")) {
+                return;
+            }
+            pause(100);
+        }
+        log.warn("epmd on port {} refused to stop; it may outlive this node", epmdPort);
     }
 
     /** Stops the node and deletes its directory if this fixture created it. */
