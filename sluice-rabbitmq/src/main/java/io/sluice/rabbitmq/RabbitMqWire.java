@@ -57,14 +57,14 @@ final class RabbitMqWire {
             h.put(ATTEMPTS, attempts);
         }
         if (m.key() != null) {
-            h.put(KEY, m.key().getBytes(StandardCharsets.UTF_8));
+            h.put(KEY, m.key()); // amqp-client writes a String as a UTF-8 long string
         }
         if (n > 0) {
             List<String> order = new ArrayList<>(n);
             for (int i = 0; i < n; i++) {
                 String name = user.name(i);
                 order.add(name);
-                h.put(name, user.value(i).getBytes(StandardCharsets.UTF_8));
+                h.put(name, user.value(i));
             }
             h.put(ORDER, order);
         }
