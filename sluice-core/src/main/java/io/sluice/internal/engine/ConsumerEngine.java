@@ -231,24 +231,29 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
             stopping = true;
             abandonAll();
         } finally {
+            // Nested so that an Error from the transport or a listener still ends the subscription for its waiters.
             try {
                 consumer.close();
             } catch (RuntimeException e) {
                 log.warn("Closing the transport consumer of topic {} group {} failed", topic, group, e);
+            } finally {
+                // An ended subscription holds nothing, whether or not the transport said so on close.
+                assignment = Set.of();
+                lag = Map.of();
+                windows.clear();
+                inFlightSnapshot = inFlight;
+                ended = true;
+                try {
+                    onEnded.accept(this); // before close() returns, so listeners are done when it does
+                } catch (RuntimeException e) {
+                    log.warn("A listener of the end of topic {} group {} failed", topic, group, e);
+                } finally {
+                    // The future first: isEnded() reads it, so whenEnded's dependents see the subscription ended,
+                    // and awaitEnd/close return only after them.
+                    endedFuture.complete(null);
+                    terminated.countDown();
+                }
             }
-            // An ended subscription holds nothing, whether or not the transport said so on close.
-            assignment = Set.of();
-            lag = Map.of();
-            windows.clear();
-            inFlightSnapshot = inFlight;
-            ended = true;
-            try {
-                onEnded.accept(this); // before close() returns, so listeners are done when it does
-            } catch (RuntimeException e) {
-                log.warn("A listener of the end of topic {} group {} failed", topic, group, e);
-            }
-            terminated.countDown();
-            endedFuture.complete(null);
         }
     }
 
@@ -892,7 +897,7 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
 
     @Override
     public boolean isEnded() {
-        return terminated.getCount() == 0;
+        return endedFuture.isDone();
     }
 
     @Override

@@ -60,6 +60,22 @@ class ConsumerEngineTest {
     }
 
     @Test
+    void shouldEndForEveryWaiterThoughClosingTheTransportThrowsAnError() {
+        ScriptedTransport t = new ScriptedTransport(false);
+        t.closeError = new AssertionError("the transport's close failed badly"); // an Error, not an exception
+        start(t, m -> { }, options().build());
+        java.util.concurrent.CompletableFuture<Void> ended = engine.whenEnded().toCompletableFuture();
+        java.util.concurrent.CompletableFuture<Boolean> endedSeenByDependent = ended.thenApply(v -> engine.isEnded());
+
+        Thread.startVirtualThread(() -> engine.close(Duration.ofSeconds(1)));
+
+        await().until(ended::isDone);
+        assertThat(endedSeenByDependent.join()).as("isEnded agrees with whenEnded").isTrue();
+        await().until(() -> engine.awaitEnd(Duration.ZERO));
+        assertThat(engine.isEnded()).isTrue();
+    }
+
+    @Test
     void shouldAckNoMessageBeforeItsHandlerFinished() {
         ScriptedTransport t = new ScriptedTransport(false);
         java.util.Set<String> failedOnce = ConcurrentHashMap.newKeySet();

@@ -63,6 +63,8 @@ final class ScriptedTransport implements Transport {
     /** Background commits to lose before they start to be stored. */
     final AtomicInteger asyncCommitFailures = new AtomicInteger();
     volatile boolean failHandOff;
+    /** Thrown by the consumer's close, if set. */
+    volatile Error closeError;
     /** Set to have the next poll revoke partition 0; the time the revocation took is then in revokeNanos. */
     volatile boolean revokeNext;
     volatile long revokeNanos = -1;
@@ -295,6 +297,9 @@ final class ScriptedTransport implements Transport {
 
             @Override
             public void close() {
+                if (closeError != null) {
+                    throw closeError;
+                }
             }
         };
     }
