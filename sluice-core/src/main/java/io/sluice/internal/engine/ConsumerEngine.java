@@ -505,7 +505,9 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
             d.firstFailureMillis = System.currentTimeMillis();
         }
         if (cause instanceof UndecodableMessageException) {
-            d.attempts--; // decoding failed before the handler was called: dead letters count handler attempts only
+            // Decoding failed before the handler was called, on this delivery and (decoding being deterministic)
+            // on any earlier one a redelivery's attempt count includes: dead letters count handler attempts only.
+            d.attempts = 0;
         }
         String reason = deadLetterReason(cause, d.attempts);
         if (reason == null) {

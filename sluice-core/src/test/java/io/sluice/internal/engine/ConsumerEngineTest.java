@@ -76,6 +76,23 @@ class ConsumerEngineTest {
     }
 
     @Test
+    void shouldDeadLetterARedeliveredUndecodableMessageWithZeroAttempts() {
+        ScriptedTransport t = new ScriptedTransport(false);
+        start(t, m -> {
+            // what a typed handler's decoding throws before the user's handler is called
+            throw new io.sluice.UndecodableMessageException("not an order", null);
+        }, options().build());
+        Message m = Message.of("k", "{not json").withDefaults(System.currentTimeMillis());
+        t.inbound.add(new ScriptedTransport.Inbound(m, 0, 3)); // e.g. a JetStream redelivery after a restart
+
+        await().until(() -> t.deadLettered.contains(0L));
+        assertThat(t.published).singleElement().satisfies(letter -> {
+            assertThat(letter.header(DeadLetters.REASON)).isEqualTo(DeadLetters.REASON_UNDECODABLE);
+            assertThat(letter.header(DeadLetters.ATTEMPTS)).as("the handler never ran").isEqualTo("0");
+        });
+    }
+
+    @Test
     void shouldAckNoMessageBeforeItsHandlerFinished() {
         ScriptedTransport t = new ScriptedTransport(false);
         java.util.Set<String> failedOnce = ConcurrentHashMap.newKeySet();
