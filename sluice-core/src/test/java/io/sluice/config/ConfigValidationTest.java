@@ -3,6 +3,9 @@ package io.sluice.config;
 import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -129,6 +132,22 @@ class ConfigValidationTest {
         assertThatThrownBy(() -> security.rejectUnknownKeys(java.util.Set.of("trustStorePassword")))
                 .hasMessage("Unknown configuration key kafka.security.trustStorPassword; known keys here: "
                         + "trustStorePassword; value given: (hidden: the key looks like a secret)");
+    }
+
+    @Test
+    void shouldNotEchoTheValueOfAnUnknownKeyThatIsAMisspeltOrOtherwiseNamedSecret() {
+        for (String key : List.of("passwd", "pwd", "apiKey", "sasl.jaas.config", "authToken", "sslCert", "clientSecret")) {
+            ConfigSection section = new ConfigSection("kafka", Map.of(key, "hunter2"));
+            assertThatThrownBy(() -> section.rejectUnknownKeys(Set.of("bootstrapServers")))
+                    .as(key).hasMessageEndingWith("; value given: (hidden: the key looks like a secret)")
+                    .message().doesNotContain("hunter2");
+        }
+        ConfigSection misspelt = new ConfigSection("kafka.security", Map.of("pasword", "hunter2"));
+        assertThatThrownBy(() -> misspelt.rejectUnknownKeys(Set.of("password", "username")))
+                .hasMessageEndingWith("; value given: (hidden: the key looks like a misspelt password)");
+        ConfigSection harmless = new ConfigSection("consumer", Map.of("maxInflight", 10));
+        assertThatThrownBy(() -> harmless.rejectUnknownKeys(Set.of("maxInFlight", "password")))
+                .as("a key close to no secret is still echoed").hasMessageEndingWith("; value given: 10");
     }
 
     @Test
