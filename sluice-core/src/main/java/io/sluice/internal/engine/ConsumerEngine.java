@@ -200,7 +200,7 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
                 if (cheapCommits && committer.pending() == 0) {
                     committer.commitInBackground(trackers); // one at a time: commits coalesce while one is pending
                 }
-                windows.apply();
+                windows.apply(trackers);
                 now = System.nanoTime();
                 housekeeping(now);
                 int room = room();
