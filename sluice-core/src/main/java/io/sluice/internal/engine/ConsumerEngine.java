@@ -173,7 +173,8 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
         this.consumer = transport.consumer(new ConsumerSpec(topic, group, memberId, options.startFrom()), this);
         this.owner = Thread.ofPlatform().daemon(true).name("sluice-consumer-" + topic + "-" + memberId)
                 .unstarted(this::runOwner);
-        this.committer = new OffsetCommitter(consumer, topic, group, owner, this::wakeOwner);
+        this.committer = new OffsetCommitter(consumer, topic, group, owner, this::wakeOwner,
+                options.commitInterval().toNanos());
         this.windows = new PartitionWindows(consumer, topic, group, maxUncommitted, options.stallWarning().toNanos());
         owner.start();
     }
@@ -197,7 +198,7 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
             while (!closeRequested && !abandonRequested) {
                 drainInbox();
                 committer.drainOutcomes(trackers);
-                if (cheapCommits && committer.pending() == 0) {
+                if (cheapCommits && committer.pending() == 0 && committer.mayCommitEagerly()) {
                     committer.commitInBackground(trackers); // one at a time: commits coalesce while one is pending
                 }
                 windows.apply(trackers);

@@ -147,6 +147,24 @@ class ConsumerEngineOffsetsTest {
     }
 
     @Test
+    void shouldNotResendAFailingCheapCommitOnEveryLoopTurnButAfterTheCommitInterval() {
+        ScriptedTransport t = ScriptedTransport.cheapOffsets(1);
+        t.asyncCommitFailures.set(Integer.MAX_VALUE); // e.g. a full disk: every background commit fails
+        start(t, m -> { }, options().commitInterval(Duration.ofHours(1)).build());
+        for (int i = 0; i < 50; i++) { // one at a time: the owner loop turns, and the watermark moves, each time
+            t.offer(0, Message.of("k", "m" + i));
+            long handled = i + 1;
+            await().until(() -> engine.stats().handled() == handled);
+        }
+
+        assertThat(t.commits).as("one failed background commit, then quiet until the commit interval")
+                .filteredOn(c -> !c.sync()).hasSize(1);
+        assertThat(engine.close(Duration.ofSeconds(5))).isTrue();
+        assertThat(t.committed(0)).as("the final synchronous commit covers what failed").isEqualTo(50);
+        engine = null;
+    }
+
+    @Test
     void shouldReportNoPartitionsOnceClosed() {
         ScriptedTransport t = ScriptedTransport.offsets(3);
         start(t, m -> { }, options().build());
