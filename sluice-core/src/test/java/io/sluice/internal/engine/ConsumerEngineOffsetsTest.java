@@ -235,6 +235,35 @@ class ConsumerEngineOffsetsTest {
     }
 
     @Test
+    void shouldIgnoreTheLateAnswerOfACommitSentForAPartitionBeforeItWasLostAndAssignedAgain() {
+        ScriptedTransport t = ScriptedTransport.offsets(1);
+        t.commitsAnsweredLater = true;
+        start(t, m -> { }, options().build());
+        Message m0 = Message.of("k", "m0").withDefaults(System.currentTimeMillis());
+        t.offer(0, m0);
+        await().until(() -> t.laterCommits.size() == 1); // {0=1}, sent for the partition's first assignment
+        t.loseAndReassignNext = true;
+        t.inbound.add(new ScriptedTransport.Inbound(null, -1, 0)); // wakes a poll that waits for records
+        await().until(() -> !t.loseAndReassignNext);
+        t.inbound.add(new ScriptedTransport.Inbound(m0, 0, 0, 2)); // redelivered: the loss committed nothing
+        await().until(() -> t.laterCommits.size() == 2);
+        assertThat(t.laterCommits.get(1).offsets()).isEqualTo(Map.of(0, 1L));
+
+        t.answer(0, false); // the first assignment's commit fails now, while the second's is unanswered
+        int polls = t.polls.get();
+        await().until(() -> t.polls.get() >= polls + 20);
+
+        assertThat(t.laterCommits).as("the stale failure does not resend the new assignment's commit").hasSize(2);
+        t.answer(1, true);
+        int afterAnswer = t.polls.get();
+        await().until(() -> t.polls.get() >= afterAnswer + 2); // a whole owner loop turn took the answer in
+        assertThat(engine.close(Duration.ofSeconds(5))).isTrue();
+        engine = null;
+        assertThat(t.commits).noneMatch(ScriptedTransport.CommitCall::sync);
+        assertThat(t.committed(0)).isEqualTo(1);
+    }
+
+    @Test
     void shouldReportNoPartitionsOnceClosed() {
         ScriptedTransport t = ScriptedTransport.offsets(3);
         start(t, m -> { }, options().build());

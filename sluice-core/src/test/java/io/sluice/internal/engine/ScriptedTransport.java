@@ -82,6 +82,8 @@ final class ScriptedTransport implements Transport {
     /** Set to have the next poll revoke partition 0; the time the revocation took is then in revokeNanos. */
     volatile boolean revokeNext;
     volatile long revokeNanos = -1;
+    /** Set to have the next poll report partition 0 lost (as after a missed heartbeat) and assign it again at once. */
+    volatile boolean loseAndReassignNext;
     volatile java.time.Duration maxRevokeTime;
     /** Publishes to fail (not transiently) before they start to succeed. */
     final AtomicInteger publishFailures = new AtomicInteger();
@@ -210,6 +212,11 @@ final class ScriptedTransport implements Transport {
                     long t0 = System.nanoTime();
                     listener.revoked(List.of(0));
                     revokeNanos = System.nanoTime() - t0;
+                }
+                if (loseAndReassignNext) {
+                    loseAndReassignNext = false;
+                    listener.lost(List.of(0));
+                    listener.assigned(List.of(0));
                 }
                 if (maxRecords == 0) {
                     return;
