@@ -210,8 +210,8 @@ class SluiceClientTest {
     void shouldEndEverySubscriptionItStartedBeforeCloseReturnsThoughSubscribesRaceTheClose() throws Exception {
         for (int round = 0; round < 30; round++) {
             List<Subscription> started = new CopyOnWriteArrayList<>();
-            Sluice sluice = Sluice.builder().transport(new MemoryTransport(1, 1 << 20)).config(SluiceConfig.of("memory"))
-                    .instrumentation(new Instrumentation() {
+            Sluice sluice = Sluice.builder().transport(new MemoryTransport(1, 1 << 20))
+                    .config(SluiceConfig.of("memory")).instrumentation(new Instrumentation() {
                         @Override
                         public void subscribed(Subscription subscription) {
                             started.add(subscription);

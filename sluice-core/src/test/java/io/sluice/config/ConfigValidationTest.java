@@ -136,7 +136,8 @@ class ConfigValidationTest {
 
     @Test
     void shouldNotEchoTheValueOfAnUnknownKeyThatIsAMisspeltOrOtherwiseNamedSecret() {
-        for (String key : List.of("passwd", "pwd", "apiKey", "sasl.jaas.config", "authToken", "sslCert", "clientSecret")) {
+        for (String key : List.of("passwd", "pwd", "apiKey", "sasl.jaas.config", "authToken", "sslCert",
+                "clientSecret")) {
             ConfigSection section = new ConfigSection("kafka", Map.of(key, "hunter2"));
             assertThatThrownBy(() -> section.rejectUnknownKeys(Set.of("bootstrapServers")))
                     .as(key).hasMessageEndingWith("; value given: (hidden: the key looks like a secret)")
