@@ -19,6 +19,8 @@ import java.util.ServiceLoader;
 import java.util.TreeSet;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * A Sluice client: one transport, one shared {@link Publisher}, and the subscriptions started from it. Thread-safe;
@@ -46,6 +48,14 @@ public final class Sluice implements Subscriber, AutoCloseable {
     private final AtomicInteger members = new AtomicInteger();
     /** Orders listing a subscription and telling instrumentation against its end; never held across I/O. */
     private final Object listing = new Object();
+    /**
+     * Orders subscribes against close: {@code closed} is set, and subscribes in progress are counted, under it, so
+     * close waits for each subscribe that got past the check to list its subscription before it takes its list, and
+     * none starts an engine after. A lock, not a monitor: close may wait on a virtual thread. Never held across I/O.
+     */
+    private final ReentrantLock subscribing = new ReentrantLock();
+    private final Condition noSubscribeInProgress = subscribing.newCondition();
+    private int subscribesInProgress;
     private volatile boolean closed;
 
     private Sluice(Transport transport, boolean ownsTransport, SluiceConfig config, Codecs codecs,
@@ -147,25 +157,38 @@ public final class Sluice implements Subscriber, AutoCloseable {
         java.util.Objects.requireNonNull(observer, "observer");
         checkName("topic", topic);
         checkName("group", group);
-        if (closed) {
-            throw new IllegalStateException("this Sluice client is closed; cannot subscribe to " + topic);
+        subscribing.lock();
+        try {
+            if (closed) {
+                throw new IllegalStateException("this Sluice client is closed; cannot subscribe to " + topic);
+            }
+            subscribesInProgress++;
+        } finally {
+            subscribing.unlock();
         }
-        String member = group + "-" + members.incrementAndGet();
-        // Dead letters go through the client's own publisher: instrumentation must not touch their headers.
-        ConsumerEngine engine = new ConsumerEngine(transport, topic, group, member, handler, options, ownPublisher,
-                engineObserver(observer), h -> instrumentation.handler(topic, group, h), this::ended);
-        synchronized (listing) { // against an end listener running meanwhile on the engine's thread
-            subscriptions.add(engine);
-            instrumentation.subscribed(engine);
-            if (engine.hasEnded()) {
-                ended(engine); // it ended before it was listed: its own end listener found nothing to remove
+        try {
+            String member = group + "-" + members.incrementAndGet();
+            // Dead letters go through the client's own publisher: instrumentation must not touch their headers.
+            ConsumerEngine engine = new ConsumerEngine(transport, topic, group, member, handler, options,
+                    ownPublisher, engineObserver(observer), h -> instrumentation.handler(topic, group, h), this::ended);
+            synchronized (listing) { // against an end listener running meanwhile on the engine's thread
+                subscriptions.add(engine);
+                instrumentation.subscribed(engine);
+                if (engine.hasEnded()) {
+                    ended(engine); // it ended before it was listed: its own end listener found nothing to remove
+                }
+            }
+            return engine; // listed before close takes its list: close closes it
+        } finally {
+            subscribing.lock();
+            try {
+                if (--subscribesInProgress == 0) {
+                    noSubscribeInProgress.signalAll();
+                }
+            } finally {
+                subscribing.unlock();
             }
         }
-        if (closed) { // close began meanwhile and may have missed it in the list
-            engine.close();
-            throw new IllegalStateException("this Sluice client was closed while subscribing to " + topic);
-        }
-        return engine;
     }
 
     /** The engine's own observer interface stays internal; this adapts the public one to it. */
@@ -210,7 +233,15 @@ public final class Sluice implements Subscriber, AutoCloseable {
      */
     @Override
     public void close() {
-        closed = true;
+        subscribing.lock();
+        try {
+            closed = true;
+            while (subscribesInProgress > 0) {
+                noSubscribeInProgress.awaitUninterruptibly(); // a subscribe only starts an engine and lists it
+            }
+        } finally {
+            subscribing.unlock();
+        }
         List<Thread> closers = new ArrayList<>();
         for (Subscription s : subscriptions) {
             closers.add(Thread.ofVirtual().name("sluice-close-" + s.topic() + "-" + s.group()).start(s::close));

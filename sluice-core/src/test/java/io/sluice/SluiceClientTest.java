@@ -206,4 +206,36 @@ class SluiceClientTest {
             assertThat(deadLetters).isEmpty();
         }
     }
+    @Test
+    void shouldEndEverySubscriptionItStartedBeforeCloseReturnsThoughSubscribesRaceTheClose() throws Exception {
+        for (int round = 0; round < 30; round++) {
+            List<Subscription> started = new CopyOnWriteArrayList<>();
+            Sluice sluice = Sluice.builder().transport(new MemoryTransport(1, 1 << 20))
+                    .config(SluiceConfig.of("memory")).instrumentation(new Instrumentation() {
+                        @Override
+                        public void subscribed(Subscription subscription) {
+                            started.add(subscription);
+                        }
+                    }).build();
+            AtomicInteger refused = new AtomicInteger();
+            Thread subscriber = Thread.ofPlatform().start(() -> {
+                try {
+                    for (int i = 0; i < 10_000; i++) { // bounded; ends at the first refusal once close began
+                        sluice.subscribe("orders", "g" + i, m -> { });
+                    }
+                } catch (IllegalStateException closed) {
+                    refused.incrementAndGet();
+                }
+            });
+            await().atMost(WAIT).until(() -> started.size() >= 2);
+
+            sluice.close();
+
+            List<Subscription> running = started.stream().filter(sub -> !sub.isEnded()).toList();
+            subscriber.join();
+            assertThat(refused).as("round %d: subscribing after close is refused", round).hasValue(1);
+            assertThat(running).as("round %d: subscriptions still running when close returned (the publisher and "
+                    + "transport were closed under them)", round).isEmpty();
+        }
+    }
 }

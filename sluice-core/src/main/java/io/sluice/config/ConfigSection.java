@@ -187,28 +187,74 @@ public final class ConfigSection {
             if (!read.contains(e.getKey())) {
                 throw new ConfigException(key(e.getKey()), "Unknown configuration key " + key(e.getKey())
                         + "; known keys here: " + String.join(", ", new TreeSet<>(known)) + "; value given: "
-                        + echo(e.getKey(), e.getValue()));
+                        + echo(e.getKey(), e.getValue(), known));
             }
         }
     }
 
     /**
-     * The value of an unknown key as an error echoes it: a section by its keys only, and the value of a key that
-     * looks like a secret not at all, since the error may end up in a log.
+     * Parts of key names that suggest a secret. Broad on purpose: an unknown key is often a misspelt secret
+     * ({@code pasword}, {@code apiKey}, {@code sasl.jaas.config}), and hiding a harmless value costs little.
      */
+    private static final List<String> SECRET_PARTS = List.of("pass", "pwd", "key", "auth", "jaas", "secret", "token",
+            "credential", "cert");
+
+    /** {@link #echo(String, Object, Set)} with no known keys to compare against. */
     static String echo(String name, Object value) {
+        return echo(name, value, Set.of());
+    }
+
+    /**
+     * The value of an unknown key as an error echoes it: a section by its keys only, and not at all the value of a
+     * key that looks like a secret or is a small misspelling of a known key that does, since the error may end up in
+     * a log.
+     */
+    static String echo(String name, Object value, Set<String> known) {
         if (value instanceof Map<?, ?> section) {
             List<String> keys = new ArrayList<>();
             section.keySet().forEach(k -> keys.add(String.valueOf(k)));
             return "a section with keys " + keys;
         }
+        if (looksSecret(name)) {
+            return "(hidden: the key looks like a secret)";
+        }
         String lower = name.toLowerCase(java.util.Locale.ROOT);
-        for (String secret : List.of("password", "secret", "token", "credential", "passphrase")) {
-            if (lower.contains(secret)) {
-                return "(hidden: the key looks like a secret)";
+        for (String k : known) {
+            if (looksSecret(k) && editDistance(lower, k.toLowerCase(java.util.Locale.ROOT)) <= 2) {
+                return "(hidden: the key looks like a misspelt " + k + ")";
             }
         }
         return ConfigException.render(value);
+    }
+
+    private static boolean looksSecret(String name) {
+        String lower = name.toLowerCase(java.util.Locale.ROOT);
+        for (String part : SECRET_PARTS) {
+            if (lower.contains(part)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Levenshtein distance; key names are short, so the quadratic table is fine (config is read once). */
+    private static int editDistance(String a, String b) {
+        int[] prev = new int[b.length() + 1];
+        int[] cur = new int[b.length() + 1];
+        for (int j = 0; j <= b.length(); j++) {
+            prev[j] = j;
+        }
+        for (int i = 1; i <= a.length(); i++) {
+            cur[0] = i;
+            for (int j = 1; j <= b.length(); j++) {
+                int substitute = prev[j - 1] + (a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1);
+                cur[j] = Math.min(substitute, Math.min(prev[j], cur[j - 1]) + 1);
+            }
+            int[] t = prev;
+            prev = cur;
+            cur = t;
+        }
+        return prev[b.length()];
     }
 
     /** {@link #rejectUnknownKeys(Set)} with the keys read so far as the known ones. */

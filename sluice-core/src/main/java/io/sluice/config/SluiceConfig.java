@@ -45,6 +45,12 @@ public final class SluiceConfig {
      */
     public static final String DEFAULT_TRANSPORT = "log";
     private static final Set<String> TOP_LEVEL = Set.of("transport", "publisher", "consumer");
+    /**
+     * Sluice's own transports, whose sections are accepted whether or not their module is on the class path: one
+     * shared sluice.yaml may configure several, and a deployment ships only the jar of the one it selects.
+     */
+    private static final Set<String> FIRST_PARTY_TRANSPORTS = Set.of("memory", "log", "kafka", "nats", "rabbitmq",
+            "redis");
 
     private final String transport;
     private final Map<String, Map<String, Object>> transportSections;
@@ -86,7 +92,7 @@ public final class SluiceConfig {
     /**
      * Binds a parsed tree. Sections other than {@code publisher} and {@code consumer} are transport settings,
      * checked by that transport when it is created; a top-level key that is neither a core key nor the name of a
-     * transport on the class path (or the selected one) fails.
+     * first-party transport, a transport on the class path or the selected one fails.
      */
     public static SluiceConfig fromTree(Map<String, ?> tree) {
         Set<String> transports = new TreeSet<>();
@@ -104,6 +110,7 @@ public final class SluiceConfig {
         PublisherOptions publisher = PublisherOptions.from(root.section("publisher"));
         ConsumerOptions consumer = ConsumerOptions.from(root.section("consumer"));
         Set<String> known = new TreeSet<>(knownTransports);
+        known.addAll(FIRST_PARTY_TRANSPORTS);
         known.add(transport); // its absence from the class path is reported when the client is built, more clearly
         Map<String, Map<String, Object>> sections = new LinkedHashMap<>();
         for (Map.Entry<String, ?> e : tree.entrySet()) {
@@ -113,7 +120,7 @@ public final class SluiceConfig {
             if (!known.contains(e.getKey())) {
                 throw new ConfigException(e.getKey(), "Unknown configuration key " + e.getKey()
                         + "; known top-level keys: " + String.join(", ", new TreeSet<>(TOP_LEVEL))
-                        + ", and the settings section of a transport on the class path: " + String.join(", ", known)
+                        + ", and the settings section of a transport: " + String.join(", ", known)
                         + "; value given: " + ConfigSection.echo(e.getKey(), e.getValue()));
             }
             if (!(e.getValue() instanceof Map)) {

@@ -3,6 +3,9 @@ package io.sluice.config;
 import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -96,8 +99,8 @@ class ConfigValidationTest {
         assertThatThrownBy(() -> SluiceConfig.parse("transport: memory\nconsumers:\n  maxInFlight: 10\n", "test.yaml"))
                 .isInstanceOf(ConfigException.class)
                 .hasMessage("Unknown configuration key consumers; known top-level keys: consumer, publisher, transport, "
-                        + "and the settings section of a transport on the class path: memory; value given: a section "
-                        + "with keys [maxInFlight]")
+                        + "and the settings section of a transport: kafka, log, memory, nats, rabbitmq, redis; value "
+                        + "given: a section with keys [maxInFlight]")
                 .extracting(e -> ((ConfigException) e).key()).isEqualTo("consumers");
         assertThatThrownBy(() -> SluiceConfig.parse("transport: memory\nretries: 3\n", "test.yaml"))
                 .hasMessageStartingWith("Unknown configuration key retries; known top-level keys: ")
@@ -109,9 +112,18 @@ class ConfigValidationTest {
         SluiceConfig config = SluiceConfig.parse("transport: kafka\nkafka:\n  bootstrapServers: b:9092\n"
                 + "memory:\n  partitions: 2\n", "test.yaml");
         assertThat(config.transportSectionNames()).containsExactlyInAnyOrder("kafka", "memory");
-        assertThatThrownBy(() -> SluiceConfig.parse("transport: memory\nkafka:\n  bootstrapServers: b:9092\n", "x"))
-                .as("a section of a transport neither selected nor on the class path is most likely a mistake")
-                .hasMessageStartingWith("Unknown configuration key kafka; ");
+        assertThatThrownBy(() -> SluiceConfig.parse("transport: memory\nkafak:\n  bootstrapServers: b:9092\n", "x"))
+                .as("a section of no transport Sluice knows is most likely a mistake")
+                .hasMessageStartingWith("Unknown configuration key kafak; ")
+                .extracting(e -> ((ConfigException) e).key()).isEqualTo("kafak");
+    }
+
+    @Test
+    void shouldAcceptSectionsOfFirstPartyTransportsWhoseModuleIsNotOnTheClassPath() {
+        // One sluice.yaml shared by deployments that each ship one transport jar (core's tests have none but memory).
+        SluiceConfig config = SluiceConfig.parse("transport: memory\nkafka:\n  bootstrapServers: b:9092\n"
+                + "nats:\n  servers: nats://n:4222\nrabbitmq:\n  uri: amqp://r\nredis:\n  uri: redis://r\n", "x");
+        assertThat(config.transportSectionNames()).containsExactlyInAnyOrder("kafka", "nats", "rabbitmq", "redis");
     }
 
     @Test
@@ -120,6 +132,23 @@ class ConfigValidationTest {
         assertThatThrownBy(() -> security.rejectUnknownKeys(java.util.Set.of("trustStorePassword")))
                 .hasMessage("Unknown configuration key kafka.security.trustStorPassword; known keys here: "
                         + "trustStorePassword; value given: (hidden: the key looks like a secret)");
+    }
+
+    @Test
+    void shouldNotEchoTheValueOfAnUnknownKeyThatIsAMisspeltOrOtherwiseNamedSecret() {
+        for (String key : List.of("passwd", "pwd", "apiKey", "sasl.jaas.config", "authToken", "sslCert",
+                "clientSecret")) {
+            ConfigSection section = new ConfigSection("kafka", Map.of(key, "hunter2"));
+            assertThatThrownBy(() -> section.rejectUnknownKeys(Set.of("bootstrapServers")))
+                    .as(key).hasMessageEndingWith("; value given: (hidden: the key looks like a secret)")
+                    .message().doesNotContain("hunter2");
+        }
+        ConfigSection misspelt = new ConfigSection("kafka.security", Map.of("pasword", "hunter2"));
+        assertThatThrownBy(() -> misspelt.rejectUnknownKeys(Set.of("password", "username")))
+                .hasMessageEndingWith("; value given: (hidden: the key looks like a misspelt password)");
+        ConfigSection harmless = new ConfigSection("consumer", Map.of("maxInflight", 10));
+        assertThatThrownBy(() -> harmless.rejectUnknownKeys(Set.of("maxInFlight", "password")))
+                .as("a key close to no secret is still echoed").hasMessageEndingWith("; value given: 10");
     }
 
     @Test

@@ -4,6 +4,7 @@ import io.sluice.Message;
 import io.sluice.Sluice;
 import io.sluice.config.ConsumerOptions;
 import io.sluice.config.SluiceConfig;
+import io.sluice.log.internal.BatchFormat;
 import io.sluice.log.internal.BatchScanner;
 import io.sluice.log.tools.LogVerifier;
 import org.junit.jupiter.api.Test;
@@ -342,6 +343,28 @@ class LogCorruptionTest {
                                 + resumesAt + " of " + sealed.getFileName() + ")");
             }
             assertThat(log.read(TOPIC, 0, damaged + 2, 1000)).hasSize(198 - (int) damaged);
+        }
+    }
+
+    @Test
+    void shouldNotResumeInTheActiveSegmentAtABatchLookalikeClaimingOffsetsNotYetWritten() throws IOException {
+        // A payload holding a well-formed batch (both CRCs right) that claims offset 1,000,000.
+        java.nio.ByteBuffer lookalike = java.nio.ByteBuffer.allocate(BatchFormat.HEADER_SIZE + 16);
+        BatchFormat.writeHeader(lookalike, 0, 16, 1_000_000, 1, 1L, 1L, 0, 16);
+        try (LogTransport log = LogTransport.open(settings(1))) {
+            log.append(TOPIC, record(0)).join();
+            log.append(TOPIC, Message.builder().id("lookalike").payload(lookalike.array()).build()).join();
+            log.append(TOPIC, record(2)).join();
+            Path active = segments(0).get(0);
+            long damagedBatch = batchPositions(active).get(1);
+            flipBit(active, damagedBatch + BatchFormat.COUNT_OFFSET, 0); // its header fails its CRC
+
+            assertThatThrownBy(() -> log.read(TOPIC, 0, 1, 10))
+                    .isInstanceOfSatisfying(CorruptLogException.class, e -> {
+                        assertThat(e.offset()).isEqualTo(1);
+                        assertThat(e.resumeOffset()).as("the next batch written, not the lookalike inside the damage")
+                                .isEqualTo(2);
+                    });
         }
     }
 

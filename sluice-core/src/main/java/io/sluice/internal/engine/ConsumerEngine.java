@@ -173,7 +173,8 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
         this.consumer = transport.consumer(new ConsumerSpec(topic, group, memberId, options.startFrom()), this);
         this.owner = Thread.ofPlatform().daemon(true).name("sluice-consumer-" + topic + "-" + memberId)
                 .unstarted(this::runOwner);
-        this.committer = new OffsetCommitter(consumer, topic, group, owner, this::wakeOwner);
+        this.committer = new OffsetCommitter(consumer, topic, group, owner, this::wakeOwner,
+                options.commitInterval().toNanos());
         this.windows = new PartitionWindows(consumer, topic, group, maxUncommitted, options.stallWarning().toNanos());
         owner.start();
     }
@@ -197,10 +198,10 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
             while (!closeRequested && !abandonRequested) {
                 drainInbox();
                 committer.drainOutcomes(trackers);
-                if (cheapCommits && committer.pending() == 0) {
+                if (cheapCommits && committer.pending() == 0 && committer.mayCommitEagerly()) {
                     committer.commitInBackground(trackers); // one at a time: commits coalesce while one is pending
                 }
-                windows.apply();
+                windows.apply(trackers);
                 now = System.nanoTime();
                 housekeeping(now);
                 int room = room();
@@ -231,24 +232,29 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
             stopping = true;
             abandonAll();
         } finally {
+            // Nested so that an Error from the transport or a listener still ends the subscription for its waiters.
             try {
                 consumer.close();
             } catch (RuntimeException e) {
                 log.warn("Closing the transport consumer of topic {} group {} failed", topic, group, e);
+            } finally {
+                // An ended subscription holds nothing, whether or not the transport said so on close.
+                assignment = Set.of();
+                lag = Map.of();
+                windows.clear();
+                inFlightSnapshot = inFlight;
+                ended = true;
+                try {
+                    onEnded.accept(this); // before close() returns, so listeners are done when it does
+                } catch (RuntimeException e) {
+                    log.warn("A listener of the end of topic {} group {} failed", topic, group, e);
+                } finally {
+                    // The future first: isEnded() reads it, so whenEnded's dependents see the subscription ended,
+                    // and awaitEnd/close return only after them.
+                    endedFuture.complete(null);
+                    terminated.countDown();
+                }
             }
-            // An ended subscription holds nothing, whether or not the transport said so on close.
-            assignment = Set.of();
-            lag = Map.of();
-            windows.clear();
-            inFlightSnapshot = inFlight;
-            ended = true;
-            try {
-                onEnded.accept(this); // before close() returns, so listeners are done when it does
-            } catch (RuntimeException e) {
-                log.warn("A listener of the end of topic {} group {} failed", topic, group, e);
-            }
-            terminated.countDown();
-            endedFuture.complete(null);
         }
     }
 
@@ -500,7 +506,9 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
             d.firstFailureMillis = System.currentTimeMillis();
         }
         if (cause instanceof UndecodableMessageException) {
-            d.attempts--; // decoding failed before the handler was called: dead letters count handler attempts only
+            // Decoding failed before the handler was called, on this delivery and (decoding being deterministic)
+            // on any earlier one a redelivery's attempt count includes: dead letters count handler attempts only.
+            d.attempts = 0;
         }
         String reason = deadLetterReason(cause, d.attempts);
         if (reason == null) {
@@ -892,7 +900,7 @@ public final class ConsumerEngine implements Subscription, PartitionListener {
 
     @Override
     public boolean isEnded() {
-        return terminated.getCount() == 0;
+        return endedFuture.isDone();
     }
 
     @Override

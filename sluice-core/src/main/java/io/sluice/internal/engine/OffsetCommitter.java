@@ -30,14 +30,38 @@ final class OffsetCommitter {
     private final Runnable wakeOwner;
     private final Thread owner;
     private final ConcurrentLinkedQueue<Outcome> outcomes = new ConcurrentLinkedQueue<>();
+    private final long quietAfterFailureNanos;
     private int pending;
+    /**
+     * Set while eager commits wait after a failed background commit, until {@code quietUntilNanos}: a commit that
+     * keeps failing (a full disk, a closed store) must not be resent, logged and forced on every loop turn.
+     */
+    private boolean quiet;
+    private long quietUntilNanos;
 
-    OffsetCommitter(TransportConsumer consumer, String topic, String group, Thread owner, Runnable wakeOwner) {
+    /**
+     * @param quietAfterFailureNanos how long {@link #mayCommitEagerly} says no after a failed background commit (the
+     *                               commit interval: the periodic commit goes on)
+     */
+    OffsetCommitter(TransportConsumer consumer, String topic, String group, Thread owner, Runnable wakeOwner,
+                    long quietAfterFailureNanos) {
         this.consumer = consumer;
         this.topic = topic;
         this.group = group;
         this.owner = owner;
         this.wakeOwner = wakeOwner;
+        this.quietAfterFailureNanos = quietAfterFailureNanos;
+    }
+
+    /**
+     * False for a while after a background commit failed, so that eager commits (as the watermark moves) back off;
+     * true again after the quiet time or once a commit succeeded. Reads the clock only while quiet.
+     */
+    boolean mayCommitEagerly() {
+        if (quiet && System.nanoTime() - quietUntilNanos >= 0) {
+            quiet = false;
+        }
+        return !quiet;
     }
 
     /** Background commits sent and not yet answered. */
@@ -92,8 +116,12 @@ final class OffsetCommitter {
         while ((o = outcomes.poll()) != null) {
             pending--;
             if (o.error != null) {
-                log.warn("Committing {} of topic {} group {} failed; it will be sent again", o.offsets, topic, group,
-                        o.error);
+                log.warn("Committing {} of topic {} group {} failed; it will be sent again in {} ms at the latest",
+                        o.offsets, topic, group, quietAfterFailureNanos / 1_000_000, o.error);
+                quiet = true;
+                quietUntilNanos = System.nanoTime() + quietAfterFailureNanos;
+            } else {
+                quiet = false;
             }
             for (PartitionTracker t : o.trackers) {
                 // A tracker replaced since (the partition was revoked and assigned again) is not this commit's.

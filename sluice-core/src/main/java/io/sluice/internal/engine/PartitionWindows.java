@@ -25,8 +25,12 @@ final class PartitionWindows {
     private final String group;
     private final int maxUncommitted;
     private final long stallWarningNanos;
-    private final List<Integer> toPause = new ArrayList<>();
-    private final List<Integer> toResume = new ArrayList<>();
+    /**
+     * Partitions whose paused state changed since the transport was last told, in order, maybe repeated. What the
+     * transport is told is each one's state at {@link #apply} time, not the changes: a resume then a pause of one
+     * partition in one batch must leave it paused.
+     */
+    private final List<Integer> touched = new ArrayList<>();
     /** False once the transport said it cannot pause single partitions: then a full window stops all fetching. */
     private boolean perPartition = true;
     private int paused;
@@ -46,7 +50,7 @@ final class PartitionWindows {
         if (!t.paused && t.span() >= maxUncommitted) {
             t.paused = true; // the transport is told after the poll: the sink must not call back into it
             paused++;
-            toPause.add(t.partition);
+            touched.add(t.partition);
         }
     }
 
@@ -58,14 +62,14 @@ final class PartitionWindows {
         if (t.paused && t.span() < maxUncommitted - (maxUncommitted >> 2)) {
             t.paused = false;
             paused--;
-            toResume.add(t.partition);
+            touched.add(t.partition);
         }
     }
 
     /** The partition of {@code t} was assigned (again): the transport starts it unpaused. */
     void assigned(PartitionTracker t) {
         if (t.paused) {
-            toPause.add(t.partition);
+            touched.add(t.partition);
         }
     }
 
@@ -82,25 +86,38 @@ final class PartitionWindows {
         return paused > 0 && !perPartition;
     }
 
-    /** Tells the transport, outside a poll, which partitions to stop or start fetching. */
-    void apply() {
-        if (toPause.isEmpty() && toResume.isEmpty()) {
+    /**
+     * Tells the transport, outside a poll, which partitions to stop or start fetching: each touched partition's
+     * current state in {@code trackers} (a partition without a tracker is not paused).
+     */
+    void apply(PartitionTracker[] trackers) {
+        if (touched.isEmpty()) {
             return;
         }
         try {
-            if (perPartition && !toPause.isEmpty()) {
-                consumer.pausePartitions(List.copyOf(toPause));
-            }
-            if (perPartition && !toResume.isEmpty()) {
-                consumer.resumePartitions(List.copyOf(toResume));
+            if (perPartition) {
+                List<Integer> pause = new ArrayList<>();
+                List<Integer> resume = new ArrayList<>();
+                for (int p : touched) {
+                    if (pause.contains(p) || resume.contains(p)) {
+                        continue; // the batch is small: a state changes rarely, not per message
+                    }
+                    boolean isPaused = p < trackers.length && trackers[p] != null && trackers[p].paused;
+                    (isPaused ? pause : resume).add(p);
+                }
+                if (!pause.isEmpty()) {
+                    consumer.pausePartitions(pause);
+                }
+                if (!resume.isEmpty()) {
+                    consumer.resumePartitions(resume);
+                }
             }
         } catch (UnsupportedOperationException e) {
             perPartition = false;
             log.info("Topic {} group {}: the transport cannot pause single partitions; a partition whose "
                     + "uncommitted window is full stops fetching from all of them until it drains", topic, group);
         } finally {
-            toPause.clear();
-            toResume.clear();
+            touched.clear();
         }
     }
 

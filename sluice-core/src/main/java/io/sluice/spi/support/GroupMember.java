@@ -41,8 +41,9 @@ public final class GroupMember {
     public interface Partitions {
         /**
          * The lease of {@code partition} is this member's: position on it (the group's committed offset, or where
-         * the start policy says). If it throws, the lease is released again and the exception leaves
-         * {@link #rebalance}.
+         * the start policy says). If it throws, the lease is released again, the partitions opened before it in the
+         * same rebalance are announced to the listener, the exception leaves {@link #rebalance}, and the next
+         * {@link #rebalance} tries again.
          */
         void open(int partition);
 
@@ -186,6 +187,12 @@ public final class GroupMember {
                 partitions.open(p);
             } catch (RuntimeException | Error e) {
                 store.release(p);
+                // The partition is free and targeted here: without pending nobody would read it until the group
+                // changes. Those opened before it in this loop are owned and must reach the listener.
+                pending = true;
+                if (assigned != null) {
+                    listener.assigned(assigned);
+                }
                 throw e;
             }
             owned[p] = true;

@@ -11,6 +11,7 @@ import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
@@ -144,6 +145,122 @@ class ConsumerEngineOffsetsTest {
             await().until(() -> t.committed(0) == next);
         }
         assertThat(t.violations).isEmpty();
+    }
+
+    @Test
+    void shouldNotResendAFailingCheapCommitOnEveryLoopTurnButAfterTheCommitInterval() {
+        ScriptedTransport t = ScriptedTransport.cheapOffsets(1);
+        t.asyncCommitFailures.set(Integer.MAX_VALUE); // e.g. a full disk: every background commit fails
+        start(t, m -> { }, options().commitInterval(Duration.ofHours(1)).build());
+        for (int i = 0; i < 50; i++) { // one at a time: the owner loop turns, and the watermark moves, each time
+            t.offer(0, Message.of("k", "m" + i));
+            long handled = i + 1;
+            await().until(() -> engine.stats().handled() == handled);
+        }
+
+        assertThat(t.commits).as("one failed background commit, then quiet until the commit interval")
+                .filteredOn(c -> !c.sync()).hasSize(1);
+        assertThat(engine.close(Duration.ofSeconds(5))).isTrue();
+        assertThat(t.committed(0)).as("the final synchronous commit covers what failed").isEqualTo(50);
+        engine = null;
+    }
+
+    @Test
+    void shouldCoalesceCheapCommitsWhileOneIsUnansweredAndSendTheNextWhenItsAnswerComesFromAnotherThread() {
+        ScriptedTransport t = ScriptedTransport.cheapOffsets(1);
+        t.commitsAnsweredLater = true;
+        start(t, m -> { }, options().commitInterval(Duration.ofHours(1)).build());
+        t.offer(0, Message.of("k", "m0"));
+        await().until(() -> t.laterCommits.size() == 1);
+        for (int i = 1; i < 10; i++) {
+            t.offer(0, Message.of("k", "m" + i));
+        }
+        await().until(() -> engine.stats().handled() == 10);
+        int polls = t.polls.get();
+        await().until(() -> t.polls.get() >= polls + 3); // the owner loop turned with the watermark at 10
+
+        assertThat(t.laterCommits).as("nothing more is sent while one commit is unanswered").hasSize(1);
+        t.answer(0, true); // on this thread: the engine's owner must be woken to go on
+
+        await().until(() -> t.laterCommits.size() == 2);
+        assertThat(t.laterCommits.get(1).offsets()).as("all that finished meanwhile, in one commit")
+                .isEqualTo(Map.of(0, 10L));
+        t.answer(1, true);
+        assertThat(engine.close(Duration.ofSeconds(5))).isTrue();
+        engine = null;
+        assertThat(t.committed(0)).isEqualTo(10);
+        assertThat(t.violations).isEmpty();
+    }
+
+    @Test
+    void shouldNotSendAConfirmedWatermarkAgainWhenAnOlderCommitFailsAfterANewerOneSucceeded() {
+        ScriptedTransport t = ScriptedTransport.offsets(1);
+        t.commitsAnsweredLater = true;
+        start(t, m -> { }, options().build()); // periodic commits every 10 ms, whether or not one is unanswered
+        t.offer(0, Message.of("k", "m0"));
+        await().until(() -> t.laterCommits.size() == 1);
+        t.offer(0, Message.of("k", "m1"));
+        await().until(() -> t.laterCommits.size() == 2);
+        assertThat(t.laterCommits.get(1).offsets()).isEqualTo(Map.of(0, 2L));
+
+        t.answer(1, true); // answers out of order, from this thread
+        t.answer(0, false);
+        int polls = t.polls.get();
+        await().until(() -> t.polls.get() >= polls + 20); // many periodic commit turns
+
+        assertThat(t.laterCommits).as("the older failure does not undo the newer confirmation").hasSize(2);
+        assertThat(engine.close(Duration.ofSeconds(5))).isTrue();
+        engine = null;
+        assertThat(t.commits).as("nothing unconfirmed is left for the final synchronous commit")
+                .noneMatch(ScriptedTransport.CommitCall::sync);
+        assertThat(t.committed(0)).isEqualTo(2);
+    }
+
+    @Test
+    void shouldSendAFailedWatermarkAgainAndCoverItOnCloseWhenTheAnswerComesLater() {
+        ScriptedTransport t = ScriptedTransport.offsets(1);
+        t.commitsAnsweredLater = true;
+        start(t, m -> { }, options().build());
+        t.offer(0, Message.of("k", "m0"));
+        await().until(() -> t.laterCommits.size() == 1);
+        t.answer(0, false);
+
+        await().until(() -> t.laterCommits.size() == 2);
+        assertThat(t.laterCommits.get(1).offsets()).as("sent again").isEqualTo(Map.of(0, 1L));
+        assertThat(engine.close(Duration.ofSeconds(5))).isTrue(); // the resend is still unanswered
+        engine = null;
+        assertThat(t.commits).filteredOn(ScriptedTransport.CommitCall::sync).singleElement()
+                .satisfies(c -> assertThat(c.offsets()).isEqualTo(Map.of(0, 1L)));
+        assertThat(t.committed(0)).isEqualTo(1);
+    }
+
+    @Test
+    void shouldIgnoreTheLateAnswerOfACommitSentForAPartitionBeforeItWasLostAndAssignedAgain() {
+        ScriptedTransport t = ScriptedTransport.offsets(1);
+        t.commitsAnsweredLater = true;
+        start(t, m -> { }, options().build());
+        Message m0 = Message.of("k", "m0").withDefaults(System.currentTimeMillis());
+        t.offer(0, m0);
+        await().until(() -> t.laterCommits.size() == 1); // {0=1}, sent for the partition's first assignment
+        t.loseAndReassignNext = true;
+        t.inbound.add(new ScriptedTransport.Inbound(null, -1, 0)); // wakes a poll that waits for records
+        await().until(() -> !t.loseAndReassignNext);
+        t.inbound.add(new ScriptedTransport.Inbound(m0, 0, 0, 2)); // redelivered: the loss committed nothing
+        await().until(() -> t.laterCommits.size() == 2);
+        assertThat(t.laterCommits.get(1).offsets()).isEqualTo(Map.of(0, 1L));
+
+        t.answer(0, false); // the first assignment's commit fails now, while the second's is unanswered
+        int polls = t.polls.get();
+        await().until(() -> t.polls.get() >= polls + 20);
+
+        assertThat(t.laterCommits).as("the stale failure does not resend the new assignment's commit").hasSize(2);
+        t.answer(1, true);
+        int afterAnswer = t.polls.get();
+        await().until(() -> t.polls.get() >= afterAnswer + 2); // a whole owner loop turn took the answer in
+        assertThat(engine.close(Duration.ofSeconds(5))).isTrue();
+        engine = null;
+        assertThat(t.commits).noneMatch(ScriptedTransport.CommitCall::sync);
+        assertThat(t.committed(0)).isEqualTo(1);
     }
 
     @Test

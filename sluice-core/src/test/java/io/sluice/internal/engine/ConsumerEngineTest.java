@@ -60,6 +60,40 @@ class ConsumerEngineTest {
     }
 
     @Test
+    void shouldEndForEveryWaiterThoughClosingTheTransportThrowsAnError() {
+        ScriptedTransport t = new ScriptedTransport(false);
+        t.closeError = new AssertionError("the transport's close failed badly"); // an Error, not an exception
+        start(t, m -> { }, options().build());
+        java.util.concurrent.CompletableFuture<Void> ended = engine.whenEnded().toCompletableFuture();
+        java.util.concurrent.CompletableFuture<Boolean> endedSeenByDependent = ended.thenApply(v -> engine.isEnded());
+
+        Thread.startVirtualThread(() -> engine.close(Duration.ofSeconds(1)));
+
+        // The Error goes on to end the owner thread, uncaught, as it should: not this test's failure.
+        await().dontCatchUncaughtExceptions().until(ended::isDone);
+        assertThat(endedSeenByDependent.join()).as("isEnded agrees with whenEnded").isTrue();
+        await().dontCatchUncaughtExceptions().until(() -> engine.awaitEnd(Duration.ZERO));
+        assertThat(engine.isEnded()).isTrue();
+    }
+
+    @Test
+    void shouldDeadLetterARedeliveredUndecodableMessageWithZeroAttempts() {
+        ScriptedTransport t = new ScriptedTransport(false);
+        start(t, m -> {
+            // what a typed handler's decoding throws before the user's handler is called
+            throw new io.sluice.UndecodableMessageException("not an order", null);
+        }, options().build());
+        Message m = Message.of("k", "{not json").withDefaults(System.currentTimeMillis());
+        t.inbound.add(new ScriptedTransport.Inbound(m, 0, 3)); // e.g. a JetStream redelivery after a restart
+
+        await().until(() -> t.deadLettered.contains(0L));
+        assertThat(t.published).singleElement().satisfies(letter -> {
+            assertThat(letter.header(DeadLetters.REASON)).isEqualTo(DeadLetters.REASON_UNDECODABLE);
+            assertThat(letter.header(DeadLetters.ATTEMPTS)).as("the handler never ran").isEqualTo("0");
+        });
+    }
+
+    @Test
     void shouldAckNoMessageBeforeItsHandlerFinished() {
         ScriptedTransport t = new ScriptedTransport(false);
         java.util.Set<String> failedOnce = ConcurrentHashMap.newKeySet();
@@ -236,25 +270,33 @@ class ConsumerEngineTest {
     }
 
     @Test
-    void shouldNotStartTheKeysNextMessageWhileATimedOutAttemptIgnoresInterruption() {
+    void shouldNotStartTheKeysNextMessageWhileATimedOutAttemptIgnoresInterruption() throws Exception {
         ScriptedTransport t = new ScriptedTransport(false);
         AtomicInteger running = new AtomicInteger();
         AtomicInteger peak = new AtomicInteger();
         List<String> starts = new java.util.concurrent.CopyOnWriteArrayList<>();
+        CountDownLatch interruptIgnored = new CountDownLatch(1);
+        CountDownLatch letItReturn = new CountDownLatch(1);
+        java.util.concurrent.atomic.AtomicBoolean firstAttempt = new java.util.concurrent.atomic.AtomicBoolean(true);
         start(t, m -> {
+            String payload = m.payloadAsString();
+            starts.add(payload);
+            if (!m.key().equals("k")) {
+                return;
+            }
             peak.accumulateAndGet(running.incrementAndGet(), Math::max);
-            starts.add(m.payloadAsString());
             try {
-                if (m.payloadAsString().equals("stubborn") && starts.size() == 1) {
-                    // Ignores interruption, like a blocking call that cannot be interrupted: runs on until the
-                    // engine has timed it out (its interrupt arrived), then a little longer, so an engine that
-                    // started the key's next message at the timeout would overlap it.
-                    while (!Thread.currentThread().isInterrupted()) {
-                        Thread.onSpinWait();
-                    }
-                    long end = System.nanoTime() + 200_000_000L;
-                    while (System.nanoTime() < end) {
-                        Thread.onSpinWait();
+                if (payload.equals("stubborn") && firstAttempt.compareAndSet(true, false)) {
+                    // Ignores interruption, like a blocking call that cannot be interrupted: runs on after the
+                    // engine timed it out (its interrupt arrived) until the test lets it return. Parked, not
+                    // spinning, so it holds no carrier thread meanwhile.
+                    while (true) {
+                        try {
+                            letItReturn.await();
+                            break;
+                        } catch (InterruptedException e) {
+                            interruptIgnored.countDown();
+                        }
                     }
                 }
             } finally {
@@ -263,9 +305,17 @@ class ConsumerEngineTest {
         }, options().handlerTimeout(Duration.ofMillis(50)).build());
         long stubborn = t.offer(Message.of("k", "stubborn"));
         long next = t.offer(Message.of("k", "next"));
+        assertThat(interruptIgnored.await(10, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+        // Another key's message handled after the timeout shows the engine went on working meanwhile.
+        long other = t.offer(Message.of("other", "other"));
+        await().until(() -> t.acked.contains(other));
+        assertThat(starts).as("nothing of key k started while its timed-out attempt runs")
+                .containsExactly("stubborn", "other");
+
+        letItReturn.countDown();
         await().until(() -> t.acked.containsAll(List.of(stubborn, next)));
         assertThat(peak.get()).as("attempts of one key never overlap").isEqualTo(1);
         assertThat(starts).as("timed out once, retried after it returned, then the next message")
-                .containsExactly("stubborn", "stubborn", "next");
+                .containsExactly("stubborn", "other", "stubborn", "next");
     }
 }

@@ -45,6 +45,10 @@ final class ScriptedTransport implements Transport {
     record CommitCall(Map<Integer, Long> offsets, boolean sync, boolean stored) {
     }
 
+    /** A background commit sent while {@link #commitsAnsweredLater}, waiting for the test to {@link #answer} it. */
+    record LaterCommit(Map<Integer, Long> offsets, CompletableFuture<Void> answer) {
+    }
+
     final LinkedBlockingQueue<Inbound> inbound = new LinkedBlockingQueue<>();
     final List<Long> acked = new CopyOnWriteArrayList<>();
     final List<Long> deadLettered = new CopyOnWriteArrayList<>();
@@ -63,9 +67,23 @@ final class ScriptedTransport implements Transport {
     /** Background commits to lose before they start to be stored. */
     final AtomicInteger asyncCommitFailures = new AtomicInteger();
     volatile boolean failHandOff;
+    /**
+     * When set, background commits are not answered on the owner thread while it sends them (as the log's are, on
+     * its commit thread; or Kafka's, in a later poll): each waits in {@link #laterCommits}, in the order sent, until
+     * the test answers it from its own thread with {@link #answer}, in any order. Their {@link #commits} entries say
+     * stored = false; what was stored is in {@link #committed}.
+     */
+    volatile boolean commitsAnsweredLater;
+    final List<LaterCommit> laterCommits = new CopyOnWriteArrayList<>();
+    /** Polls the engine made: one per turn of its owner loop, to count turns instead of waiting for time. */
+    final AtomicInteger polls = new AtomicInteger();
+    /** Thrown by the consumer's close, if set. */
+    volatile Error closeError;
     /** Set to have the next poll revoke partition 0; the time the revocation took is then in revokeNanos. */
     volatile boolean revokeNext;
     volatile long revokeNanos = -1;
+    /** Set to have the next poll report partition 0 lost (as after a missed heartbeat) and assign it again at once. */
+    volatile boolean loseAndReassignNext;
     volatile java.time.Duration maxRevokeTime;
     /** Publishes to fail (not transiently) before they start to succeed. */
     final AtomicInteger publishFailures = new AtomicInteger();
@@ -121,6 +139,20 @@ final class ScriptedTransport implements Transport {
         finished.add(r.partition + ":" + r.offset);
     }
 
+    /**
+     * Answers the {@code index}th background commit sent while {@link #commitsAnsweredLater}, on the calling thread:
+     * stores it and confirms it, or fails it as a lost commit.
+     */
+    void answer(int index, boolean stored) {
+        LaterCommit c = laterCommits.get(index);
+        if (stored) {
+            store(c.offsets);
+            c.answer.complete(null);
+        } else {
+            c.answer.completeExceptionally(new IllegalStateException("commit lost: coordinator moved"));
+        }
+    }
+
     long committed(int partition) {
         return committed.getOrDefault(partition, -1L);
     }
@@ -170,6 +202,7 @@ final class ScriptedTransport implements Transport {
             @Override
             public void poll(int maxRecords, long maxBytes, boolean oversizedFirst, long timeoutNanos, RecordSink sink)
                     throws InterruptedException {
+                polls.incrementAndGet();
                 if (!assigned) {
                     assigned = true;
                     listener.assigned(IntStream.range(0, partitions).boxed().toList());
@@ -179,6 +212,11 @@ final class ScriptedTransport implements Transport {
                     long t0 = System.nanoTime();
                     listener.revoked(List.of(0));
                     revokeNanos = System.nanoTime() - t0;
+                }
+                if (loseAndReassignNext) {
+                    loseAndReassignNext = false;
+                    listener.lost(List.of(0));
+                    listener.assigned(List.of(0));
                 }
                 if (maxRecords == 0) {
                     return;
@@ -256,6 +294,12 @@ final class ScriptedTransport implements Transport {
                 if (acknowledgement != Acknowledgement.OFFSETS) {
                     throw new AssertionError("a per-message transport is never asked to commit offsets");
                 }
+                if (commitsAnsweredLater) {
+                    commits.add(new CommitCall(Map.copyOf(nextOffsets), false, false));
+                    CompletableFuture<Void> answer = new CompletableFuture<>();
+                    laterCommits.add(new LaterCommit(Map.copyOf(nextOffsets), answer));
+                    return answer;
+                }
                 boolean stored = asyncCommitFailures.getAndUpdate(n -> Math.max(0, n - 1)) == 0;
                 commits.add(new CommitCall(Map.copyOf(nextOffsets), false, stored));
                 if (!stored) {
@@ -295,6 +339,9 @@ final class ScriptedTransport implements Transport {
 
             @Override
             public void close() {
+                if (closeError != null) {
+                    throw closeError;
+                }
             }
         };
     }

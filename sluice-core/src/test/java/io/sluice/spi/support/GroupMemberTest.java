@@ -97,6 +97,46 @@ class GroupMemberTest {
     }
 
     @Test
+    void shouldAnnounceThePartitionsOpenedBeforeAFailedOpenOnALaterRebalance() {
+        GroupMember a = member("a");
+        a.rebalance();
+        GroupMember b = member("b");
+        a.rebalance();
+        b.rebalance();
+        failToOpen.add(3);
+        b.leave(); // 1 and 3 come back to a; opening 3 fails after 1 was opened
+
+        assertThatThrownBy(a::rebalance).isInstanceOf(IllegalStateException.class).hasMessage("cannot open 3");
+
+        assertThat(events).endsWith("b close 1", "b close 3", "a open 1", "a assigned [1]");
+        assertThat(group.isHeld(3)).isFalse();
+        failToOpen.clear();
+        a.rebalance(); // the group has not changed since: only the unfinished rebalance brings 3 back
+        assertThat(a.owns(3)).isTrue();
+        assertThat(events).endsWith("a open 3", "a assigned [3]");
+    }
+
+    @Test
+    void shouldTryAFailedOpenAgainOnTheNextRebalanceThoughTheStoreReportsNoChange() {
+        DroppingStore store = new DroppingStore(); // its release does not call back, as a store over a broker may not
+        GroupMember a = new GroupMember(onChange -> store.joined(onChange), listener("a"), partitions("a"), () -> { });
+        a.rebalance();
+        store.dropped.addAll(List.of(1, 2)); // lost, free again once noticed
+        store.generation++;
+        store.onChange.run();
+        failToOpen.add(2);
+
+        assertThatThrownBy(a::rebalance).isInstanceOf(IllegalStateException.class).hasMessage("cannot open 2");
+
+        assertThat(events).endsWith("a lost [1, 2]", "a close 1", "a close 2", "a open 1", "a assigned [1]");
+        assertThat(a.rebalanceRequested()).isFalse();
+        failToOpen.clear();
+        a.rebalance();
+        assertThat(a.owns(2)).as("free and targeted at this member").isTrue();
+        assertThat(events).endsWith("a open 2", "a assigned [2]");
+    }
+
+    @Test
     void shouldLeaveWithoutCallingTheListenerAndFreeEveryLease() {
         GroupMember a = member("a");
         a.rebalance();

@@ -271,7 +271,10 @@ public final class PartitionCursor {
      */
     private CorruptLogException damage(long at, long first, long searchFrom, String why) throws IOException {
         boolean sealed = segment.isSealed();
-        long maxBase = sealed ? segment.nextOffset() : Long.MAX_VALUE;
+        // Sealed or not, no sound batch starts at or past the writer's next offset: bytes that look like one there
+        // (a batch inside a record's payload) must not be taken for where reading resumes. Read after the scan's
+        // limit, so it covers every batch below that limit.
+        long maxBase = segment.nextOffset();
         if (scan.resync(searchFrom, first + 1, maxBase)) {
             long resume = scan.baseOffset();
             if (resume <= nextOffset) {
