@@ -27,7 +27,9 @@ public interface TransportConsumer extends AutoCloseable {
      * unpaused. The engine pauses a partition whose uncommitted window is full, so one stuck message stalls only
      * its own partition. Idempotent; partitions not held are ignored.
      *
-     * <p>Every transport implements this (the defaults only exist while transports are being moved onto it).
+     * <p>Every Sluice transport implements this and joins {@code PausePartitionsContractTest}. A transport that
+     * cannot pause a single partition keeps the default, which throws {@link UnsupportedOperationException}; the
+     * engine then falls back to stopping all fetching while any partition's window is full (and says so once).
      */
     default void pausePartitions(java.util.Collection<Integer> partitions) {
         throw new UnsupportedOperationException("pausePartitions not implemented by " + getClass().getName());
