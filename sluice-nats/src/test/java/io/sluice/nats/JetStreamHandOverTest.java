@@ -7,14 +7,23 @@ import io.sluice.Sluice;
 import io.sluice.Subscription;
 import io.sluice.config.ConsumerOptions;
 import io.sluice.config.SluiceConfig;
+import io.sluice.spi.ConsumerSpec;
+import io.sluice.spi.PartitionListener;
+import io.sluice.spi.Transport;
+import io.sluice.spi.TransportCapabilities;
+import io.sluice.spi.TransportConsumer;
+import io.sluice.spi.TransportProducer;
 import io.sluice.testkit.DeliveryLog;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -65,10 +74,13 @@ class JetStreamHandOverTest {
         };
         ConsumerOptions options = ConsumerOptions.builder().maxInFlight(8).shutdownTimeout(Duration.ofSeconds(30))
                 .build();
+        long pullLifeNanos = 2 * settings.pullExpiry.toNanos(); // expiry plus grace (the grace is the expiry here)
         // One client: its members are named <group>-1, -2, -3 and sort in subscription order, so the assignment is
         // known: alone the first has all three partitions; with the second it keeps 0 and 2 and revokes 1; with the
         // third it keeps only 0.
-        try (Sluice sluice = Sluice.create(new NatsTransport(settings), SluiceConfig.of("nats"))) {
+        try (NatsTransport nats = new NatsTransport(settings);
+             ListenerRecordingTransport transport = new ListenerRecordingTransport(nats);
+             Sluice sluice = Sluice.create(transport, SluiceConfig.of("nats"))) {
             Subscription first = sluice.subscribe(topic, group, handler, options);
             await().atMost(WAIT).until(() -> first.assignedPartitions().size() == PARTITIONS);
             log.published(sluice.publisher().publish(topic, Message.builder().key(keys[1]).payload("slow")
@@ -76,12 +88,22 @@ class JetStreamHandOverTest {
             draining.await();
 
             Subscription second = sluice.subscribe(topic, group, handler, options);
-            // The first member now revokes partition 1 and waits in revoked() until endDrain. The pauses only order
-            // the events (the third member joins while the first is inside that callback, and the callback lasts
-            // longer than pull expiry plus grace); nothing is asserted about time.
-            await().pollDelay(Duration.ofSeconds(1)).atMost(WAIT).until(() -> true);
+            // The first member now revokes partition 1 and waits in revoked() until endDrain. The interleaving that
+            // broke key order needs three things before the drain ends, each awaited as an observed event: the
+            // first member is inside that callback; the third member is in the group, so the first gives partition
+            // 2 up right after the callback; and the callback has outlasted a pull's life (expiry plus grace) since
+            // it began, so before the fix the pull sent right after it was stamped with a deadline already past.
+            // Nothing is asserted about time.
+            await().atMost(WAIT).until(() -> transport.revokeStarted(group + "-1", 1) != 0);
+            long revokeStarted = transport.revokeStarted(group + "-1", 1);
             Subscription third = sluice.subscribe(topic, group, handler, options);
-            await().pollDelay(Duration.ofMillis(1_500)).atMost(WAIT).until(() -> true);
+            String members = Names.escape(topic) + "." + Names.escape(group) + ".m.";
+            await().atMost(WAIT).until(() -> nats.groupBucket().keys().stream()
+                    .filter(k -> k.startsWith(members)).count() == 3); // three heartbeats stored
+            // A lower bound since an observed event, which a slow machine only lengthens.
+            await().atMost(WAIT).until(() -> System.nanoTime() - revokeStarted > pullLifeNanos);
+            assertThat(transport.revokeEnded(group + "-1", 1)).as("the first member still inside revoked([1])")
+                    .isFalse();
             endDrain.countDown();
 
             await().atMost(WAIT).until(() -> third.assignedPartitions().equals(Set.of(2))
@@ -99,6 +121,72 @@ class JetStreamHandOverTest {
                     .isEmpty();
         } finally {
             endDrain.countDown();
+        }
+    }
+
+    /**
+     * Passes everything to the NATS transport and notes, per member, when its engine's {@code revoked} callback for a
+     * partition began and whether it returned: the events the test orders the hand-over by.
+     */
+    private static final class ListenerRecordingTransport implements Transport {
+        private final NatsTransport delegate;
+        private final Map<String, Long> revokeStarted = new ConcurrentHashMap<>();
+        private final Set<String> revokeEnded = ConcurrentHashMap.newKeySet();
+
+        ListenerRecordingTransport(NatsTransport delegate) {
+            this.delegate = delegate;
+        }
+
+        long revokeStarted(String member, int partition) {
+            return revokeStarted.getOrDefault(member + "/" + partition, 0L);
+        }
+
+        boolean revokeEnded(String member, int partition) {
+            return revokeEnded.contains(member + "/" + partition);
+        }
+
+        @Override
+        public String name() {
+            return delegate.name();
+        }
+
+        @Override
+        public TransportCapabilities capabilities() {
+            return delegate.capabilities();
+        }
+
+        @Override
+        public TransportProducer producer() {
+            return delegate.producer();
+        }
+
+        @Override
+        public TransportConsumer consumer(ConsumerSpec spec, PartitionListener listener) {
+            String member = spec.memberId();
+            return delegate.consumer(spec, new PartitionListener() {
+                @Override
+                public void assigned(Collection<Integer> partitions) {
+                    listener.assigned(partitions);
+                }
+
+                @Override
+                public void revoked(Collection<Integer> partitions) {
+                    long now = System.nanoTime();
+                    partitions.forEach(p -> revokeStarted.putIfAbsent(member + "/" + p, now));
+                    listener.revoked(partitions);
+                    partitions.forEach(p -> revokeEnded.add(member + "/" + p));
+                }
+
+                @Override
+                public void lost(Collection<Integer> partitions) {
+                    listener.lost(partitions);
+                }
+            });
+        }
+
+        @Override
+        public void close() {
+            // the test closes the NATS transport itself
         }
     }
 }
