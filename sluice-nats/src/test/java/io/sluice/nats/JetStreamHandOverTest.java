@@ -7,23 +7,14 @@ import io.sluice.Sluice;
 import io.sluice.Subscription;
 import io.sluice.config.ConsumerOptions;
 import io.sluice.config.SluiceConfig;
-import io.sluice.spi.ConsumerSpec;
-import io.sluice.spi.PartitionListener;
-import io.sluice.spi.Transport;
-import io.sluice.spi.TransportCapabilities;
-import io.sluice.spi.TransportConsumer;
-import io.sluice.spi.TransportProducer;
 import io.sluice.testkit.DeliveryLog;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Collection;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -79,7 +70,7 @@ class JetStreamHandOverTest {
         // known: alone the first has all three partitions; with the second it keeps 0 and 2 and revokes 1; with the
         // third it keeps only 0.
         try (NatsTransport nats = new NatsTransport(settings);
-             ListenerRecordingTransport transport = new ListenerRecordingTransport(nats);
+             RevocationRecordingTransport transport = new RevocationRecordingTransport(nats);
              Sluice sluice = Sluice.create(transport, SluiceConfig.of("nats"))) {
             Subscription first = sluice.subscribe(topic, group, handler, options);
             await().atMost(WAIT).until(() -> first.assignedPartitions().size() == PARTITIONS);
@@ -121,72 +112,6 @@ class JetStreamHandOverTest {
                     .isEmpty();
         } finally {
             endDrain.countDown();
-        }
-    }
-
-    /**
-     * Passes everything to the NATS transport and notes, per member, when its engine's {@code revoked} callback for a
-     * partition began and whether it returned: the events the test orders the hand-over by.
-     */
-    private static final class ListenerRecordingTransport implements Transport {
-        private final NatsTransport delegate;
-        private final Map<String, Long> revokeStarted = new ConcurrentHashMap<>();
-        private final Set<String> revokeEnded = ConcurrentHashMap.newKeySet();
-
-        ListenerRecordingTransport(NatsTransport delegate) {
-            this.delegate = delegate;
-        }
-
-        long revokeStarted(String member, int partition) {
-            return revokeStarted.getOrDefault(member + "/" + partition, 0L);
-        }
-
-        boolean revokeEnded(String member, int partition) {
-            return revokeEnded.contains(member + "/" + partition);
-        }
-
-        @Override
-        public String name() {
-            return delegate.name();
-        }
-
-        @Override
-        public TransportCapabilities capabilities() {
-            return delegate.capabilities();
-        }
-
-        @Override
-        public TransportProducer producer() {
-            return delegate.producer();
-        }
-
-        @Override
-        public TransportConsumer consumer(ConsumerSpec spec, PartitionListener listener) {
-            String member = spec.memberId();
-            return delegate.consumer(spec, new PartitionListener() {
-                @Override
-                public void assigned(Collection<Integer> partitions) {
-                    listener.assigned(partitions);
-                }
-
-                @Override
-                public void revoked(Collection<Integer> partitions) {
-                    long now = System.nanoTime();
-                    partitions.forEach(p -> revokeStarted.putIfAbsent(member + "/" + p, now));
-                    listener.revoked(partitions);
-                    partitions.forEach(p -> revokeEnded.add(member + "/" + p));
-                }
-
-                @Override
-                public void lost(Collection<Integer> partitions) {
-                    listener.lost(partitions);
-                }
-            });
-        }
-
-        @Override
-        public void close() {
-            // the test closes the NATS transport itself
         }
     }
 }
