@@ -206,7 +206,7 @@ class JetStreamFeaturesTest {
                 }
             });
             advisories.subscribe("$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED." + Names.stream(topic) + ".>");
-            AtomicInteger progressAcks = countProgressAcks(witness, Names.stream(topic));
+            JetStreamWitness progress = new JetStreamWitness(NatsTestServer.get().url(), topic);
             witness.flush(Duration.ofSeconds(5));
 
             String group = "rejects";
@@ -221,7 +221,8 @@ class JetStreamFeaturesTest {
                     || jsm.getConsumerInfo(Names.stream(topic), durable).getNumAckPending() == 1);
             // Four in-progress acks, each sent a third of the 2 s ack wait after the last: the source has been held
             // past an ack wait, so a redelivery or a +TERM would have happened by now.
-            await().atMost(WAIT).until(() -> progressAcks.get() >= 4);
+            await().atMost(WAIT).until(() -> progress.messagesWithProgressAcks(4) == 1);
+            progress.close();
             assertThat(dlqCountAtTerm).as("terminated while its dead letter was refused").isEmpty();
             ConsumerInfo source = jsm.getConsumerInfo(Names.stream(topic), durable);
             assertThat(source.getNumAckPending()).as("the source, unacknowledged").isEqualTo(1);
@@ -245,13 +246,11 @@ class JetStreamFeaturesTest {
         AtomicInteger finished = new AtomicInteger();
         String group = "slow";
         int partition;
-        try (Connection witness = Nats.connect(NatsTestServer.get().url())) {
-            AtomicInteger progressAcks = countProgressAcks(witness, Names.stream(topic));
-            witness.flush(Duration.ofSeconds(5));
+        try (JetStreamWitness witness = new JetStreamWitness(NatsTestServer.get().url(), topic)) {
             sluice.subscribe(topic, group, m -> {
                 // Held until seven in-progress acks went out, each a third of the 2 s ack wait after the last: past
                 // two ack waits, however slowly this machine runs.
-                await().atMost(WAIT).until(() -> progressAcks.get() >= 7);
+                await().atMost(WAIT).until(() -> witness.messagesWithProgressAcks(7) == 1);
                 finished.incrementAndGet();
             }, options().handlerTimeout(Duration.ofSeconds(90)).build());
             partition = sluice.publisher().publish(topic, Message.of("k", "slow one")).join().partition();
@@ -264,22 +263,6 @@ class JetStreamFeaturesTest {
         ConsumerInfo info = transport.management().getConsumerInfo(Names.stream(topic), durable);
         assertThat(info.getDelivered().getConsumerSequence())
                 .as("in-progress acks stopped the server from redelivering").isEqualTo(1);
-    }
-
-    /**
-     * Counts the in-progress acks ({@code +WPI}) sent for messages of {@code stream}: a core subscription on the ack
-     * subjects gets a copy of each, beside the server's own.
-     */
-    private static AtomicInteger countProgressAcks(Connection witness, String stream) {
-        AtomicInteger count = new AtomicInteger();
-        Dispatcher d = witness.createDispatcher(msg -> {
-            if (msg.getSubject().contains("." + stream + ".") && msg.getData() != null
-                    && new String(msg.getData(), java.nio.charset.StandardCharsets.US_ASCII).equals("+WPI")) {
-                count.incrementAndGet();
-            }
-        });
-        d.subscribe("$JS.ACK.>");
-        return count;
     }
 
     @Test
