@@ -7,6 +7,7 @@ import io.sluice.spi.ConsumerSpec;
 import io.sluice.spi.PartitionListener;
 import io.sluice.spi.RecordSink;
 import io.sluice.spi.TransportConsumer;
+import io.sluice.spi.support.PollWaiter;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -16,7 +17,7 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.locks.LockSupport;
+import java.util.function.BooleanSupplier;
 
 /**
  * A core-mode subscriber: the topic is a subject (wildcards {@code *} and {@code >} allowed) and the group a NATS
@@ -47,9 +48,10 @@ final class CoreConsumer implements TransportConsumer {
     /** Partition 0 paused by the engine; poll thread only. */
     private boolean paused;
     private boolean closed;
-    private volatile Thread pollThread;
-    private volatile boolean waiting;
-    private volatile boolean wakeupRequested;
+    /** Parks the poll thread; the dispatcher signals it after adding to {@link #inbound}. */
+    private final PollWaiter waiter = new PollWaiter();
+    /** Read by {@link #waiter} after it announced parking: whether a message waits (inbound is a concurrent queue). */
+    private final BooleanSupplier deliverable = () -> !paused && !inbound.isEmpty();
 
     CoreConsumer(NatsTransport transport, ConsumerSpec spec, PartitionListener listener) {
         this.nc = transport.connection();
@@ -87,18 +89,13 @@ final class CoreConsumer implements TransportConsumer {
         buffered.incrementAndGet();
         bufferedBytes.addAndGet(size);
         inbound.add(m);
-        if (waiting) {
-            Thread t = pollThread;
-            if (t != null) {
-                LockSupport.unpark(t);
-            }
-        }
+        waiter.signal();
     }
 
     @Override
     public void poll(int maxRecords, long maxBytes, boolean oversizedFirst, long timeoutNanos, RecordSink sink)
             throws InterruptedException {
-        pollThread = Thread.currentThread();
+        waiter.enter();
         if (!assigned) {
             assigned = true;
             listener.assigned(List.of(0));
@@ -124,21 +121,11 @@ final class CoreConsumer implements TransportConsumer {
                 n++;
                 bytes += size;
             }
-            if (n > 0 || wakeupRequested) {
-                wakeupRequested = false;
+            if (waiter.consumeWakeup() | n > 0) { // consume a wakeup either way
                 return;
             }
-            long remaining = deadline - System.nanoTime();
-            if (remaining <= 0) {
+            if (!waiter.await(deadline, deliverable)) {
                 return;
-            }
-            waiting = true;
-            if ((paused || inbound.isEmpty()) && !wakeupRequested) {
-                LockSupport.parkNanos(this, remaining);
-            }
-            waiting = false;
-            if (Thread.interrupted()) {
-                throw new InterruptedException();
             }
         }
     }
@@ -180,11 +167,7 @@ final class CoreConsumer implements TransportConsumer {
 
     @Override
     public void wakeup() {
-        wakeupRequested = true;
-        Thread t = pollThread;
-        if (t != null) {
-            LockSupport.unpark(t);
-        }
+        waiter.wakeup();
     }
 
     @Override

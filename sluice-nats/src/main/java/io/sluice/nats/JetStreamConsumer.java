@@ -11,6 +11,7 @@ import io.sluice.spi.RecordSink;
 import io.sluice.spi.Redelivery;
 import io.sluice.spi.TransientTransportException;
 import io.sluice.spi.TransportConsumer;
+import io.sluice.spi.support.PollWaiter;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -28,7 +29,7 @@ import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.locks.LockSupport;
+import java.util.function.BooleanSupplier;
 
 /**
  * One group member on a JetStream topic. Each partition has a durable pull consumer per group ({@code <group>__p<n>})
@@ -94,10 +95,12 @@ final class JetStreamConsumer implements TransportConsumer {
     private int paused;
     private boolean closed;
 
-    // Shared with the dispatcher and coordinator threads.
-    private volatile Thread pollThread;
-    private volatile boolean waiting;
-    private volatile boolean wakeupRequested;
+    /** Parks the poll thread; the dispatcher signals after adding to {@link #inbound}, the coordinator after an event. */
+    private final PollWaiter waiter = new PollWaiter();
+    /** Whether the poll thread has something to take: a reply or a group event (both in concurrent queues). */
+    private final BooleanSupplier hasWork = this::workWaiting;
+    /** For {@link #close}: whether a reply arrived. */
+    private final BooleanSupplier hasInbound = () -> !inbound.isEmpty();
 
     JetStreamConsumer(NatsTransport transport, ConsumerSpec spec, PartitionListener listener) {
         this.transport = transport;
@@ -122,7 +125,7 @@ final class JetStreamConsumer implements TransportConsumer {
         GroupCoordinator coordinator = null;
         try {
             dispatcher.subscribe(inbox + ".>");
-            coordinator = new GroupCoordinator(transport, ts, spec, memberId, this::wakePollThread,
+            coordinator = new GroupCoordinator(transport, ts, spec, memberId, waiter::signal,
                     progress::sweepFromKeepAlive);
             coordinator.start();
         } catch (IOException | JetStreamApiException e) {
@@ -170,7 +173,7 @@ final class JetStreamConsumer implements TransportConsumer {
             if (partition >= 0 && partition < parts.length && code != 100) {
                 // 100 is an idle heartbeat; 404, 408 and 409 end the pull request
                 inbound.add(Fetched.status(partition, request, code, msg.getStatus().getMessage()));
-                signal();
+                waiter.signal();
             }
             return;
         }
@@ -196,23 +199,7 @@ final class JetStreamConsumer implements TransportConsumer {
         }
         f.size = f.message.estimatedSize();
         inbound.add(f);
-        signal();
-    }
-
-    private void signal() {
-        if (waiting) {
-            Thread t = pollThread;
-            if (t != null) {
-                LockSupport.unpark(t);
-            }
-        }
-    }
-
-    private void wakePollThread() {
-        Thread t = pollThread;
-        if (t != null) {
-            LockSupport.unpark(t);
-        }
+        waiter.signal();
     }
 
     // ------------------------------------------------------------------ poll thread
@@ -220,7 +207,7 @@ final class JetStreamConsumer implements TransportConsumer {
     @Override
     public void poll(int maxRecords, long maxBytes, boolean oversizedFirst, long timeoutNanos, RecordSink sink)
             throws InterruptedException {
-        pollThread = Thread.currentThread();
+        waiter.enter();
         if (maxRecords > inFlightBound || inFlightBound == 0) {
             inFlightBound = Math.max(inFlightBound, maxRecords);
             group.pollStarted(inFlightBound);
@@ -244,22 +231,15 @@ final class JetStreamConsumer implements TransportConsumer {
                             oversizedFirst && delivered == 0, buffered.size(), bufferedBytes, inFlightBound, now);
                 }
             }
-            if (delivered > 0 || wakeupRequested) {
-                wakeupRequested = false;
+            if (waiter.consumeWakeup() | delivered > 0) { // consume a wakeup either way
                 return;
             }
             long remaining = deadline - System.nanoTime();
             if (remaining <= 0) {
                 return;
             }
-            waiting = true;
-            if (inbound.isEmpty() && !wakeupRequested && !group.hasEvents()) {
-                LockSupport.parkNanos(this, Math.min(remaining, TICK_NANOS));
-            }
-            waiting = false;
-            if (Thread.interrupted()) {
-                throw new InterruptedException();
-            }
+            // At most a tick, so lease time and request expiry are looked at often.
+            waiter.await(System.nanoTime() + Math.min(remaining, TICK_NANOS), hasWork);
         }
     }
 
@@ -543,11 +523,12 @@ final class JetStreamConsumer implements TransportConsumer {
 
     @Override
     public void wakeup() {
-        wakeupRequested = true;
-        Thread t = pollThread;
-        if (t != null) {
-            LockSupport.unpark(t);
-        }
+        waiter.wakeup();
+    }
+
+    /** {@link #waiter}'s condition: a reply or a group event waits (both in concurrent queues). Poll thread. */
+    private boolean workWaiting() {
+        return !inbound.isEmpty() || group.hasEvents();
     }
 
     @Override
@@ -703,16 +684,17 @@ final class JetStreamConsumer implements TransportConsumer {
             return;
         }
         closed = true;
-        pollThread = Thread.currentThread();
+        waiter.enter();
         long deadline = System.nanoTime() + pullExpiryNanos + pullGraceNanos;
+        boolean interrupted = false;
         drainInbound(System.nanoTime());
         while (pulls.outstanding() > 0 && System.nanoTime() - deadline < 0
                 && nc.getStatus() == Connection.Status.CONNECTED) {
-            waiting = true;
-            if (inbound.isEmpty()) {
-                LockSupport.parkNanos(this, TimeUnit.MILLISECONDS.toNanos(20));
+            try {
+                waiter.await(System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(20), hasInbound);
+            } catch (InterruptedException e) {
+                interrupted = true; // finish handing messages back first; the interrupt is restored below
             }
-            waiting = false;
             drainInbound(System.nanoTime());
         }
         for (Fetched f : buffered) {
@@ -748,6 +730,9 @@ final class JetStreamConsumer implements TransportConsumer {
             nc.flush(Duration.ofSeconds(2));
         } catch (Exception e) {
             // unsent naks: the server redelivers after the ack wait
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
         }
     }
 

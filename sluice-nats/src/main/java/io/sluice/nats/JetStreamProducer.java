@@ -21,6 +21,7 @@ import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.LongAdder;
 
 /**
  * Publishes to JetStream with jnats' asynchronous publish: the message goes to its topic's partition subject with
@@ -44,6 +45,8 @@ final class JetStreamProducer implements TransportProducer {
     private final int maxPending;
     private final Duration ackTimeout;
     private final AtomicInteger roundRobin = new AtomicInteger();
+    /** Attempts sent again because JetStream could not take them: what a test waits for to know a 503 was met. */
+    private final LongAdder resends = new LongAdder();
     private final Connection nc;
     /** First pause before sending again a publish JetStream could not take (no responders); doubled up to the max. */
     private static final long FIRST_RESEND_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
@@ -109,6 +112,7 @@ final class JetStreamProducer implements TransportProducer {
             long delay = Math.min(MAX_RESEND_NANOS, FIRST_RESEND_NANOS << Math.min(retries, 10));
             if (notThereYet(cause) && nc.getStatus() != Connection.Status.CLOSED
                     && System.nanoTime() + delay - deadline < 0) {
+                resends.increment();
                 CompletableFuture.delayedExecutor(delay, TimeUnit.NANOSECONDS).execute(() ->
                         attempt(subject, headers, topic, partition, message, deadline, retries + 1, result));
                 return;
@@ -116,6 +120,11 @@ final class JetStreamProducer implements TransportProducer {
             permits.release();
             result.completeExceptionally(classify(cause, topic, message));
         });
+    }
+
+    /** How many attempts were scheduled to be sent again (JetStream could not take them) since this was created. */
+    long resends() {
+        return resends.sum();
     }
 
     /**

@@ -206,6 +206,7 @@ class JetStreamFeaturesTest {
                 }
             });
             advisories.subscribe("$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED." + Names.stream(topic) + ".>");
+            JetStreamWitness progress = new JetStreamWitness(NatsTestServer.get().url(), topic);
             witness.flush(Duration.ofSeconds(5));
 
             String group = "rejects";
@@ -218,7 +219,10 @@ class JetStreamFeaturesTest {
             // Longer than the 2 s ack wait: the source is neither terminated nor redelivered while the letter waits.
             await().atMost(WAIT).until(() -> !dlqCountAtTerm.isEmpty()
                     || jsm.getConsumerInfo(Names.stream(topic), durable).getNumAckPending() == 1);
-            await().pollDelay(Duration.ofMillis(2500)).atMost(WAIT).until(() -> true); // a delay, not a window
+            // Four in-progress acks, each sent a third of the 2 s ack wait after the last: the source has been held
+            // past an ack wait, so a redelivery or a +TERM would have happened by now.
+            await().atMost(WAIT).until(() -> progress.messagesWithProgressAcks(4) == 1);
+            progress.close();
             assertThat(dlqCountAtTerm).as("terminated while its dead letter was refused").isEmpty();
             ConsumerInfo source = jsm.getConsumerInfo(Names.stream(topic), durable);
             assertThat(source.getNumAckPending()).as("the source, unacknowledged").isEqualTo(1);
@@ -241,14 +245,18 @@ class JetStreamFeaturesTest {
     void shouldKeepSlowMessageFromBeingRedeliveredWhileEngineHoldsIt() throws Exception {
         AtomicInteger finished = new AtomicInteger();
         String group = "slow";
-        sluice.subscribe(topic, group, m -> {
-            Thread.sleep(5_000); // two and a half ack waits of 2s
-            finished.incrementAndGet();
-        }, options().handlerTimeout(Duration.ofSeconds(30)).build());
-        Receipt r = sluice.publisher().publish(topic, Message.of("k", "slow one")).join();
-
-        await().atMost(WAIT).until(() -> finished.get() == 1);
-        String durable = Names.durable(group, r.partition());
+        int partition;
+        try (JetStreamWitness witness = new JetStreamWitness(NatsTestServer.get().url(), topic)) {
+            sluice.subscribe(topic, group, m -> {
+                // Held until seven in-progress acks went out, each a third of the 2 s ack wait after the last: past
+                // two ack waits, however slowly this machine runs.
+                await().atMost(WAIT).until(() -> witness.messagesWithProgressAcks(7) == 1);
+                finished.incrementAndGet();
+            }, options().handlerTimeout(Duration.ofSeconds(90)).build());
+            partition = sluice.publisher().publish(topic, Message.of("k", "slow one")).join().partition();
+            await().atMost(WAIT).until(() -> finished.get() == 1);
+        }
+        String durable = Names.durable(group, partition);
         await().atMost(WAIT).until(() -> transport.management().getConsumerInfo(Names.stream(topic), durable)
                 .getNumAckPending() == 0);
         // A redelivery would have raised the consumer sequence even if it had not reached the handler yet.

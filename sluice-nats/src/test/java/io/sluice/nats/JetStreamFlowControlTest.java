@@ -155,6 +155,7 @@ class JetStreamFlowControlTest {
             int partition = p;
             await().atMost(WAIT).until(() -> info("g", partition).getNumWaiting() > 0);
         }
+        JetStreamWitness witness = new JetStreamWitness(NatsTestServer.get().url(), topic);
         sub.pause();
         // pause() does not cut short a poll already under way: that poll still hands over what arrives first (all of
         // it, if the poll thread wakes late on a loaded machine). A probe message sees that poll out: it is handed
@@ -174,9 +175,11 @@ class JetStreamFlowControlTest {
         await().atMost(WAIT).until(() -> ackPending("g", 3) + log.handledTotal() == 30);
         long handledBeforePause = log.handledTotal();
         assertThat(ackPending("g", 3)).isGreaterThanOrEqualTo(29);
-        // At least four ack waits pass (a delay, not a window): without in-progress acks for buffered messages the
-        // server would queue them all again, which its redelivery count shows.
-        await().pollDelay(Duration.ofSeconds(4)).atMost(WAIT).until(() -> true);
+        // Every buffered message is held through four ack waits: twelve in-progress acks each, a third of the 1 s ack
+        // wait apart at least. Without them the server would queue the messages again, which its redelivery count
+        // shows.
+        await().atMost(WAIT).until(() -> witness.messagesWithProgressAcks(12) >= 29);
+        witness.close();
         assertThat(log.handledTotal()).as("handled while paused").isEqualTo(handledBeforePause);
         for (int p = 0; p < 3; p++) {
             assertThat(info("g", p).getRedelivered()).as("redelivered by the server on partition %d", p).isZero();

@@ -65,10 +65,13 @@ class JetStreamHandOverTest {
         };
         ConsumerOptions options = ConsumerOptions.builder().maxInFlight(8).shutdownTimeout(Duration.ofSeconds(30))
                 .build();
+        long pullLifeNanos = 2 * settings.pullExpiry.toNanos(); // expiry plus grace (the grace is the expiry here)
         // One client: its members are named <group>-1, -2, -3 and sort in subscription order, so the assignment is
         // known: alone the first has all three partitions; with the second it keeps 0 and 2 and revokes 1; with the
         // third it keeps only 0.
-        try (Sluice sluice = Sluice.create(new NatsTransport(settings), SluiceConfig.of("nats"))) {
+        try (NatsTransport nats = new NatsTransport(settings);
+             RevocationRecordingTransport transport = new RevocationRecordingTransport(nats);
+             Sluice sluice = Sluice.create(transport, SluiceConfig.of("nats"))) {
             Subscription first = sluice.subscribe(topic, group, handler, options);
             await().atMost(WAIT).until(() -> first.assignedPartitions().size() == PARTITIONS);
             log.published(sluice.publisher().publish(topic, Message.builder().key(keys[1]).payload("slow")
@@ -76,12 +79,22 @@ class JetStreamHandOverTest {
             draining.await();
 
             Subscription second = sluice.subscribe(topic, group, handler, options);
-            // The first member now revokes partition 1 and waits in revoked() until endDrain. The pauses only order
-            // the events (the third member joins while the first is inside that callback, and the callback lasts
-            // longer than pull expiry plus grace); nothing is asserted about time.
-            await().pollDelay(Duration.ofSeconds(1)).atMost(WAIT).until(() -> true);
+            // The first member now revokes partition 1 and waits in revoked() until endDrain. The interleaving that
+            // broke key order needs three things before the drain ends, each awaited as an observed event: the
+            // first member is inside that callback; the third member is in the group, so the first gives partition
+            // 2 up right after the callback; and the callback has outlasted a pull's life (expiry plus grace) since
+            // it began, so before the fix the pull sent right after it was stamped with a deadline already past.
+            // Nothing is asserted about time.
+            await().atMost(WAIT).until(() -> transport.revokeStarted(group + "-1", 1) != 0);
+            long revokeStarted = transport.revokeStarted(group + "-1", 1);
             Subscription third = sluice.subscribe(topic, group, handler, options);
-            await().pollDelay(Duration.ofMillis(1_500)).atMost(WAIT).until(() -> true);
+            String members = Names.escape(topic) + "." + Names.escape(group) + ".m.";
+            await().atMost(WAIT).until(() -> nats.groupBucket().keys().stream()
+                    .filter(k -> k.startsWith(members)).count() == 3); // three heartbeats stored
+            // A lower bound since an observed event, which a slow machine only lengthens.
+            await().atMost(WAIT).until(() -> System.nanoTime() - revokeStarted > pullLifeNanos);
+            assertThat(transport.revokeEnded(group + "-1", 1)).as("the first member still inside revoked([1])")
+                    .isFalse();
             endDrain.countDown();
 
             await().atMost(WAIT).until(() -> third.assignedPartitions().equals(Set.of(2))

@@ -50,8 +50,10 @@ class JetStreamPublishRetryTest {
 
             CompletableFuture<Receipt> sent = client.publisher().publish(topic,
                     Message.builder().id("while-away").key("k").payload("v").build());
-            // A delay that orders the events only: the first attempts meet no stream.
-            await().pollDelay(Duration.ofMillis(300)).atMost(Duration.ofSeconds(10)).until(() -> true);
+            // The stream comes back only once an attempt met no stream and was scheduled again.
+            JetStreamProducer producer = (JetStreamProducer) t.producer();
+            await().atMost(Duration.ofSeconds(10)).until(() -> producer.resends() >= 1);
+            assertThat(sent).as("still retrying, not failed").isNotDone();
             t.management().addStream(config);
 
             Receipt receipt = sent.get(30, TimeUnit.SECONDS);

@@ -15,8 +15,10 @@ import org.junit.jupiter.api.Timeout;
 
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
@@ -61,7 +63,9 @@ class JetStreamStalledMemberTest {
         ConsumerOptions options = ConsumerOptions.builder().maxInFlight(50).handlerTimeout(Duration.ofMinutes(1))
                 .shutdownTimeout(Duration.ofSeconds(30)).build();
         String[] keys = NatsTestServer.keysPerPartition(PARTITIONS);
-        try (Sluice a = Sluice.create(new NatsTransport(settings), SluiceConfig.of("nats"));
+        try (NatsTransport ta = new NatsTransport(settings);
+             RevocationRecordingTransport recorded = new RevocationRecordingTransport(ta);
+             Sluice a = Sluice.create(recorded, SluiceConfig.of("nats"));
              Sluice b = Sluice.create(new NatsTransport(settings), SluiceConfig.of("nats"))) {
             Subscription first = a.subscribe(topic, group, handler, options);
             await().atMost(WAIT).until(() -> first.assignedPartitions().size() == PARTITIONS);
@@ -77,9 +81,12 @@ class JetStreamStalledMemberTest {
             Subscription second = b.subscribe(topic, group, handler, options);
             try (JetStreamFeaturesTest.OverlapSampler overlap = new JetStreamFeaturesTest.OverlapSampler(first,
                     second)) {
-                // Twice the session timeout with the first member inside revoked() (a delay, not a window): it must
-                // still count as alive, so the second has taken nothing (what it took it would still hold).
-                await().pollDelay(Duration.ofSeconds(6)).atMost(WAIT).until(() -> true);
+                // Twice the session timeout since the first member entered revoked() (a lower bound from that
+                // observed event, which a slow machine only lengthens): it must still count as alive, so the second
+                // has taken nothing (what it took it would still hold).
+                await().atMost(WAIT).until(() -> recorded.anyRevokeStarted(group + "-1") != 0);
+                long revoking = recorded.anyRevokeStarted(group + "-1");
+                await().atMost(WAIT).until(() -> System.nanoTime() - revoking > 2 * settings.sessionTimeout.toNanos());
                 assertThat(second.assignedPartitions()).as("taken from a member busy in revoked()").isEmpty();
                 unblock.countDown();
                 await().atMost(WAIT).until(() -> !second.assignedPartitions().isEmpty()
@@ -100,7 +107,7 @@ class JetStreamStalledMemberTest {
             assertThat(log.duplicates()).as("messages handled twice").isZero();
 
             // Every partition is leased to the member consuming it: none was deleted behind its owner's back.
-            KeyValue kv = ((NatsTransport) a.transport()).groupBucket();
+            KeyValue kv = ta.groupBucket();
             Set<String> holders = new HashSet<>();
             for (int p = 0; p < PARTITIONS; p++) {
                 KeyValueEntry lease = kv.get(Names.escape(topic) + "." + Names.escape(group) + ".p." + p);
@@ -145,8 +152,10 @@ class JetStreamStalledMemberTest {
         ConsumerOptions options = ConsumerOptions.builder().maxInFlight(50).handlerTimeout(Duration.ofMinutes(1))
                 .shutdownTimeout(Duration.ofSeconds(30)).build();
         try (NatsTransport ta = new NatsTransport(settings);
-             Sluice a = Sluice.create(ta, SluiceConfig.of("nats"));
-             Sluice b = Sluice.create(new NatsTransport(settings), SluiceConfig.of("nats"))) {
+             RevocationRecordingTransport recorded = new RevocationRecordingTransport(ta);
+             Sluice a = Sluice.create(recorded, SluiceConfig.of("nats"));
+             Sluice b = Sluice.create(new NatsTransport(settings), SluiceConfig.of("nats"));
+             JetStreamWitness witness = new JetStreamWitness(url, topic)) {
             KeyValue kv = ta.groupBucket();
             String members = Names.escape(topic) + "." + Names.escape(group) + ".m.";
             Subscription first = a.subscribe(topic, group, handler, options);
@@ -157,7 +166,11 @@ class JetStreamStalledMemberTest {
                 sent.add(a.publisher().publish(topic, Message.builder().key(key).payload("held")
                         .header("block", "yes").header(DeliveryLog.SEQ, "0").build()));
             }
-            sent.forEach(f -> log.published(f.join()));
+            Map<Integer, String> sequenceOf = new HashMap<>(); // partition -> stream sequence of its held message
+            sent.forEach(f -> {
+                log.published(f.join());
+                sequenceOf.put(f.join().partition(), Long.toString(f.join().offset()));
+            });
             await().atMost(WAIT).until(() -> blocked.get() == PARTITIONS);
 
             Subscription second = b.subscribe(topic, group, handler, options);
@@ -173,16 +186,31 @@ class JetStreamStalledMemberTest {
             for (int p = 0; p < PARTITIONS; p++) {
                 (p % 2 == firstIndex ? kept : moving).add(p);
             }
-            // Three ack waits inside revoked(), waiting for the moving partitions' handlers (a delay, not a window).
-            await().pollDelay(Duration.ofSeconds(6)).atMost(WAIT).until(() -> true);
+            // Three ack waits inside revoked(), waiting for the moving partitions' handlers: nine more in-progress
+            // acks, a third of the 2 s ack wait apart at least, for each kept partition's message since the
+            // callback began.
+            await().atMost(WAIT).until(() -> recorded.anyRevokeStarted(group + "-1") != 0);
+            Map<String, Integer> atRevoke = witness.progressAcks();
+            await().atMost(WAIT).until(() -> {
+                Map<String, Integer> now = witness.progressAcks();
+                return kept.stream().map(sequenceOf::get).allMatch(seq ->
+                        now.getOrDefault(seq, 0) - atRevoke.getOrDefault(seq, 0) >= 9);
+            });
+            assertThat(moving).as("revocations finished").noneMatch(p -> recorded.revokeEnded(group + "-1", p));
             assertThat(second.assignedPartitions()).as("taken from a member busy in revoked()").isEmpty();
             for (int p : moving) {
                 unblock[p].countDown();
             }
             await().atMost(WAIT).until(() -> second.assignedPartitions().equals(new HashSet<>(moving)));
-            // The first member fetches its kept partitions again: an expired message would come back now (after a
-            // delay, not within a window), and the server would count its redelivery.
-            await().pollDelay(Duration.ofSeconds(2)).atMost(WAIT).until(() -> true);
+            // The first member fetches its kept partitions again: an expired message would come back to those pulls,
+            // and the server would count its redelivery. Once a pull sent from now on has ended on each kept
+            // partition, it would have.
+            Map<Integer, Set<String>> pullsBefore = new HashMap<>();
+            for (int p : kept) {
+                pullsBefore.put(p, witness.pulls(Names.durable(group, p)));
+            }
+            await().atMost(WAIT).until(() -> kept.stream().allMatch(p ->
+                    witness.newPullEnded(Names.durable(group, p), pullsBefore.get(p))));
             for (int p : kept) {
                 io.nats.client.api.ConsumerInfo info = ta.management().getConsumerInfo(Names.stream(topic),
                         Names.durable(group, p));

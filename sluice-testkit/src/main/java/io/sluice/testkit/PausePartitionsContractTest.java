@@ -158,7 +158,9 @@ public abstract class PausePartitionsContractTest {
     private Map<Integer, List<Long>> publish(int n) {
         Map<Integer, List<Long>> offsets = new TreeMap<>();
         for (int i = 0; i < n; i++) {
-            Receipt r = transport.producer().send(topic, Message.of("k" + i, "m" + i)).join();
+            // The SPI takes messages whose id and timestamp are set (the publisher sets them).
+            Receipt r = transport.producer().send(topic, Message.of("k" + i, "m" + i)
+                    .withDefaults(System.currentTimeMillis())).join();
             offsets.computeIfAbsent(r.partition(), p -> new ArrayList<>()).add(r.offset());
         }
         assertThat(offsets.size()).as("messages spread over partitions").isGreaterThan(1);

@@ -13,8 +13,8 @@ import java.util.function.Function;
  * A {@link TransportConsumer} for a group member that reads its partitions itself, record by record from a position
  * (an in-process or embedded store, or a broker read through a local buffer). A subclass says how to open, read and
  * close one partition; this class does the rest: each {@link #poll} follows the group ({@link GroupMember}), hands
- * the sink what the member's fetchable partitions hold, in turn from one partition to the next so none starves,
- * within the record and byte budget, and parks ({@link PollWaiter}) when there is nothing. The engine's
+ * the sink what the member's fetchable partitions hold, one record from each partition in turn (round-robin) so
+ * that none starves and a small budget still spreads over every ready partition, within the record and byte budget, and parks ({@link PollWaiter}) when there is nothing. The engine's
  * per-partition pauses, {@link #wakeup} and leaving the group on {@link #close} come with it. Offsets, commits and
  * lag stay the subclass's.
  *
@@ -28,7 +28,11 @@ public abstract class GroupConsumer implements TransportConsumer {
     private final int partitions;
     /** Kept in a field so that parking allocates nothing. */
     private final BooleanSupplier ready = this::readyToPoll;
+    /** The partition the next fetch starts with: after the last one served, so every partition gets turns. */
     private int nextPartition;
+    /** Counts fetches; {@code emptyIn[p] == fetches} marks a partition found empty in this fetch (no clearing). */
+    private int fetches;
+    private final int[] emptyIn;
     private boolean closed;
 
     /**
@@ -51,6 +55,7 @@ public abstract class GroupConsumer implements TransportConsumer {
             }
         }, waiter::signal);
         this.partitions = member.partitions();
+        this.emptyIn = new int[partitions];
     }
 
     /**
@@ -118,21 +123,35 @@ public abstract class GroupConsumer implements TransportConsumer {
         }
     }
 
+    /**
+     * Takes one record from each fetchable partition in turn until the budget is spent or a whole turn found nothing.
+     * A partition found empty is not peeked again in this fetch (peeking may read a file). Allocates nothing.
+     */
     private int fetch(int maxRecords, long maxBytes, boolean oversizedFirst, RecordSink sink)
             throws InterruptedException {
+        int n = partitions;
+        if (n == 0) {
+            return 0;
+        }
+        int round = ++fetches;
         int delivered = 0;
         long bytes = 0;
-        int n = partitions;
-        for (int i = 0; i < n && delivered < maxRecords; i++) {
-            int p = (nextPartition + i) % n;
-            if (!member.isFetchable(p)) {
-                continue;
+        int p = nextPartition;
+        int idle = 0; // partitions visited in a row without a record: n of them end the fetch
+        while (delivered < maxRecords && idle < n) {
+            Message m = null;
+            if (emptyIn[p] != round && member.isFetchable(p)) {
+                m = peek(p);
+                if (m == null) {
+                    emptyIn[p] = round;
+                }
             }
-            Message m;
-            while (delivered < maxRecords && (m = peek(p)) != null) {
+            if (m == null) {
+                idle++;
+            } else {
                 int size = m.estimatedSize();
                 if (bytes + size > maxBytes && !(oversizedFirst && delivered == 0)) {
-                    nextPartition = (p + 1) % n; // the next poll starts after it, so every partition gets turns
+                    nextPartition = p; // its record did not fit: it goes first next time
                     return delivered;
                 }
                 long offset = position(p);
@@ -140,9 +159,11 @@ public abstract class GroupConsumer implements TransportConsumer {
                 sink.accept(m, p, offset, size, 1, null);
                 bytes += size;
                 delivered++;
+                idle = 0;
             }
+            p = p + 1 == n ? 0 : p + 1;
         }
-        nextPartition = (nextPartition + 1) % n;
+        nextPartition = p;
         return delivered;
     }
 
