@@ -1,0 +1,496 @@
+package io.sluice.redis;
+
+import io.lettuce.core.Consumer;
+import io.lettuce.core.Limit;
+import io.lettuce.core.Range;
+import io.lettuce.core.RedisBusyException;
+import io.lettuce.core.RedisFuture;
+import io.lettuce.core.StreamMessage;
+import io.lettuce.core.XGroupCreateArgs;
+import io.lettuce.core.XReadArgs;
+import io.lettuce.core.api.StatefulRedisConnection;
+import io.lettuce.core.api.async.RedisAsyncCommands;
+import io.lettuce.core.models.stream.PendingMessage;
+import io.sluice.Message;
+import io.sluice.config.StartPosition;
+import io.sluice.spi.ConsumerSpec;
+import io.sluice.spi.PartitionListener;
+import io.sluice.spi.RecordSink;
+import io.sluice.spi.TransportConsumer;
+import io.sluice.spi.support.GroupMember;
+import io.sluice.spi.support.PollWaiter;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.function.BooleanSupplier;
+
+/**
+ * One group member on a topic's partition streams: a Redis consumer group per stream (created on first use), the
+ * partitions split among members by {@link GroupMember} over a {@link RedisMembership}, one Redis consumer (named by
+ * the member id) per member.
+ *
+ * <p>How a partition is read while this member holds its lease:
+ * <ol>
+ * <li>Recovery first: entries still pending in the group (a previous owner fetched them and did not acknowledge them:
+ * it died, was abandoned, or let the partition go before finishing) are claimed in id order with {@code XPENDING} +
+ * {@code XCLAIM} once idle for {@code claimIdle}, and delivered before anything new. An entry not idle long enough
+ * holds the partition's recovery (not the other partitions) until it is, so per-key order holds.</li>
+ * <li>Then new entries, with {@code XREADGROUP ... >} on a connection of this member's own, sent asynchronously with
+ * {@code BLOCK blockTime} for all its fetchable partitions at once; its {@code COUNT} never asks for more than the
+ * engine's room ({@code maxRecords}) in total. Fetched entries the sink cannot take yet wait in a per-partition
+ * buffer; those of a partition that is lost are dropped (they stay pending, and the next owner claims them).</li>
+ * </ol>
+ * A partition is not let go ({@link GroupMember.Partitions#canLetGo}) while a read that includes it is outstanding,
+ * so no read outlives the lease it was sent under. Messages are acknowledged one by one ({@code XACK}, pipelined on
+ * the shared connection) when the engine says their outcome is final; a released message simply stays pending.
+ *
+ * <p>Thread ownership: owned by the subscription's poll thread, which makes every call except {@link #wakeup} (any
+ * thread) and {@link #ack} (any thread: it only sends a command). The read's completion runs on a Lettuce thread and
+ * only sets a volatile flag and signals the {@link PollWaiter}.
+ */
+final class RedisConsumer implements TransportConsumer {
+    private static final Logger log = LoggerFactory.getLogger(RedisConsumer.class);
+    private static final long RETRY_NANOS = TimeUnit.MILLISECONDS.toNanos(200);
+
+    /** A fetched entry: what the sink gets as the ack handle. Immutable. */
+    static final class Delivery {
+        final int partition;
+        final String id;
+        final Message message;
+        final long offset;
+        final int size;
+        final int attempt;
+
+        Delivery(int partition, String id, Message message, int attempt) {
+            this.partition = partition;
+            this.id = id;
+            this.message = message;
+            this.offset = StreamEntries.offset(id);
+            this.size = message.estimatedSize();
+            this.attempt = attempt;
+        }
+    }
+
+    private final RedisAsyncCommands<String, byte[]> redis;
+    private final StatefulRedisConnection<String, byte[]> readerConnection;
+    private final RedisAsyncCommands<String, byte[]> reader;
+    private final String topic;
+    private final String group;
+    private final String[] streams;
+    private final Map<String, Integer> partitionOf = new HashMap<>();
+    private final Consumer<String> me;
+    private final long claimIdleMillis;
+    private final long blockMillis;
+    private final long timeoutMillis;
+    private final PollWaiter waiter = new PollWaiter();
+    private final GroupMember member;
+    private final BooleanSupplier ready = this::readyToPoll;
+
+    // Poll-thread state.
+    private final ArrayDeque<Delivery>[] buffers;
+    private final boolean[] recovering;
+    private final String[] recoverFrom;
+    private final long[] recoverAtNanos;
+    private final boolean[] inRead;
+    private RedisFuture<List<StreamMessage<String, byte[]>>> read;
+    private long readAgainAtNanos;
+    private boolean letGoWaiting;
+    private int nextPartition;
+    private boolean closed;
+    /** Set by the read's completion on a Lettuce thread, before it signals the waiter. */
+    private volatile boolean readDone;
+
+    @SuppressWarnings("unchecked")
+    RedisConsumer(RedisTransport transport, ConsumerSpec spec, PartitionListener listener) {
+        RedisSettings settings = transport.settings();
+        this.redis = transport.commands();
+        this.topic = spec.topic();
+        this.group = spec.group();
+        this.streams = transport.names().streams(topic);
+        for (int p = 0; p < streams.length; p++) {
+            partitionOf.put(streams[p], p);
+        }
+        String memberId = spec.memberId() + "-" + Long.toHexString(System.nanoTime() ^ Double.doubleToLongBits(
+                Math.random()));
+        this.me = Consumer.from(group, memberId);
+        this.claimIdleMillis = settings.claimIdle().toMillis();
+        this.blockMillis = Math.max(1, settings.blockTime().toMillis());
+        this.timeoutMillis = settings.commandTimeout().toMillis();
+        int n = streams.length;
+        this.buffers = new ArrayDeque[n];
+        for (int p = 0; p < n; p++) {
+            buffers[p] = new ArrayDeque<>();
+        }
+        this.recovering = new boolean[n];
+        this.recoverFrom = new String[n];
+        this.recoverAtNanos = new long[n];
+        this.inRead = new boolean[n];
+        createGroups(spec.startFrom());
+        this.readerConnection = transport.connect();
+        this.reader = readerConnection.async();
+        try {
+            this.member = new GroupMember(onChange -> new RedisMembership(redis,
+                    transport.names().members(topic, group), transport.names().leases(topic, group), memberId,
+                    settings.sessionTimeout(), settings.heartbeatInterval(), settings.commandTimeout(),
+                    transport.scheduler(), onChange),
+                    listener, new GroupMember.Partitions() {
+                        @Override
+                        public void open(int partition) {
+                            openPartition(partition);
+                        }
+
+                        @Override
+                        public void close(int partition) {
+                            closePartition(partition);
+                        }
+
+                        @Override
+                        public boolean canLetGo(int partition) {
+                            if (inRead[partition]) {
+                                letGoWaiting = true;
+                                return false;
+                            }
+                            return true;
+                        }
+                    }, waiter::signal);
+        } catch (RuntimeException e) {
+            readerConnection.closeAsync();
+            throw e;
+        }
+    }
+
+    /** Creates the group on every partition stream ({@code MKSTREAM}); a group that exists is left as it is. */
+    private void createGroups(StartPosition startFrom) {
+        String from = startFrom == StartPosition.LATEST ? "$" : "0";
+        List<RedisFuture<String>> created = new ArrayList<>(streams.length);
+        for (String stream : streams) {
+            created.add(redis.xgroupCreate(XReadArgs.StreamOffset.from(stream, from), group,
+                    XGroupCreateArgs.Builder.mkstream()));
+        }
+        for (RedisFuture<String> f : created) {
+            try {
+                f.get(timeoutMillis, TimeUnit.MILLISECONDS);
+            } catch (ExecutionException e) {
+                if (!(e.getCause() instanceof RedisBusyException)
+                        && !String.valueOf(e.getCause().getMessage()).startsWith("BUSYGROUP")) {
+                    throw new IllegalStateException("could not create consumer group " + group + " on topic " + topic
+                            + ": " + e.getCause().getMessage(), e.getCause());
+                }
+            } catch (TimeoutException e) {
+                throw new IllegalStateException("creating consumer group " + group + " on topic " + topic
+                        + " timed out after " + timeoutMillis + " ms", e);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while creating consumer group " + group, e);
+            }
+        }
+    }
+
+    private void openPartition(int p) {
+        buffers[p].clear();
+        recovering[p] = true;
+        recoverFrom[p] = null;
+        recoverAtNanos[p] = 0;
+    }
+
+    private void closePartition(int p) {
+        buffers[p].clear(); // fetched, not delivered: pending under this member, claimed by the next owner
+        recovering[p] = false;
+    }
+
+    @Override
+    public void poll(int maxRecords, long maxBytes, boolean oversizedFirst, long timeoutNanos, RecordSink sink)
+            throws InterruptedException {
+        waiter.enter();
+        long deadline = System.nanoTime() + timeoutNanos;
+        while (true) {
+            absorbRead();
+            member.rebalance();
+            if (maxRecords == 0) {
+                return;
+            }
+            long wakeAt = recover(maxRecords, deadline);
+            int delivered = deliver(maxRecords, maxBytes, oversizedFirst, sink);
+            if (waiter.consumeWakeup() | delivered > 0) {
+                return;
+            }
+            long now = System.nanoTime();
+            if (read == null) {
+                if (now - readAgainAtNanos >= 0) {
+                    startRead(maxRecords);
+                } else {
+                    wakeAt = Math.min(wakeAt, readAgainAtNanos);
+                }
+            }
+            if (now - deadline >= 0) {
+                return;
+            }
+            waiter.await(Math.min(deadline, wakeAt), ready);
+        }
+    }
+
+    private boolean readyToPoll() {
+        return readDone || member.rebalanceRequested();
+    }
+
+    /** Takes in a finished read: its entries go to the buffers of partitions still owned. */
+    private void absorbRead() {
+        RedisFuture<List<StreamMessage<String, byte[]>>> r = read;
+        if (r == null || !r.isDone()) {
+            return;
+        }
+        read = null;
+        readDone = false;
+        java.util.Arrays.fill(inRead, false);
+        try {
+            List<StreamMessage<String, byte[]>> entries = r.get();
+            if (entries != null) {
+                for (StreamMessage<String, byte[]> e : entries) {
+                    Integer p = partitionOf.get(e.getStream());
+                    if (p != null && member.owns(p)) {
+                        buffers[p].add(decode(p, e, 1));
+                    }
+                }
+            }
+        } catch (ExecutionException e) {
+            readFailed(e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        if (letGoWaiting) {
+            letGoWaiting = false;
+            member.requestRebalance();
+        }
+    }
+
+    private void readFailed(Throwable cause) {
+        String m = String.valueOf(cause.getMessage());
+        if (m.startsWith("NOGROUP")) { // the stream or group vanished (a server restarted without persistence)
+            log.warn("group {} missing on topic {}; creating it again", group, topic);
+            try {
+                createGroups(StartPosition.EARLIEST);
+            } catch (RuntimeException e) {
+                log.warn("could not create group {} on topic {} again: {}", group, topic, e.getMessage());
+            }
+        } else if (!closed) {
+            log.warn("XREADGROUP of member {} on topic {} failed: {}", me.getName(), topic, cause.toString());
+        }
+        readAgainAtNanos = System.nanoTime() + RETRY_NANOS;
+    }
+
+    private Delivery decode(int p, StreamMessage<String, byte[]> e, int attempt) {
+        Message m;
+        try {
+            m = StreamEntries.message(e.getBody());
+        } catch (RuntimeException bad) {
+            // Not written by Sluice: hand it to the engine as an undecodable payload rather than stall the partition.
+            log.warn("entry {} of {} is not a Sluice message ({}); delivering its fields as an empty message",
+                    e.getId(), e.getStream(), bad.getMessage());
+            m = Message.builder().id(e.getStream() + "/" + e.getId()).payload(new byte[0])
+                    .header("redis-fields", String.valueOf(e.getBody().keySet())).build();
+        }
+        return new Delivery(p, e.getId(), m, attempt);
+    }
+
+    /**
+     * Claims, in id order, the pending entries of fetchable partitions still recovering, into their buffers.
+     *
+     * @return when a partition waiting for an entry to become idle enough should be looked at again
+     */
+    private long recover(int maxRecords, long deadline) {
+        long wakeAt = Long.MAX_VALUE;
+        long now = System.nanoTime();
+        for (int p = 0; p < streams.length; p++) {
+            if (!recovering[p] || !member.isFetchable(p) || !buffers[p].isEmpty()) {
+                continue;
+            }
+            if (now - recoverAtNanos[p] < 0) {
+                wakeAt = Math.min(wakeAt, recoverAtNanos[p]);
+                continue;
+            }
+            try {
+                long again = recoverStep(p, maxRecords);
+                if (again > 0) {
+                    recoverAtNanos[p] = System.nanoTime() + again;
+                    wakeAt = Math.min(wakeAt, recoverAtNanos[p]);
+                }
+            } catch (ExecutionException | TimeoutException e) {
+                Throwable cause = e instanceof ExecutionException ? e.getCause() : e;
+                log.warn("claiming pending entries of {} for member {} failed: {}", streams[p], me.getName(),
+                        cause.toString());
+                recoverAtNanos[p] = System.nanoTime() + RETRY_NANOS;
+                wakeAt = Math.min(wakeAt, recoverAtNanos[p]);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return deadline;
+            }
+        }
+        return wakeAt;
+    }
+
+    /** One claim round on partition {@code p}; returns nanoseconds to wait before the next, or 0. */
+    private long recoverStep(int p, int maxRecords)
+            throws ExecutionException, TimeoutException, InterruptedException {
+        String stream = streams[p];
+        Range<String> range = recoverFrom[p] == null ? Range.unbounded()
+                : Range.create(recoverFrom[p], "+");
+        List<PendingMessage> pending = redis.xpending(stream, group, range, Limit.from(Math.max(1, maxRecords)))
+                .get(timeoutMillis, TimeUnit.MILLISECONDS);
+        if (pending.isEmpty()) {
+            recovering[p] = false; // everything left behind is claimed: new entries from here on
+            return 0;
+        }
+        int eligible = 0;
+        while (eligible < pending.size() && pending.get(eligible).getMsSinceLastDelivery() >= claimIdleMillis) {
+            eligible++;
+        }
+        if (eligible == 0) {
+            long waitMillis = claimIdleMillis - pending.get(0).getMsSinceLastDelivery();
+            return TimeUnit.MILLISECONDS.toNanos(Math.max(1, waitMillis));
+        }
+        String[] ids = new String[eligible];
+        Map<String, Long> deliveries = new HashMap<>();
+        for (int i = 0; i < eligible; i++) {
+            PendingMessage pm = pending.get(i);
+            ids[i] = pm.getId();
+            deliveries.put(pm.getId(), pm.getRedeliveryCount());
+        }
+        List<StreamMessage<String, byte[]>> claimed = redis.xclaim(stream, me, claimIdleMillis, ids)
+                .get(timeoutMillis, TimeUnit.MILLISECONDS);
+        for (StreamMessage<String, byte[]> e : claimed) {
+            if (e.getBody() == null || e.getBody().isEmpty()) {
+                continue; // trimmed away while pending: nothing left to deliver
+            }
+            buffers[p].add(decode(p, e, 1));
+        }
+        recoverFrom[p] = StreamEntries.after(ids[eligible - 1]);
+        if (log.isDebugEnabled()) {
+            log.debug("member {} claimed {} pending entries of {} (deliveries so far: {})", me.getName(),
+                    claimed.size(), stream, deliveries.values());
+        }
+        return 0;
+    }
+
+    private int deliver(int maxRecords, long maxBytes, boolean oversizedFirst, RecordSink sink) {
+        int delivered = 0;
+        long bytes = 0;
+        int n = streams.length;
+        for (int i = 0; i < n && delivered < maxRecords; i++) {
+            int p = (nextPartition + i) % n;
+            if (!member.isFetchable(p)) {
+                continue;
+            }
+            ArrayDeque<Delivery> buffer = buffers[p];
+            Delivery d;
+            while (delivered < maxRecords && (d = buffer.peek()) != null) {
+                if (bytes + d.size > maxBytes && !(oversizedFirst && delivered == 0)) {
+                    nextPartition = (p + 1) % n;
+                    return delivered;
+                }
+                buffer.poll();
+                sink.accept(d.message, p, d.offset, d.size, d.attempt, d);
+                bytes += d.size;
+                delivered++;
+            }
+        }
+        nextPartition = (nextPartition + 1) % n;
+        return delivered;
+    }
+
+    /** Sends one blocking read of new entries for the fetchable partitions that have nothing buffered. */
+    @SuppressWarnings("unchecked")
+    private void startRead(int maxRecords) {
+        int n = streams.length;
+        int[] chosen = new int[n];
+        int k = 0;
+        for (int i = 0; i < n; i++) {
+            int p = (nextPartition + i) % n;
+            if (member.isFetchable(p) && !recovering[p] && buffers[p].isEmpty()) {
+                chosen[k++] = p;
+            }
+        }
+        if (k == 0) {
+            return;
+        }
+        // COUNT applies per stream: never ask for more than maxRecords in total.
+        int streamsInRead = Math.min(k, maxRecords);
+        int count = Math.max(1, maxRecords / streamsInRead);
+        XReadArgs.StreamOffset<String>[] offsets = new XReadArgs.StreamOffset[streamsInRead];
+        for (int i = 0; i < streamsInRead; i++) {
+            int p = chosen[i];
+            offsets[i] = XReadArgs.StreamOffset.lastConsumed(streams[p]);
+            inRead[p] = true;
+        }
+        readDone = false;
+        RedisFuture<List<StreamMessage<String, byte[]>>> r = reader.xreadgroup(me,
+                XReadArgs.Builder.block(blockMillis).count(count), offsets);
+        read = r;
+        r.whenComplete((entries, failure) -> {
+            readDone = true;
+            waiter.signal();
+        });
+    }
+
+    @Override
+    public void pausePartitions(Collection<Integer> partitions) {
+        member.pause(partitions);
+    }
+
+    @Override
+    public void resumePartitions(Collection<Integer> partitions) {
+        member.resume(partitions);
+    }
+
+    @Override
+    public void wakeup() {
+        waiter.wakeup();
+    }
+
+    @Override
+    public void commit(Map<Integer, Long> nextOffsets, boolean sync) {
+        // Per-message acknowledgement: nothing to commit.
+    }
+
+    @Override
+    public void ack(Object ackHandle) {
+        Delivery d = (Delivery) ackHandle;
+        redis.xack(streams[d.partition], group, d.id).whenComplete((n, failure) -> {
+            if (failure != null) {
+                log.warn("XACK of {} on {} failed (the entry stays pending and comes again): {}", d.id,
+                        streams[d.partition], failure.toString());
+            }
+        });
+    }
+
+    @Override
+    public void release(Object ackHandle) {
+        // Stays pending under this member's name; the partition's next owner claims it once idle for claimIdle.
+    }
+
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        try {
+            member.leave();
+        } finally {
+            readerConnection.closeAsync(); // an outstanding blocking read ends with the connection
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "RedisConsumer{topic=" + topic + ", group=" + group + ", member=" + me.getName() + '}';
+    }
+}

@@ -1,0 +1,142 @@
+package io.sluice.redis;
+
+import io.lettuce.core.ClientOptions;
+import io.lettuce.core.RedisClient;
+import io.lettuce.core.RedisURI;
+import io.lettuce.core.SocketOptions;
+import io.lettuce.core.TimeoutOptions;
+import io.lettuce.core.api.StatefulRedisConnection;
+import io.lettuce.core.api.async.RedisAsyncCommands;
+import io.lettuce.core.codec.ByteArrayCodec;
+import io.lettuce.core.codec.RedisCodec;
+import io.lettuce.core.codec.StringCodec;
+import io.sluice.spi.Acknowledgement;
+import io.sluice.spi.ConsumerSpec;
+import io.sluice.spi.PartitionListener;
+import io.sluice.spi.Transport;
+import io.sluice.spi.TransportCapabilities;
+import io.sluice.spi.TransportConsumer;
+import io.sluice.spi.TransportProducer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.Arrays;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+
+/**
+ * The {@code redis} transport: Redis Streams through Lettuce's asynchronous API. A topic is {@code partitions}
+ * streams; a consumer group is a Redis consumer group on each of them, whose members split the streams with leases
+ * kept in Redis ({@link RedisMembership}); messages are acknowledged one by one with {@code XACK}.
+ *
+ * <p>Connections: one shared connection for publishing, acknowledging, claiming and the group's scripts (Lettuce
+ * pipelines the commands of all threads on it), plus one per consumer for its blocking {@code XREADGROUP}, which
+ * would otherwise hold up every command behind it. Lettuce reconnects by itself after a server restart and sends
+ * again what was queued meanwhile; commands fail after {@code commandTimeout}.
+ *
+ * <p>Thread-safe. Durability is the server's: see docs/redis.md ({@code appendonly}, {@code appendfsync}).
+ */
+public final class RedisTransport implements Transport {
+    private static final Logger log = LoggerFactory.getLogger(RedisTransport.class);
+    private static final RedisCodec<String, byte[]> CODEC = RedisCodec.of(StringCodec.UTF8, ByteArrayCodec.INSTANCE);
+
+    private final RedisSettings settings;
+    private final RedisClient client;
+    private final StatefulRedisConnection<String, byte[]> connection;
+    private final RedisAsyncCommands<String, byte[]> commands;
+    private final StreamNames names;
+    private final RedisProducer producer;
+    private final ScheduledExecutorService scheduler;
+
+    public RedisTransport(RedisSettings settings) {
+        this.settings = settings;
+        RedisURI.Builder uri = RedisURI.builder().withHost(settings.host()).withPort(settings.port())
+                .withDatabase(settings.database()).withSsl(settings.tls()).withTimeout(settings.commandTimeout());
+        char[] password = settings.password();
+        if (password != null) {
+            if (settings.user() != null) {
+                uri.withAuthentication(settings.user(), password);
+            } else {
+                uri.withPassword(password);
+            }
+            Arrays.fill(password, '\0');
+        }
+        this.client = RedisClient.create(uri.build());
+        client.setOptions(ClientOptions.builder()
+                .autoReconnect(true)
+                .socketOptions(SocketOptions.builder().connectTimeout(settings.commandTimeout()).build())
+                .timeoutOptions(TimeoutOptions.enabled(settings.commandTimeout()))
+                .build());
+        try {
+            this.connection = client.connect(CODEC);
+        } catch (RuntimeException e) {
+            client.shutdown();
+            throw e;
+        }
+        this.commands = connection.async();
+        this.names = new StreamNames(settings.keyPrefix(), settings.partitions());
+        this.producer = new RedisProducer(commands, names, settings.partitions(), settings.maxLen());
+        this.scheduler = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "sluice-redis-heartbeat");
+            t.setDaemon(true);
+            return t;
+        });
+        log.info("redis transport connected: {}", settings);
+    }
+
+    @Override
+    public String name() {
+        return "redis";
+    }
+
+    @Override
+    public TransportCapabilities capabilities() {
+        return new TransportCapabilities(true, true, true, Acknowledgement.PER_MESSAGE, false, false, false, -1);
+    }
+
+    @Override
+    public TransportProducer producer() {
+        return producer;
+    }
+
+    @Override
+    public TransportConsumer consumer(ConsumerSpec spec, PartitionListener listener) {
+        return new RedisConsumer(this, spec, listener);
+    }
+
+    RedisSettings settings() {
+        return settings;
+    }
+
+    RedisAsyncCommands<String, byte[]> commands() {
+        return commands;
+    }
+
+    StreamNames names() {
+        return names;
+    }
+
+    ScheduledExecutorService scheduler() {
+        return scheduler;
+    }
+
+    /** A new connection of its own (for a consumer's blocking reads). */
+    StatefulRedisConnection<String, byte[]> connect() {
+        return client.connect(CODEC);
+    }
+
+    @Override
+    public void close() {
+        scheduler.shutdownNow();
+        try {
+            connection.close();
+        } finally {
+            client.shutdown();
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "RedisTransport{" + settings + '}';
+    }
+}
