@@ -11,7 +11,7 @@ import java.util.Map;
  * How a {@link Message} is stored as a Redis stream entry, and how stream entry ids map to offsets.
  *
  * <pre>
- * XADD sluice:orders:2 * id &lt;message id&gt; ts &lt;epoch ms, decimal&gt; [k &lt;key&gt;] [h &lt;headers&gt;] p &lt;payload bytes&gt;
+ * XADD sluice:orders:2 * [id &lt;message id&gt;] ts &lt;epoch ms, decimal&gt; [k &lt;key&gt;] [h &lt;headers&gt;] p &lt;payload bytes&gt;
  *
  * headers: repeated { u32 name length | name UTF-8 | u32 value length | value UTF-8 }, in header order
  * </pre>
@@ -38,11 +38,13 @@ final class StreamEntries {
 
     /** The fields and values of {@code m}'s entry, alternating, for {@code XADD}. */
     static Object[] fields(Message m) {
-        int n = 6 + (m.key() != null ? 2 : 0) + (m.headers().isEmpty() ? 0 : 2);
+        int n = 4 + (m.id() != null ? 2 : 0) + (m.key() != null ? 2 : 0) + (m.headers().isEmpty() ? 0 : 2);
         Object[] kv = new Object[n];
         int i = 0;
-        kv[i++] = ID;
-        kv[i++] = m.id().getBytes(StandardCharsets.UTF_8);
+        if (m.id() != null) {
+            kv[i++] = ID;
+            kv[i++] = m.id().getBytes(StandardCharsets.UTF_8);
+        }
         kv[i++] = TIMESTAMP;
         kv[i++] = Long.toString(m.timestampMillis()).getBytes(StandardCharsets.US_ASCII);
         if (m.key() != null) {
@@ -62,10 +64,11 @@ final class StreamEntries {
     static Message message(Map<String, byte[]> body) {
         byte[] id = body.get(ID);
         byte[] payload = body.get(PAYLOAD);
-        if (id == null || payload == null) {
+        if (payload == null) {
             throw new IllegalArgumentException("not a Sluice entry: fields " + body.keySet());
         }
-        Message.Builder b = Message.builder().id(new String(id, StandardCharsets.UTF_8)).payload(payload);
+        Message.Builder b = Message.builder().id(id == null ? null : new String(id, StandardCharsets.UTF_8))
+                .payload(payload);
         byte[] ts = body.get(TIMESTAMP);
         if (ts != null) {
             b.timestampMillis(Long.parseLong(new String(ts, StandardCharsets.US_ASCII)));
