@@ -1,0 +1,177 @@
+package io.sluice.redis;
+
+import io.sluice.Message;
+import io.sluice.Receipt;
+import io.sluice.config.StartPosition;
+import io.sluice.spi.ConsumerSpec;
+import io.sluice.spi.PartitionListener;
+import io.sluice.spi.TransportConsumer;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+/**
+ * The group across processes: each member here has a transport (client, connections, heartbeat thread) of its own, as
+ * members in different processes would, and they agree only through Redis.
+ */
+@Timeout(value = 120, unit = TimeUnit.SECONDS)
+class RedisGroupFailoverTest {
+    private static final Duration WAIT = Duration.ofSeconds(60);
+    private static final long POLL_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
+
+    private final String topic = "failover-" + System.nanoTime();
+    private final List<AutoCloseable> cleanup = new ArrayList<>();
+    private final Map<String, Set<Integer>> owned = new ConcurrentHashMap<>();
+
+    @AfterEach
+    void close() throws Exception {
+        for (AutoCloseable c : cleanup.reversed()) {
+            c.close();
+        }
+    }
+
+    private RedisTransport transport() {
+        RedisTransport t = new RedisTransport(RedisTestServer.settings(RedisTestServer.get()).build());
+        cleanup.add(t);
+        return t;
+    }
+
+    private TransportConsumer consumer(RedisTransport t, String member) {
+        owned.put(member, ConcurrentHashMap.newKeySet());
+        TransportConsumer c = t.consumer(new ConsumerSpec(topic, "g", member, StartPosition.EARLIEST),
+                new PartitionListener() {
+                    @Override
+                    public void assigned(Collection<Integer> partitions) {
+                        owned.get(member).addAll(partitions);
+                    }
+
+                    @Override
+                    public void revoked(Collection<Integer> partitions) {
+                        owned.get(member).removeAll(partitions);
+                    }
+
+                    @Override
+                    public void lost(Collection<Integer> partitions) {
+                        owned.get(member).removeAll(partitions);
+                    }
+                });
+        return c;
+    }
+
+    /** One delivered record. */
+    private record Got(int partition, long offset, String id, String key, int seq, Object handle) {
+    }
+
+    private static void poll(TransportConsumer c, List<Got> into) throws InterruptedException {
+        c.poll(1000, Long.MAX_VALUE, true, POLL_NANOS, (m, partition, offset, size, attempt, handle) ->
+                into.add(new Got(partition, offset, m.id(), m.key(), Integer.parseInt(m.header("seq")), handle)));
+    }
+
+    private List<Receipt> publish(RedisTransport t, int keys, int fromSeq, int toSeq) {
+        List<Receipt> receipts = new ArrayList<>();
+        for (int seq = fromSeq; seq < toSeq; seq++) {
+            for (int k = 0; k < keys; k++) {
+                Message m = Message.builder().id(topic + "-" + k + "-" + seq).key("key-" + k)
+                        .header("seq", Integer.toString(seq)).payload("v" + seq).build();
+                receipts.add(t.producer().send(topic, m).join());
+            }
+        }
+        return receipts;
+    }
+
+    @Test
+    void shouldSplitPartitionsBetweenMembersOfDifferentProcessesAndHandThemOverWhenOneLeaves() {
+        RedisTransport a = transport();
+        RedisTransport b = transport();
+        TransportConsumer first = consumer(a, "a");
+        TransportConsumer second = consumer(b, "b");
+        List<Got> ignored = new ArrayList<>();
+        await().atMost(WAIT).pollInSameThread().until(() -> {
+            poll(first, ignored);
+            poll(second, ignored);
+            return owned.get("a").size() == 2 && owned.get("b").size() == 2;
+        });
+        Set<Integer> all = new TreeSet<>(owned.get("a"));
+        all.addAll(owned.get("b"));
+        assertThat(all).as("the members split the 4 partitions, none twice").containsExactly(0, 1, 2, 3);
+
+        second.close();
+        await().atMost(WAIT).pollInSameThread().until(() -> {
+            poll(first, ignored);
+            return owned.get("a").size() == 4;
+        });
+        first.close();
+    }
+
+    @Test
+    void shouldHandTheUnacknowledgedMessagesOfADeadMemberToTheNewOwnerInOrderBeforeNewOnes() {
+        RedisTransport dying = transport();
+        publish(dying, 8, 0, 5); // 40 messages over 8 keys
+        TransportConsumer victim = consumer(dying, "victim");
+        List<Got> seenByVictim = new ArrayList<>();
+        await().atMost(WAIT).pollInSameThread().until(() -> {
+            poll(victim, seenByVictim);
+            return seenByVictim.size() == 40;
+        });
+        // It finished (acknowledged) the first message of each partition, then its process died: no leave, no
+        // more heartbeats; its leases and membership run out after the session timeout.
+        Set<Integer> ackedPartitions = new HashSet<>();
+        Set<String> acked = new HashSet<>();
+        for (Got g : seenByVictim) {
+            if (ackedPartitions.add(g.partition())) {
+                victim.ack(g.handle());
+                acked.add(g.id());
+            }
+        }
+        await().atMost(WAIT).until(() -> pendingCount(dying) == 40 - acked.size());
+        dying.close();
+
+        RedisTransport survivor = transport();
+        publish(survivor, 8, 5, 8); // 24 new messages, published after the death
+        TransportConsumer heir = consumer(survivor, "heir");
+        List<Got> seenByHeir = new ArrayList<>();
+        await().atMost(WAIT).pollInSameThread().until(() -> {
+            poll(heir, seenByHeir);
+            seenByHeir.forEach(g -> heir.ack(g.handle()));
+            return seenByHeir.size() >= 40 - acked.size() + 24;
+        });
+
+        assertThat(owned.get("heir")).containsExactlyInAnyOrder(0, 1, 2, 3);
+        assertThat(seenByHeir).as("each unfinished and new message once").hasSize(40 - acked.size() + 24);
+        assertThat(seenByHeir).extracting(Got::id).doesNotContainAnyElementsOf(acked).doesNotHaveDuplicates();
+        Map<Integer, List<Long>> offsets = new TreeMap<>();
+        Map<String, List<Integer>> seqs = new TreeMap<>();
+        for (Got g : seenByHeir) {
+            offsets.computeIfAbsent(g.partition(), p -> new ArrayList<>()).add(g.offset());
+            seqs.computeIfAbsent(g.key(), k -> new ArrayList<>()).add(g.seq());
+        }
+        // In offset order per partition: the claimed ones (older) before any new one.
+        offsets.values().forEach(o -> assertThat(o).isSorted());
+        seqs.values().forEach(s -> assertThat(s).isSorted().doesNotHaveDuplicates());
+        assertThat(seqs.values()).allSatisfy(s -> assertThat(s).endsWith(5, 6, 7));
+        heir.close();
+    }
+
+    private long pendingCount(RedisTransport t) throws Exception {
+        long n = 0;
+        for (String stream : t.names().streams(topic)) {
+            n += t.commands().xpending(stream, "g").get().getCount();
+        }
+        return n;
+    }
+}
