@@ -28,6 +28,7 @@ import java.util.Collection;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -49,6 +50,10 @@ import java.util.function.BooleanSupplier;
  * engine's room ({@code maxRecords}) in total. Fetched entries the sink cannot take yet wait in a per-partition
  * buffer; those of a partition that is lost are dropped (they stay pending, and the next owner claims them).</li>
  * </ol>
+ * A read that fails (the connection dropped: its reply, if Redis had sent one, is lost, and the entries it held are
+ * pending under this member) makes the partitions it covered read this member's own pending entries after the last
+ * one taken ({@code XREADGROUP} with that id instead of {@code >}) before new ones; the reader connection does not
+ * reconnect by itself and is opened again by the poll loop.
  * A partition is not let go ({@link GroupMember.Partitions#canLetGo}) while a read that includes it is outstanding,
  * so no read outlives the lease it was sent under. Messages are acknowledged one by one ({@code XACK}, pipelined on
  * the shared connection) when the engine says their outcome is final; a released message simply stays pending.
@@ -60,6 +65,7 @@ import java.util.function.BooleanSupplier;
 final class RedisConsumer implements TransportConsumer {
     private static final Logger log = LoggerFactory.getLogger(RedisConsumer.class);
     private static final long RETRY_NANOS = TimeUnit.MILLISECONDS.toNanos(200);
+    private static final int ACK_ATTEMPTS = 25;
 
     /** A fetched entry: what the sink gets as the ack handle. Immutable. */
     static final class Delivery {
@@ -81,8 +87,10 @@ final class RedisConsumer implements TransportConsumer {
     }
 
     private final RedisAsyncCommands<String, byte[]> redis;
-    private final StatefulRedisConnection<String, byte[]> readerConnection;
-    private final RedisAsyncCommands<String, byte[]> reader;
+    private final RedisTransport transport;
+    private StatefulRedisConnection<String, byte[]> readerConnection;
+    private RedisAsyncCommands<String, byte[]> reader;
+    private CompletableFuture<StatefulRedisConnection<String, byte[]>> readerConnecting;
     private final String topic;
     private final String group;
     private final String[] streams;
@@ -101,6 +109,10 @@ final class RedisConsumer implements TransportConsumer {
     private final String[] recoverFrom;
     private final long[] recoverAtNanos;
     private final boolean[] inRead;
+    /** The id of the last entry of each partition taken into its buffer; reads of own pending entries start after it. */
+    private final String[] lastSeen;
+    /** A read of the partition failed: its reply may have held entries now pending under this member, unseen. */
+    private final boolean[] resync;
     private RedisFuture<List<StreamMessage<String, byte[]>>> read;
     private long readAgainAtNanos;
     private boolean letGoWaiting;
@@ -108,6 +120,8 @@ final class RedisConsumer implements TransportConsumer {
     private boolean closed;
     /** Set by the read's completion on a Lettuce thread, before it signals the waiter. */
     private volatile boolean readDone;
+    /** Set when a reconnect of the reader finished, before the waiter is signalled. */
+    private volatile boolean readerConnected;
 
     @SuppressWarnings("unchecked")
     RedisConsumer(RedisTransport transport, ConsumerSpec spec, PartitionListener listener) {
@@ -134,8 +148,18 @@ final class RedisConsumer implements TransportConsumer {
         this.recoverFrom = new String[n];
         this.recoverAtNanos = new long[n];
         this.inRead = new boolean[n];
+        this.lastSeen = new String[n];
+        this.resync = new boolean[n];
+        this.transport = transport;
         createGroups(spec.startFrom());
-        this.readerConnection = transport.connect();
+        try {
+            this.readerConnection = transport.connectReader().get(timeoutMillis, TimeUnit.MILLISECONDS);
+        } catch (ExecutionException | TimeoutException e) {
+            throw new IllegalStateException("could not connect to Redis for reading topic " + topic + ": " + e, e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while connecting to Redis", e);
+        }
         this.reader = readerConnection.async();
         try {
             this.member = new GroupMember(onChange -> new RedisMembership(redis,
@@ -197,6 +221,8 @@ final class RedisConsumer implements TransportConsumer {
 
     private void openPartition(int p) {
         buffers[p].clear();
+        lastSeen[p] = "0-0";
+        resync[p] = false;
         recovering[p] = true;
         recoverFrom[p] = null;
         recoverAtNanos[p] = 0;
@@ -225,7 +251,7 @@ final class RedisConsumer implements TransportConsumer {
             }
             long now = System.nanoTime();
             if (read == null) {
-                if (now - readAgainAtNanos >= 0) {
+                if (now - readAgainAtNanos >= 0 && readerReady()) {
                     startRead(maxRecords);
                 } else {
                     wakeAt = Math.min(wakeAt, readAgainAtNanos);
@@ -239,7 +265,7 @@ final class RedisConsumer implements TransportConsumer {
     }
 
     private boolean readyToPoll() {
-        return readDone || member.rebalanceRequested();
+        return readDone || readerConnected || member.rebalanceRequested();
     }
 
     /** Takes in a finished read: its entries go to the buffers of partitions still owned. */
@@ -250,22 +276,25 @@ final class RedisConsumer implements TransportConsumer {
         }
         read = null;
         readDone = false;
-        java.util.Arrays.fill(inRead, false);
         try {
             List<StreamMessage<String, byte[]>> entries = r.get();
             if (entries != null) {
                 for (StreamMessage<String, byte[]> e : entries) {
                     Integer p = partitionOf.get(e.getStream());
                     if (p != null && member.owns(p)) {
-                        buffers[p].add(decode(p, e, 1));
+                        take(p, e);
                     }
                 }
             }
         } catch (ExecutionException e) {
+            for (int p = 0; p < inRead.length; p++) {
+                resync[p] |= inRead[p] && member.owns(p);
+            }
             readFailed(e.getCause());
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+        java.util.Arrays.fill(inRead, false);
         if (letGoWaiting) {
             letGoWaiting = false;
             member.requestRebalance();
@@ -284,7 +313,52 @@ final class RedisConsumer implements TransportConsumer {
         } else if (!closed) {
             log.warn("XREADGROUP of member {} on topic {} failed: {}", me.getName(), topic, cause.toString());
         }
+        if (!readerConnection.isOpen()) {
+            readerConnection.closeAsync();
+            reader = null; // connected again by the poll loop
+        }
         readAgainAtNanos = System.nanoTime() + RETRY_NANOS;
+    }
+
+    /** True once the reader connection is usable; starts or completes reconnecting it otherwise. */
+    private boolean readerReady() {
+        if (reader != null) {
+            return true;
+        }
+        if (readerConnecting == null) {
+            readerConnecting = transport.connectReader().toCompletableFuture();
+            readerConnecting.whenComplete((c, e) -> {
+                readerConnected = true; // wakes the poll loop to take the connection
+                waiter.signal();
+            });
+            return false;
+        }
+        if (!readerConnecting.isDone()) {
+            return false;
+        }
+        CompletableFuture<StatefulRedisConnection<String, byte[]>> f = readerConnecting;
+        readerConnecting = null;
+        readerConnected = false;
+        try {
+            readerConnection = f.join();
+            reader = readerConnection.async();
+            log.info("member {} on topic {} reconnected its reader", me.getName(), topic);
+            return true;
+        } catch (RuntimeException e) {
+            log.warn("member {} on topic {} could not reconnect its reader: {}", me.getName(), topic, e.toString());
+            readAgainAtNanos = System.nanoTime() + RETRY_NANOS;
+            return false;
+        }
+    }
+
+    /** Buffers a fetched entry of owned partition {@code p}. */
+    private void take(int p, StreamMessage<String, byte[]> e) {
+        lastSeen[p] = e.getId();
+        if (e.getBody() == null || e.getBody().isEmpty()) {
+            redis.xack(streams[p], group, e.getId()); // trimmed away while pending: nothing left to deliver
+            return;
+        }
+        buffers[p].add(decode(p, e, 1));
     }
 
     private Delivery decode(int p, StreamMessage<String, byte[]> e, int attempt) {
@@ -310,7 +384,7 @@ final class RedisConsumer implements TransportConsumer {
         long wakeAt = Long.MAX_VALUE;
         long now = System.nanoTime();
         for (int p = 0; p < streams.length; p++) {
-            if (!recovering[p] || !member.isFetchable(p) || !buffers[p].isEmpty()) {
+            if (!(recovering[p] || resync[p]) || !member.isFetchable(p) || !buffers[p].isEmpty()) {
                 continue;
             }
             if (now - recoverAtNanos[p] < 0) {
@@ -318,7 +392,7 @@ final class RedisConsumer implements TransportConsumer {
                 continue;
             }
             try {
-                long again = recoverStep(p, maxRecords);
+                long again = recovering[p] ? recoverStep(p, maxRecords) : resyncStep(p, maxRecords);
                 if (again > 0) {
                     recoverAtNanos[p] = System.nanoTime() + again;
                     wakeAt = Math.min(wakeAt, recoverAtNanos[p]);
@@ -367,15 +441,32 @@ final class RedisConsumer implements TransportConsumer {
         List<StreamMessage<String, byte[]>> claimed = redis.xclaim(stream, me, claimIdleMillis, ids)
                 .get(timeoutMillis, TimeUnit.MILLISECONDS);
         for (StreamMessage<String, byte[]> e : claimed) {
-            if (e.getBody() == null || e.getBody().isEmpty()) {
-                continue; // trimmed away while pending: nothing left to deliver
-            }
-            buffers[p].add(decode(p, e, 1));
+            take(p, e);
         }
         recoverFrom[p] = StreamEntries.after(ids[eligible - 1]);
         if (log.isDebugEnabled()) {
             log.debug("member {} claimed {} pending entries of {} (deliveries so far: {})", me.getName(),
                     claimed.size(), stream, deliveries.values());
+        }
+        return 0;
+    }
+
+    /**
+     * Reads this member's own pending entries of {@code p} after the last one it took (those a lost read reply
+     * held), without blocking; once there are none, new entries are read again. Returns 0.
+     */
+    @SuppressWarnings("unchecked")
+    private long resyncStep(int p, int maxRecords) throws ExecutionException, TimeoutException, InterruptedException {
+        List<StreamMessage<String, byte[]>> own = redis.xreadgroup(me, XReadArgs.Builder.count(Math.max(1,
+                maxRecords)), XReadArgs.StreamOffset.from(streams[p], lastSeen[p]))
+                .get(timeoutMillis, TimeUnit.MILLISECONDS);
+        if (own.isEmpty()) {
+            resync[p] = false;
+            return 0;
+        }
+        log.info("member {} found {} entries of {} a lost read reply held", me.getName(), own.size(), streams[p]);
+        for (StreamMessage<String, byte[]> e : own) {
+            take(p, e);
         }
         return 0;
     }
@@ -414,7 +505,7 @@ final class RedisConsumer implements TransportConsumer {
         int k = 0;
         for (int i = 0; i < n; i++) {
             int p = (nextPartition + i) % n;
-            if (member.isFetchable(p) && !recovering[p] && buffers[p].isEmpty()) {
+            if (member.isFetchable(p) && !recovering[p] && !resync[p] && buffers[p].isEmpty()) {
                 chosen[k++] = p;
             }
         }
@@ -463,11 +554,29 @@ final class RedisConsumer implements TransportConsumer {
     @Override
     public void ack(Object ackHandle) {
         Delivery d = (Delivery) ackHandle;
-        redis.xack(streams[d.partition], group, d.id).whenComplete((n, failure) -> {
-            if (failure != null) {
-                log.warn("XACK of {} on {} failed (the entry stays pending and comes again): {}", d.id,
-                        streams[d.partition], failure.toString());
+        sendAck(streams[d.partition], d.id, 1);
+    }
+
+    /**
+     * Sends {@code XACK}; a failed one (the connection dropped with it in flight) is sent again a few times, since
+     * an entry left pending under this member would only come again when its partition next changes owner.
+     */
+    private void sendAck(String stream, String id, int attempt) {
+        redis.xack(stream, group, id).whenComplete((n, failure) -> {
+            if (failure == null) {
+                return;
             }
+            if (attempt < ACK_ATTEMPTS && !transport.scheduler().isShutdown()) {
+                try {
+                    transport.scheduler().schedule(() -> sendAck(stream, id, attempt + 1), RETRY_NANOS,
+                            TimeUnit.NANOSECONDS);
+                    return;
+                } catch (java.util.concurrent.RejectedExecutionException closing) {
+                    // the transport is closing: give up below
+                }
+            }
+            log.warn("XACK of {} on {} failed {} times (it stays pending and is delivered again when the partition "
+                    + "next changes owner): {}", id, stream, attempt, failure.toString());
         });
     }
 
@@ -486,6 +595,10 @@ final class RedisConsumer implements TransportConsumer {
             member.leave();
         } finally {
             readerConnection.closeAsync(); // an outstanding blocking read ends with the connection
+            CompletableFuture<StatefulRedisConnection<String, byte[]>> connecting = readerConnecting;
+            if (connecting != null) {
+                connecting.thenAccept(StatefulRedisConnection::closeAsync);
+            }
         }
     }
 

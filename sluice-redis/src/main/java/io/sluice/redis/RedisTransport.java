@@ -31,8 +31,10 @@ import java.util.concurrent.ScheduledExecutorService;
  *
  * <p>Connections: one shared connection for publishing, acknowledging, claiming and the group's scripts (Lettuce
  * pipelines the commands of all threads on it), plus one per consumer for its blocking {@code XREADGROUP}, which
- * would otherwise hold up every command behind it. Lettuce reconnects by itself after a server restart and sends
- * again what was queued meanwhile; commands fail after {@code commandTimeout}.
+ * would otherwise hold up every command behind it. The shared one reconnects by itself after a server restart and
+ * sends again what was queued or unanswered meanwhile (an {@code XADD} may then be stored twice: at-least-once);
+ * a consumer reconnects its reader itself (see {@link #connectReader}). Commands fail after
+ * {@code commandTimeout}.
  *
  * <p>Thread-safe. Durability is the server's: see docs/redis.md ({@code appendonly}, {@code appendfsync}).
  */
@@ -42,6 +44,9 @@ public final class RedisTransport implements Transport {
 
     private final RedisSettings settings;
     private final RedisClient client;
+    /** Connects consumers' readers: no automatic reconnect, so a read in flight when the link drops fails. */
+    private final RedisClient readerClient;
+    private final RedisURI uri;
     private final StatefulRedisConnection<String, byte[]> connection;
     private final RedisAsyncCommands<String, byte[]> commands;
     private final StreamNames names;
@@ -61,15 +66,15 @@ public final class RedisTransport implements Transport {
             }
             Arrays.fill(password, '\0');
         }
-        this.client = RedisClient.create(uri.build());
-        client.setOptions(ClientOptions.builder()
-                .autoReconnect(true)
-                .socketOptions(SocketOptions.builder().connectTimeout(settings.commandTimeout()).build())
-                .timeoutOptions(TimeoutOptions.enabled(settings.commandTimeout()))
-                .build());
+        this.uri = uri.build();
+        this.client = RedisClient.create(this.uri);
+        client.setOptions(options(settings, true));
+        this.readerClient = RedisClient.create(client.getResources(), this.uri);
+        readerClient.setOptions(options(settings, false));
         try {
             this.connection = client.connect(CODEC);
         } catch (RuntimeException e) {
+            readerClient.shutdown();
             client.shutdown();
             throw e;
         }
@@ -82,6 +87,14 @@ public final class RedisTransport implements Transport {
             return t;
         });
         log.info("redis transport connected: {}", settings);
+    }
+
+    private static ClientOptions options(RedisSettings settings, boolean autoReconnect) {
+        return ClientOptions.builder()
+                .autoReconnect(autoReconnect)
+                .socketOptions(SocketOptions.builder().connectTimeout(settings.commandTimeout()).build())
+                .timeoutOptions(TimeoutOptions.enabled(settings.commandTimeout()))
+                .build();
     }
 
     @Override
@@ -120,9 +133,13 @@ public final class RedisTransport implements Transport {
         return scheduler;
     }
 
-    /** A new connection of its own (for a consumer's blocking reads). */
-    StatefulRedisConnection<String, byte[]> connect() {
-        return client.connect(CODEC);
+    /**
+     * A new connection of its own, for a consumer's blocking reads. It does not reconnect by itself: Lettuce would
+     * send a read in flight again after reconnecting, and the entries the lost reply held would stay pending under
+     * the consumer unseen. A failed read tells the consumer to read its own pending entries again instead.
+     */
+    io.lettuce.core.ConnectionFuture<StatefulRedisConnection<String, byte[]>> connectReader() {
+        return readerClient.connectAsync(CODEC, uri);
     }
 
     @Override
@@ -131,6 +148,7 @@ public final class RedisTransport implements Transport {
         try {
             connection.close();
         } finally {
+            readerClient.shutdown();
             client.shutdown();
         }
     }
