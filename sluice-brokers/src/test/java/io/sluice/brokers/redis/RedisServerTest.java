@@ -38,6 +38,20 @@ class RedisServerTest {
         }
     }
 
+    /** What docs/redis.md says of everysec and no: the AOF is written to the OS before the reply, so SIGKILL loses nothing. */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"everysec", "no"})
+    void shouldKeepAcknowledgedWritesAcrossSigkillWithLazyFsyncPolicies(String fsync) throws IOException {
+        try (RedisServer server = RedisServer.builder().appendOnly(fsync).start()) {
+            for (int i = 0; i < 100; i++) {
+                assertThat(command(server.port(), "RPUSH", "list", "v" + i)).isEqualTo(":" + (i + 1));
+            }
+            server.kill();
+            server.restart();
+            assertThat(command(server.port(), "LLEN", "list")).isEqualTo(":100");
+        }
+    }
+
     @Test
     void shouldRequireTheAclUserAndKeepThePasswordOffTheCommandLine() throws IOException {
         try (RedisServer server = RedisServer.builder().user("app", "s3cret-pw").start()) {
