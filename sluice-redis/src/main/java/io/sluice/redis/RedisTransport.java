@@ -20,7 +20,6 @@ import io.sluice.spi.TransportProducer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import java.util.Arrays;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 
@@ -64,7 +63,7 @@ public final class RedisTransport implements Transport {
             } else {
                 uri.withPassword(password);
             }
-            Arrays.fill(password, '\0');
+            // Lettuce keeps this array (a copy of the settings' one) to authenticate again on reconnect.
         }
         this.uri = uri.build();
         this.client = RedisClient.create(this.uri);
