@@ -11,7 +11,10 @@ import io.lettuce.core.XReadArgs;
 import io.lettuce.core.api.StatefulRedisConnection;
 import io.lettuce.core.api.async.RedisAsyncCommands;
 import io.lettuce.core.models.stream.PendingMessage;
+import io.sluice.DeadLetters;
+import io.sluice.Headers;
 import io.sluice.Message;
+import io.sluice.MessageIds;
 import io.sluice.config.StartPosition;
 import io.sluice.spi.ConsumerSpec;
 import io.sluice.spi.PartitionListener;
@@ -66,6 +69,8 @@ final class RedisConsumer implements TransportConsumer {
     private static final Logger log = LoggerFactory.getLogger(RedisConsumer.class);
     private static final long RETRY_NANOS = TimeUnit.MILLISECONDS.toNanos(200);
     private static final int ACK_ATTEMPTS = 25;
+    /** Dead-letter reason of an entry delivered {@code redis.maxDeliveries} times without an outcome. */
+    static final String REASON_REDELIVERED = "redelivered-without-outcome";
 
     /** A fetched entry: what the sink gets as the ack handle. Immutable. */
     static final class Delivery {
@@ -97,6 +102,7 @@ final class RedisConsumer implements TransportConsumer {
     private final Map<String, Integer> partitionOf = new HashMap<>();
     private final Consumer<String> me;
     private final long claimIdleMillis;
+    private final int maxDeliveries;
     private final long blockMillis;
     private final long timeoutMillis;
     private final PollWaiter waiter = new PollWaiter();
@@ -137,6 +143,7 @@ final class RedisConsumer implements TransportConsumer {
                 Math.random()));
         this.me = Consumer.from(group, memberId);
         this.claimIdleMillis = settings.claimIdle().toMillis();
+        this.maxDeliveries = settings.maxDeliveries();
         this.blockMillis = Math.max(1, settings.blockTime().toMillis());
         this.timeoutMillis = settings.commandTimeout().toMillis();
         int n = streams.length;
@@ -441,6 +448,15 @@ final class RedisConsumer implements TransportConsumer {
         List<StreamMessage<String, byte[]>> claimed = redis.xclaim(stream, me, claimIdleMillis, ids)
                 .get(timeoutMillis, TimeUnit.MILLISECONDS);
         for (StreamMessage<String, byte[]> e : claimed) {
+            long delivered = deliveries.getOrDefault(e.getId(), 0L);
+            if (maxDeliveries > 0 && delivered >= maxDeliveries && e.getBody() != null && !e.getBody().isEmpty()) {
+                if (!deadLetterPoison(p, e, delivered)) {
+                    recoverFrom[p] = e.getId(); // claimed (so idle again): looked at once more after claimIdle
+                    return TimeUnit.MILLISECONDS.toNanos(claimIdleMillis);
+                }
+                lastSeen[p] = e.getId();
+                continue;
+            }
             take(p, e);
         }
         recoverFrom[p] = StreamEntries.after(ids[eligible - 1]);
@@ -449,6 +465,43 @@ final class RedisConsumer implements TransportConsumer {
                     claimed.size(), stream, deliveries.values());
         }
         return 0;
+    }
+
+    /**
+     * Dead-letters an entry delivered {@code delivered} times without an outcome (poison by crash: every consumer
+     * that took it died, hung or was abandoned before finishing it), to {@code <topic>.dlq} with the engine's
+     * dead-letter headers, and acknowledges it once the dead letter is stored. Waits for both (poll thread; a rare
+     * path). Returns false if the dead letter could not be stored: the entry stays pending.
+     */
+    private boolean deadLetterPoison(int p, StreamMessage<String, byte[]> e, long delivered)
+            throws InterruptedException {
+        Message original = StreamEntries.message(e.getBody());
+        Headers.Builder h = original.headers().toBuilder()
+                .set(DeadLetters.REASON, REASON_REDELIVERED)
+                .set(DeadLetters.ERROR_CLASS, "")
+                .set(DeadLetters.ERROR_MESSAGE, "delivered " + delivered + " times (redis.maxDeliveries is "
+                        + maxDeliveries + ") without an outcome: its consumers crashed, hung or were abandoned")
+                .set(DeadLetters.ATTEMPTS, Long.toString(delivered))
+                .set(DeadLetters.ORIGINAL_TOPIC, topic)
+                .set(DeadLetters.ORIGINAL_PARTITION, Integer.toString(p))
+                .set(DeadLetters.ORIGINAL_OFFSET, Long.toString(StreamEntries.offset(e.getId())))
+                .set(DeadLetters.GROUP, group)
+                .set(DeadLetters.FIRST_FAILURE_TIME, java.time.Instant.now().toString());
+        if (original.id() != null) {
+            h.set(DeadLetters.ORIGINAL_ID, original.id());
+        }
+        Message letter = original.toBuilder().id(MessageIds.newId()).headers(h.build()).build();
+        try {
+            transport.producer().send(topic + ".dlq", letter).get(timeoutMillis, TimeUnit.MILLISECONDS);
+            redis.xack(streams[p], group, e.getId()).get(timeoutMillis, TimeUnit.MILLISECONDS);
+            log.warn("member {} dead-lettered entry {} of {} to {}.dlq: delivered {} times without an outcome",
+                    me.getName(), e.getId(), streams[p], topic, delivered);
+            return true;
+        } catch (ExecutionException | TimeoutException failure) {
+            log.warn("could not dead-letter entry {} of {} (delivered {} times); it stays pending: {}", e.getId(),
+                    streams[p], delivered, failure.toString());
+            return false;
+        }
     }
 
     /**

@@ -25,6 +25,7 @@ import java.util.Set;
  *   keyPrefix: "sluice:"
  *   maxLen: 0                     # XADD MAXLEN ~ n; 0 keeps everything (trimming can remove unread messages)
  *   claimIdle: 30s                # a dead member's pending messages are claimed once idle this long
+ *   maxDeliveries: 10             # claimed after this many deliveries without an outcome: dead-lettered
  *   sessionTimeout: 10s           # a member that stops heartbeating is gone, and its leases free, after this
  *   heartbeatInterval: 1s
  *   blockTime: 200ms              # XREADGROUP BLOCK of one read
@@ -35,7 +36,7 @@ import java.util.Set;
  */
 public final class RedisSettings {
     private static final Set<String> KEYS = Set.of("uri", "host", "port", "database", "user", "password", "tls",
-            "partitions", "keyPrefix", "maxLen", "claimIdle", "sessionTimeout", "heartbeatInterval", "blockTime",
+            "partitions", "keyPrefix", "maxLen", "claimIdle", "maxDeliveries", "sessionTimeout", "heartbeatInterval", "blockTime",
             "commandTimeout");
 
     private final String host;
@@ -48,6 +49,7 @@ public final class RedisSettings {
     private final String keyPrefix;
     private final long maxLen;
     private final Duration claimIdle;
+    private final int maxDeliveries;
     private final Duration sessionTimeout;
     private final Duration heartbeatInterval;
     private final Duration blockTime;
@@ -65,6 +67,7 @@ public final class RedisSettings {
         this.maxLen = Checks.longBetween("redis.maxLen", b.maxLen, 0, Long.MAX_VALUE);
         this.claimIdle = Checks.durationBetween("redis.claimIdle", b.claimIdle, Duration.ofMillis(1),
                 Duration.ofDays(7));
+        this.maxDeliveries = Checks.intBetween("redis.maxDeliveries", b.maxDeliveries, 0, 1_000_000);
         this.sessionTimeout = Checks.durationBetween("redis.sessionTimeout", b.sessionTimeout, Duration.ofMillis(100),
                 Duration.ofHours(1));
         this.heartbeatInterval = Checks.durationBetween("redis.heartbeatInterval", b.heartbeatInterval,
@@ -111,6 +114,7 @@ public final class RedisSettings {
         b.keyPrefix = s.string("keyPrefix", b.keyPrefix);
         b.maxLen = s.longValue("maxLen", b.maxLen);
         b.claimIdle = s.duration("claimIdle", b.claimIdle);
+        b.maxDeliveries = s.integer("maxDeliveries", b.maxDeliveries);
         b.sessionTimeout = s.duration("sessionTimeout", b.sessionTimeout);
         b.heartbeatInterval = s.duration("heartbeatInterval", b.heartbeatInterval);
         b.blockTime = s.duration("blockTime", b.blockTime);
@@ -163,6 +167,14 @@ public final class RedisSettings {
         return claimIdle;
     }
 
+    /**
+     * A pending entry found delivered this many times without an outcome (each consumer that took it crashed, hung
+     * or was abandoned) is dead-lettered instead of delivered again; 0 never does.
+     */
+    public int maxDeliveries() {
+        return maxDeliveries;
+    }
+
     public Duration sessionTimeout() {
         return sessionTimeout;
     }
@@ -184,7 +196,7 @@ public final class RedisSettings {
         return "RedisSettings{" + (tls ? "rediss://" : "redis://") + host + ":" + port + "/" + database
                 + ", auth=" + (password == null ? "none" : (user == null ? "default" : user) + "(****)")
                 + ", partitions=" + partitions + ", keyPrefix=" + keyPrefix + ", maxLen=" + maxLen
-                + ", claimIdle=" + Durations.format(claimIdle) + ", sessionTimeout=" + Durations.format(sessionTimeout)
+                + ", claimIdle=" + Durations.format(claimIdle) + ", maxDeliveries=" + maxDeliveries + ", sessionTimeout=" + Durations.format(sessionTimeout)
                 + ", heartbeatInterval=" + Durations.format(heartbeatInterval) + ", blockTime="
                 + Durations.format(blockTime) + ", commandTimeout=" + Durations.format(commandTimeout) + '}';
     }
@@ -201,6 +213,7 @@ public final class RedisSettings {
         private String keyPrefix = "sluice:";
         private long maxLen;
         private Duration claimIdle = Duration.ofSeconds(30);
+        private int maxDeliveries = 10;
         private Duration sessionTimeout = Duration.ofSeconds(10);
         private Duration heartbeatInterval = Duration.ofSeconds(1);
         private Duration blockTime = Duration.ofMillis(200);
@@ -287,6 +300,12 @@ public final class RedisSettings {
 
         public Builder claimIdle(Duration claimIdle) {
             this.claimIdle = claimIdle;
+            return this;
+        }
+
+        /** Dead-letter a pending entry delivered this many times without an outcome; 0: never. */
+        public Builder maxDeliveries(int maxDeliveries) {
+            this.maxDeliveries = maxDeliveries;
             return this;
         }
 
