@@ -84,7 +84,9 @@ final class RedisMembership implements MembershipStore {
 
     private static final int FREE = 0;
     private static final int ACQUIRING = 1;
-    private static final int HELD = 2;
+    /** Won, but not shown as held until the other lease writes sent with it completed too. */
+    private static final int ACQUIRED = 2;
+    private static final int HELD = 3;
 
     private final RedisAsyncCommands<String, byte[]> redis;
     private final String memberId;
@@ -99,6 +101,8 @@ final class RedisMembership implements MembershipStore {
     private final AtomicLongArray epochs;
     private final AtomicLong generation = new AtomicLong();
     private final AtomicBoolean heartbeatInFlight = new AtomicBoolean();
+    /** Lease writes under way; the partitions they won become held together when the last one completes. */
+    private final java.util.concurrent.atomic.AtomicInteger acquiring = new java.util.concurrent.atomic.AtomicInteger();
     private volatile List<String> members = List.of();
     private volatile String[] holders;
     private volatile long lastHeartbeatNanos;
@@ -260,7 +264,7 @@ final class RedisMembership implements MembershipStore {
         if (s == HELD) {
             return true;
         }
-        if (s == ACQUIRING || left) {
+        if (s == ACQUIRING || s == ACQUIRED || left) {
             return false;
         }
         String holder = holders[partition];
@@ -270,14 +274,12 @@ final class RedisMembership implements MembershipStore {
         if (!state.compareAndSet(partition, FREE, ACQUIRING)) {
             return false;
         }
+        acquiring.incrementAndGet();
         redis.<Long>eval(ACQUIRE, ScriptOutputType.INTEGER, new String[] {heartbeatKeys[0], leaseKeys[partition]},
                 memberBytes, ttlBytes).whenComplete((taken, failure) -> {
                     if (failure == null && taken != null && taken == 1L) {
                         epochs.incrementAndGet(partition);
-                        state.set(partition, HELD);
-                        if (left) {
-                            release(partition);
-                        }
+                        state.compareAndSet(partition, ACQUIRING, ACQUIRED);
                     } else {
                         state.compareAndSet(partition, ACQUIRING, FREE);
                         if (failure != null) {
@@ -285,7 +287,15 @@ final class RedisMembership implements MembershipStore {
                                     failure.toString());
                         }
                     }
-                    onChange.run();
+                    if (acquiring.decrementAndGet() == 0) {
+                        // The partitions one rebalance asked for are assigned together, in one listener call.
+                        for (int p = 0; p < leaseKeys.length; p++) {
+                            if (state.compareAndSet(p, ACQUIRED, HELD) && left) {
+                                release(p);
+                            }
+                        }
+                        onChange.run();
+                    }
                 });
         return false;
     }
