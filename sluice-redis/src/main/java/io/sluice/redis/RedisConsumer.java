@@ -71,6 +71,31 @@ final class RedisConsumer implements TransportConsumer {
     private static final int ACK_ATTEMPTS = 25;
     /** Dead-letter reason of an entry delivered {@code redis.maxDeliveries} times without an outcome. */
     static final String REASON_REDELIVERED = "redelivered-without-outcome";
+    private static final String SERVER_NOW = "local t = redis.call('TIME') "
+            + "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) ";
+    /** KEYS: schedule, attempts. ARGV: entry id, delay ms, attempts made. */
+    private static final String SCHEDULE = SERVER_NOW
+            + "redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1]) "
+            + "redis.call('HSET', KEYS[2], ARGV[1], ARGV[3]) "
+            + "return now + tonumber(ARGV[2])";
+    /**
+     * KEYS: schedule, attempts, stream. ARGV: group, consumer, limit. Returns {{id, attempts, fields}...} of the due
+     * entries still pending (now claimed by the consumer) and the ms until the next one (-1: none).
+     */
+    private static final String MOVE_DUE = SERVER_NOW
+            + "local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3])) "
+            + "local out = {} "
+            + "for _, id in ipairs(due) do "
+            + "  local a = redis.call('HGET', KEYS[2], id) or '0' "
+            + "  redis.call('ZREM', KEYS[1], id) "
+            + "  redis.call('HDEL', KEYS[2], id) "
+            + "  local c = redis.call('XCLAIM', KEYS[3], ARGV[1], ARGV[2], 0, id) "
+            + "  if #c > 0 and c[1][2] then out[#out + 1] = {id, a, c[1][2]} end "
+            + "end "
+            + "local nxt = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES') "
+            + "local wait = -1 "
+            + "if #nxt > 0 then wait = tonumber(nxt[2]) - now end "
+            + "return {out, wait}";
 
     /** A fetched entry: what the sink gets as the ack handle. Immutable. */
     static final class Delivery {
@@ -99,6 +124,8 @@ final class RedisConsumer implements TransportConsumer {
     private final String topic;
     private final String group;
     private final String[] streams;
+    private final String[] schedules;
+    private final String[] scheduleAttempts;
     private final Map<String, Integer> partitionOf = new HashMap<>();
     private final Consumer<String> me;
     private final long claimIdleMillis;
@@ -119,6 +146,8 @@ final class RedisConsumer implements TransportConsumer {
     private final String[] lastSeen;
     /** A read of the partition failed: its reply may have held entries now pending under this member, unseen. */
     private final boolean[] resync;
+    /** When the partition's earliest delayed redelivery may be due (System.nanoTime); Long.MAX_VALUE: none known. */
+    private final long[] nextDueNanos;
     private RedisFuture<List<StreamMessage<String, byte[]>>> read;
     private long readAgainAtNanos;
     private boolean letGoWaiting;
@@ -136,6 +165,8 @@ final class RedisConsumer implements TransportConsumer {
         this.topic = spec.topic();
         this.group = spec.group();
         this.streams = transport.names().streams(topic);
+        this.schedules = transport.names().schedules(topic, group);
+        this.scheduleAttempts = transport.names().scheduleAttempts(topic, group);
         for (int p = 0; p < streams.length; p++) {
             partitionOf.put(streams[p], p);
         }
@@ -157,6 +188,8 @@ final class RedisConsumer implements TransportConsumer {
         this.inRead = new boolean[n];
         this.lastSeen = new String[n];
         this.resync = new boolean[n];
+        this.nextDueNanos = new long[n];
+        java.util.Arrays.fill(nextDueNanos, Long.MAX_VALUE);
         this.transport = transport;
         createGroups(spec.startFrom());
         try {
@@ -230,6 +263,7 @@ final class RedisConsumer implements TransportConsumer {
         buffers[p].clear();
         lastSeen[p] = "0-0";
         resync[p] = false;
+        nextDueNanos[p] = 0; // a previous owner may have left delayed redeliveries: look once recovered
         recovering[p] = true;
         recoverFrom[p] = null;
         recoverAtNanos[p] = 0;
@@ -238,6 +272,7 @@ final class RedisConsumer implements TransportConsumer {
     private void closePartition(int p) {
         buffers[p].clear(); // fetched, not delivered: pending under this member, claimed by the next owner
         recovering[p] = false;
+        nextDueNanos[p] = Long.MAX_VALUE;
     }
 
     @Override
@@ -251,7 +286,7 @@ final class RedisConsumer implements TransportConsumer {
             if (maxRecords == 0) {
                 return;
             }
-            long wakeAt = recover(maxRecords, deadline);
+            long wakeAt = Math.min(recover(maxRecords, deadline), moveDue(maxRecords, deadline));
             int delivered = deliver(maxRecords, maxBytes, oversizedFirst, sink);
             if (waiter.consumeWakeup() | delivered > 0) {
                 return;
@@ -430,21 +465,36 @@ final class RedisConsumer implements TransportConsumer {
             recovering[p] = false; // everything left behind is claimed: new entries from here on
             return 0;
         }
-        int eligible = 0;
-        while (eligible < pending.size() && pending.get(eligible).getMsSinceLastDelivery() >= claimIdleMillis) {
-            eligible++;
+        // Entries waiting for a delayed redelivery stay pending on purpose: skipped here, delivered when due.
+        byte[][] pendingIds = new byte[pending.size()][];
+        for (int i = 0; i < pendingIds.length; i++) {
+            pendingIds[i] = pending.get(i).getId().getBytes(java.nio.charset.StandardCharsets.US_ASCII);
         }
-        if (eligible == 0) {
-            long waitMillis = claimIdleMillis - pending.get(0).getMsSinceLastDelivery();
-            return TimeUnit.MILLISECONDS.toNanos(Math.max(1, waitMillis));
-        }
-        String[] ids = new String[eligible];
+        List<Double> scheduled = redis.zmscore(schedules[p], pendingIds).get(timeoutMillis, TimeUnit.MILLISECONDS);
+        List<String> toClaim = new ArrayList<>();
         Map<String, Long> deliveries = new HashMap<>();
-        for (int i = 0; i < eligible; i++) {
+        String lastExamined = null;
+        for (int i = 0; i < pending.size(); i++) {
             PendingMessage pm = pending.get(i);
-            ids[i] = pm.getId();
-            deliveries.put(pm.getId(), pm.getRedeliveryCount());
+            if (scheduled.get(i) == null) {
+                if (pm.getMsSinceLastDelivery() < claimIdleMillis) {
+                    if (lastExamined == null) {
+                        return TimeUnit.MILLISECONDS.toNanos(Math.max(1,
+                                claimIdleMillis - pm.getMsSinceLastDelivery()));
+                    }
+                    break; // claim what comes before it first; it holds the partition after that
+                }
+                toClaim.add(pm.getId());
+                deliveries.put(pm.getId(), pm.getRedeliveryCount());
+            }
+            lastExamined = pm.getId();
         }
+        recoverFrom[p] = StreamEntries.after(lastExamined);
+        if (toClaim.isEmpty()) {
+            return 0;
+        }
+        String[] ids = toClaim.toArray(new String[0]);
+        int eligible = ids.length;
         List<StreamMessage<String, byte[]>> claimed = redis.xclaim(stream, me, claimIdleMillis, ids)
                 .get(timeoutMillis, TimeUnit.MILLISECONDS);
         for (StreamMessage<String, byte[]> e : claimed) {
@@ -459,12 +509,103 @@ final class RedisConsumer implements TransportConsumer {
             }
             take(p, e);
         }
-        recoverFrom[p] = StreamEntries.after(ids[eligible - 1]);
         if (log.isDebugEnabled()) {
             log.debug("member {} claimed {} pending entries of {} (deliveries so far: {})", me.getName(),
                     claimed.size(), stream, deliveries.values());
         }
         return 0;
+    }
+
+    /**
+     * Delivers the due delayed redeliveries of fetchable, recovered partitions whose earliest one may be due.
+     *
+     * @return when to look again
+     */
+    private long moveDue(int maxRecords, long deadline) {
+        long wakeAt = Long.MAX_VALUE;
+        long now = System.nanoTime();
+        for (int p = 0; p < streams.length; p++) {
+            if (nextDueNanos[p] == Long.MAX_VALUE || recovering[p] || !member.isFetchable(p)) {
+                continue;
+            }
+            if (now - nextDueNanos[p] < 0 || !buffers[p].isEmpty()) {
+                wakeAt = Math.min(wakeAt, nextDueNanos[p]);
+                continue;
+            }
+            try {
+                moveDueStep(p, maxRecords);
+            } catch (ExecutionException | TimeoutException e) {
+                Throwable cause = e instanceof ExecutionException ? e.getCause() : e;
+                log.warn("moving due redeliveries of {} failed: {}", streams[p], cause.toString());
+                nextDueNanos[p] = System.nanoTime() + RETRY_NANOS;
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return deadline;
+            }
+            if (nextDueNanos[p] != Long.MAX_VALUE) {
+                wakeAt = Math.min(wakeAt, nextDueNanos[p]);
+            }
+        }
+        return wakeAt;
+    }
+
+    /**
+     * One atomic move ({@link #MOVE_DUE}): due entries leave the schedule and are claimed by this member in the same
+     * script, so a member dying right after it leaves them pending (claimed by the next owner), never lost or doubled.
+     */
+    @SuppressWarnings("unchecked")
+    private void moveDueStep(int p, int maxRecords) throws ExecutionException, TimeoutException, InterruptedException {
+        List<Object> reply = redis.<List<Object>>eval(MOVE_DUE, io.lettuce.core.ScriptOutputType.MULTI,
+                new String[] {schedules[p], scheduleAttempts[p], streams[p]},
+                group.getBytes(java.nio.charset.StandardCharsets.UTF_8),
+                me.getName().getBytes(java.nio.charset.StandardCharsets.UTF_8),
+                Integer.toString(Math.max(1, maxRecords)).getBytes(java.nio.charset.StandardCharsets.US_ASCII))
+                .get(timeoutMillis, TimeUnit.MILLISECONDS);
+        for (Object o : (List<Object>) reply.get(0)) {
+            List<Object> moved = (List<Object>) o;
+            String id = new String((byte[]) moved.get(0), java.nio.charset.StandardCharsets.US_ASCII);
+            int attempts = Integer.parseInt(new String((byte[]) moved.get(1), java.nio.charset.StandardCharsets.US_ASCII));
+            List<Object> flat = (List<Object>) moved.get(2);
+            Map<String, byte[]> body = new java.util.LinkedHashMap<>();
+            for (int i = 0; i + 1 < flat.size(); i += 2) {
+                body.put(new String((byte[]) flat.get(i), java.nio.charset.StandardCharsets.UTF_8), (byte[]) flat.get(i + 1));
+            }
+            Delivery d;
+            try {
+                d = new Delivery(p, id, StreamEntries.message(body), attempts + 1);
+            } catch (RuntimeException bad) {
+                log.warn("delayed entry {} of {} is not a Sluice message: {}", id, streams[p], bad.getMessage());
+                continue;
+            }
+            buffers[p].add(d);
+        }
+        long waitMillis = (Long) reply.get(1);
+        nextDueNanos[p] = waitMillis < 0 ? Long.MAX_VALUE
+                : System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(Math.max(0, waitMillis));
+    }
+
+    /**
+     * Parks the message in the group's schedule of its partition (a sorted set scored by due time, server clock);
+     * the entry itself stays pending in the stream, so nothing is copied and nothing can be lost. The partition's
+     * owner at the due time delivers it again, with {@code deliveryAttempt == attemptsMade + 1}. Completes once
+     * Redis stored the schedule entry.
+     */
+    @Override
+    public CompletableFuture<Void> redeliverLater(io.sluice.spi.Redelivery r) {
+        Delivery d = (Delivery) r.ackHandle();
+        int p = d.partition;
+        if (!member.owns(p)) {
+            return CompletableFuture.failedFuture(new io.sluice.spi.TransientTransportException("partition " + p
+                    + " of topic " + topic + " is no longer this member's"));
+        }
+        long delayMillis = Math.max(1, TimeUnit.NANOSECONDS.toMillis(r.delayNanos()));
+        nextDueNanos[p] = Math.min(nextDueNanos[p], System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(delayMillis));
+        return redis.<Long>eval(SCHEDULE, io.lettuce.core.ScriptOutputType.INTEGER,
+                new String[] {schedules[p], scheduleAttempts[p]},
+                d.id.getBytes(java.nio.charset.StandardCharsets.US_ASCII),
+                Long.toString(delayMillis).getBytes(java.nio.charset.StandardCharsets.US_ASCII),
+                Integer.toString(r.attemptsMade()).getBytes(java.nio.charset.StandardCharsets.US_ASCII))
+                .toCompletableFuture().thenApply(due -> null);
     }
 
     /**

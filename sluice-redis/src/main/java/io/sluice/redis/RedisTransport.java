@@ -103,7 +103,7 @@ public final class RedisTransport implements Transport {
 
     @Override
     public TransportCapabilities capabilities() {
-        return new TransportCapabilities(true, true, true, Acknowledgement.PER_MESSAGE, false, false, false, -1);
+        return new TransportCapabilities(true, true, true, Acknowledgement.PER_MESSAGE, true, false, false, -1);
     }
 
     @Override
