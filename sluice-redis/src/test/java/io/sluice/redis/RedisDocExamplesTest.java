@@ -109,6 +109,53 @@ class RedisDocExamplesTest {
         }
     }
 
+    @Test
+    void delayQueue() throws Exception {
+        Path yaml = sluiceYaml("delay.yaml", """
+                transport: redis
+                redis:
+                  uri: redis://127.0.0.1:6379/0
+                consumer:
+                  retry:
+                    nativeDelayThreshold: 5s   # retry delays of 5 s or more wait in Redis, not in memory
+                """);
+        List<String> charged = new CopyOnWriteArrayList<>();
+        java.util.concurrent.atomic.AtomicBoolean gatewayDown = new java.util.concurrent.atomic.AtomicBoolean(true);
+        // --- docs/redis.md "Delay queue"
+        try (Sluice sluice = Sluice.fromYaml(yaml)) {
+            sluice.subscribe("payments", "charge", m -> {
+                if (gatewayDown.getAndSet(false)) {
+                    throw new io.sluice.RetryLaterException(Duration.ofSeconds(5), "payment gateway down");
+                }
+                charged.add(m.payloadAsString());
+            });
+            sluice.publisher().publish("payments", Message.of("order-7", "12.00 EUR")).join();
+            // ---
+            await().atMost(WAIT).until(() -> charged.contains("12.00 EUR"));
+        }
+    }
+
+    @Test
+    void durableDeduplication() throws Exception {
+        RedisSettings redisSettings = RedisSettings.builder().uri(server.uri()).build();
+        List<String> mails = new CopyOnWriteArrayList<>();
+        try (Sluice sluice = Sluice.create(io.sluice.config.SluiceConfig.of("memory"))) {
+            // --- docs/redis.md "Durable deduplication"
+            RedisDeduplicate dedup = RedisDeduplicate.handledWithin(redisSettings, "welcome-mail", Duration.ofDays(1));
+            sluice.subscribe("signups", "welcome-mail", m -> mails.add(m.id()),
+                    io.sluice.config.ConsumerOptions.builder().middleware(dedup).build());
+            // ---
+            Message signup = Message.builder().id("signup-" + System.nanoTime()).key("ada").payload("a").build();
+            sluice.publisher().publish("signups", signup).join();
+            sluice.publisher().publish("signups", signup).join();
+            sluice.publisher().publish("signups", Message.builder().id("end").key("ada").payload("b").build()).join();
+            await().atMost(WAIT).until(() -> mails.contains("end"));
+            assertThat(mails).containsExactly(signup.id(), "end");
+            sluice.close();
+            dedup.close();
+        }
+    }
+
     /** The partition of a message of the example, by its key (the mapping every transport uses). */
     private static int partitionOf(Message m) {
         return new io.sluice.spi.support.KeyPartitioner(4).partitionFor(m);
