@@ -1,7 +1,6 @@
 package io.sluice.redis;
 
 import io.lettuce.core.RedisClient;
-import io.lettuce.core.RedisURI;
 import io.lettuce.core.SetArgs;
 import io.lettuce.core.api.StatefulRedisConnection;
 import io.lettuce.core.api.async.RedisAsyncCommands;
@@ -74,17 +73,8 @@ public final class RedisDeduplicate implements Middleware, AutoCloseable {
         if (ttl == null || ttl.toMillis() < 1) {
             throw new IllegalArgumentException("RedisDeduplicate ttl must be at least 1 ms, was " + ttl);
         }
-        RedisURI.Builder uri = RedisURI.builder().withHost(settings.host()).withPort(settings.port())
-                .withDatabase(settings.database()).withSsl(settings.tls()).withTimeout(settings.commandTimeout());
-        char[] password = settings.password();
-        if (password != null) {
-            if (settings.user() != null) {
-                uri.withAuthentication(settings.user(), password);
-            } else {
-                uri.withPassword(password);
-            }
-        }
-        this.client = RedisClient.create(uri.build());
+        this.client = RedisClient.create(RedisTransport.uri(settings));
+        client.setOptions(RedisTransport.options(settings, true));
         try {
             this.connection = client.connect(StringCodec.UTF8);
         } catch (RuntimeException e) {

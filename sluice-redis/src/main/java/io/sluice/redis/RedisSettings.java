@@ -21,6 +21,7 @@ import java.util.Set;
  *   user: app                     # ACL user (Redis 6+); leave out for the default user
  *   password: secret
  *   tls: false
+ *   tlsCaFile: /etc/ssl/redis-ca.pem   # PEM CA certificate(s) to trust; the JDK's trust store when left out
  *   partitions: 4                 # streams per topic; every client of a topic must agree
  *   keyPrefix: "sluice:"
  *   maxLen: 0                     # XADD MAXLEN ~ n; 0 keeps everything (trimming can remove unread messages)
@@ -35,7 +36,7 @@ import java.util.Set;
  * <p>Immutable and thread-safe.
  */
 public final class RedisSettings {
-    private static final Set<String> KEYS = Set.of("uri", "host", "port", "database", "user", "password", "tls",
+    private static final Set<String> KEYS = Set.of("uri", "host", "port", "database", "user", "password", "tls", "tlsCaFile",
             "partitions", "keyPrefix", "maxLen", "claimIdle", "maxDeliveries", "sessionTimeout", "heartbeatInterval", "blockTime",
             "commandTimeout");
 
@@ -45,6 +46,7 @@ public final class RedisSettings {
     private final String user;
     private final char[] password;
     private final boolean tls;
+    private final java.nio.file.Path tlsCaFile;
     private final int partitions;
     private final String keyPrefix;
     private final long maxLen;
@@ -61,7 +63,11 @@ public final class RedisSettings {
         this.database = Checks.intBetween("redis.database", b.database, 0, 65535);
         this.user = b.user;
         this.password = b.password == null ? null : b.password.clone();
-        this.tls = b.tls;
+        this.tls = b.tls || b.tlsCaFile != null;
+        this.tlsCaFile = b.tlsCaFile;
+        if (tlsCaFile != null && !java.nio.file.Files.isReadable(tlsCaFile)) {
+            throw new ConfigException("redis.tlsCaFile", tlsCaFile.toString(), "must be a readable PEM file");
+        }
         this.partitions = Checks.intBetween("redis.partitions", b.partitions, 1, 4096);
         this.keyPrefix = b.keyPrefix == null ? "" : b.keyPrefix;
         this.maxLen = Checks.longBetween("redis.maxLen", b.maxLen, 0, Long.MAX_VALUE);
@@ -110,6 +116,10 @@ public final class RedisSettings {
             b.password = password.toCharArray();
         }
         b.tls = s.bool("tls", b.tls);
+        String ca = s.string("tlsCaFile", null);
+        if (ca != null) {
+            b.tlsCaFile = java.nio.file.Path.of(ca);
+        }
         b.partitions = s.integer("partitions", b.partitions);
         b.keyPrefix = s.string("keyPrefix", b.keyPrefix);
         b.maxLen = s.longValue("maxLen", b.maxLen);
@@ -147,6 +157,11 @@ public final class RedisSettings {
 
     public boolean tls() {
         return tls;
+    }
+
+    /** The PEM CA certificate(s) a TLS connection trusts, or null for the JDK's default trust store. */
+    public java.nio.file.Path tlsCaFile() {
+        return tlsCaFile;
     }
 
     /** Partition streams per topic. */
@@ -194,7 +209,7 @@ public final class RedisSettings {
     @Override
     public String toString() {
         return "RedisSettings{" + (tls ? "rediss://" : "redis://") + host + ":" + port + "/" + database
-                + ", auth=" + (password == null ? "none" : (user == null ? "default" : user) + "(****)")
+                + (tlsCaFile != null ? ", tlsCaFile=" + tlsCaFile : "") + ", auth=" + (password == null ? "none" : (user == null ? "default" : user) + "(****)")
                 + ", partitions=" + partitions + ", keyPrefix=" + keyPrefix + ", maxLen=" + maxLen
                 + ", claimIdle=" + Durations.format(claimIdle) + ", maxDeliveries=" + maxDeliveries + ", sessionTimeout=" + Durations.format(sessionTimeout)
                 + ", heartbeatInterval=" + Durations.format(heartbeatInterval) + ", blockTime="
@@ -209,6 +224,7 @@ public final class RedisSettings {
         private String user;
         private char[] password;
         private boolean tls;
+        private java.nio.file.Path tlsCaFile;
         private int partitions = 4;
         private String keyPrefix = "sluice:";
         private long maxLen;
@@ -280,6 +296,12 @@ public final class RedisSettings {
 
         public Builder tls(boolean tls) {
             this.tls = tls;
+            return this;
+        }
+
+        /** TLS, trusting the CA certificate(s) in this PEM file. */
+        public Builder tlsCaFile(java.nio.file.Path caFile) {
+            this.tlsCaFile = caFile;
             return this;
         }
 

@@ -54,18 +54,7 @@ public final class RedisTransport implements Transport {
 
     public RedisTransport(RedisSettings settings) {
         this.settings = settings;
-        RedisURI.Builder uri = RedisURI.builder().withHost(settings.host()).withPort(settings.port())
-                .withDatabase(settings.database()).withSsl(settings.tls()).withTimeout(settings.commandTimeout());
-        char[] password = settings.password();
-        if (password != null) {
-            if (settings.user() != null) {
-                uri.withAuthentication(settings.user(), password);
-            } else {
-                uri.withPassword(password);
-            }
-            // Lettuce keeps this array (a copy of the settings' one) to authenticate again on reconnect.
-        }
-        this.uri = uri.build();
+        this.uri = uri(settings);
         this.client = RedisClient.create(this.uri);
         client.setOptions(options(settings, true));
         this.readerClient = RedisClient.create(client.getResources(), this.uri);
@@ -88,8 +77,30 @@ public final class RedisTransport implements Transport {
         log.info("redis transport connected: {}", settings);
     }
 
-    private static ClientOptions options(RedisSettings settings, boolean autoReconnect) {
-        return ClientOptions.builder()
+    /** The server's address, database, TLS and credentials, as Lettuce takes them. */
+    static RedisURI uri(RedisSettings settings) {
+        RedisURI.Builder uri = RedisURI.builder().withHost(settings.host()).withPort(settings.port())
+                .withDatabase(settings.database()).withSsl(settings.tls()).withTimeout(settings.commandTimeout());
+        char[] password = settings.password();
+        if (password != null) {
+            if (settings.user() != null) {
+                uri.withAuthentication(settings.user(), password);
+            } else {
+                uri.withPassword(password);
+            }
+            // Lettuce keeps this array (a copy of the settings' one) to authenticate again on reconnect.
+        }
+        return uri.build();
+    }
+
+    /** Client options: reconnect or not, timeouts, and the CA to trust for TLS. */
+    static ClientOptions options(RedisSettings settings, boolean autoReconnect) {
+        ClientOptions.Builder b = ClientOptions.builder();
+        if (settings.tlsCaFile() != null) {
+            b.sslOptions(io.lettuce.core.SslOptions.builder().jdkSslProvider()
+                    .trustManager(settings.tlsCaFile().toFile()).build());
+        }
+        return b
                 .autoReconnect(autoReconnect)
                 .socketOptions(SocketOptions.builder().connectTimeout(settings.commandTimeout()).build())
                 .timeoutOptions(TimeoutOptions.enabled(settings.commandTimeout()))

@@ -65,6 +65,9 @@ class RedisSettingsTest {
                 .hasMessage("Invalid value 70000 for configuration redis.port: must be between 1 and 65535");
         assertThatThrownBy(() -> parse(Map.of("user", "app")))
                 .hasMessage("Invalid value 'app' for configuration redis.user: needs redis.password");
+        assertThatThrownBy(() -> parse(Map.of("tlsCaFile", "/no/such/ca.pem")))
+                .hasMessage("Invalid value '/no/such/ca.pem' for configuration redis.tlsCaFile: must be a readable "
+                        + "PEM file");
         assertThatThrownBy(() -> parse(Map.of("partitions", 4, "definitelyNotASetting", 1)))
                 .hasMessageStartingWith("Unknown configuration key redis.definitelyNotASetting");
     }

@@ -64,9 +64,9 @@ public final class RedisServer implements AutoCloseable {
         return new Builder();
     }
 
-    /** The client URI: {@code redis://127.0.0.1:PORT} (no credentials in it). */
+    /** The client URI: {@code redis://127.0.0.1:PORT}, or {@code rediss://...} with TLS (no credentials in it). */
     public String uri() {
-        return "redis://127.0.0.1:" + port;
+        return (settings.tlsCert != null ? "rediss://" : "redis://") + "127.0.0.1:" + port;
     }
 
     public String host() {
@@ -127,7 +127,16 @@ public final class RedisServer implements AutoCloseable {
 
     private String configText() {
         StringBuilder c = new StringBuilder();
-        c.append("port ").append(port).append('\n');
+        if (settings.tlsCert != null) {
+            c.append("port 0\n");
+            c.append("tls-port ").append(port).append('\n');
+            c.append("tls-cert-file ").append(settings.tlsCert).append('\n');
+            c.append("tls-key-file ").append(settings.tlsKey).append('\n');
+            c.append("tls-ca-cert-file ").append(settings.tlsCa).append('\n');
+            c.append("tls-auth-clients no\n");
+        } else {
+            c.append("port ").append(port).append('\n');
+        }
         c.append("bind 127.0.0.1\n");
         c.append("dir ").append(directory).append('\n');
         c.append("daemonize no\n");
@@ -175,9 +184,10 @@ public final class RedisServer implements AutoCloseable {
      * required: either way it is accepting commands; while loading the AOF it answers {@code -LOADING}).
      */
     private boolean answersPing() {
-        try (Socket s = new Socket()) {
-            s.connect(new InetSocketAddress("127.0.0.1", port), 500);
-            s.setSoTimeout(1000);
+        try (Socket plain = new Socket()) {
+            plain.connect(new InetSocketAddress("127.0.0.1", port), 500);
+            plain.setSoTimeout(1000);
+            Socket s = settings.tlsCert == null ? plain : trustingTls().createSocket(plain, "127.0.0.1", port, true);
             OutputStream out = s.getOutputStream();
             out.write("*1\r\n$4\r\nPING\r\n".getBytes(StandardCharsets.US_ASCII));
             out.flush();
@@ -191,6 +201,33 @@ public final class RedisServer implements AutoCloseable {
             return reply.startsWith("+PONG") || reply.startsWith("-NOAUTH");
         } catch (IOException e) {
             return false;
+        }
+    }
+
+    /**
+     * A TLS socket factory that accepts any server certificate: only for asking our own freshly started server
+     * whether it is up; clients under test verify the certificate against the CA.
+     */
+    private static javax.net.ssl.SSLSocketFactory trustingTls() throws IOException {
+        try {
+            javax.net.ssl.SSLContext ctx = javax.net.ssl.SSLContext.getInstance("TLS");
+            ctx.init(null, new javax.net.ssl.TrustManager[] {new javax.net.ssl.X509TrustManager() {
+                @Override
+                public void checkClientTrusted(java.security.cert.X509Certificate[] chain, String authType) {
+                }
+
+                @Override
+                public void checkServerTrusted(java.security.cert.X509Certificate[] chain, String authType) {
+                }
+
+                @Override
+                public java.security.cert.X509Certificate[] getAcceptedIssuers() {
+                    return new java.security.cert.X509Certificate[0];
+                }
+            }}, null);
+            return ctx.getSocketFactory();
+        } catch (java.security.GeneralSecurityException e) {
+            throw new IOException("no TLS context: " + e.getMessage(), e);
         }
     }
 
@@ -379,8 +416,22 @@ public final class RedisServer implements AutoCloseable {
         private String appendFsync;
         private String user;
         private String password;
+        private Path tlsCert;
+        private Path tlsKey;
+        private Path tlsCa;
 
         private Builder() {
+        }
+
+        /**
+         * Serves TLS only (no plain port), with this certificate and key (PEM) and the CA that signed it (what
+         * {@code io.sluice.brokers.nats.TlsMaterial} generates); clients are not asked for certificates.
+         */
+        public Builder tls(Path certificate, Path key, Path caCertificate) {
+            this.tlsCert = certificate;
+            this.tlsKey = key;
+            this.tlsCa = caCertificate;
+            return this;
         }
 
         /** Where the config, log and persistence files go; a fresh temporary directory (deleted on close) by default. */
