@@ -38,11 +38,14 @@ class RedisServerTest {
         }
     }
 
-    /** What docs/redis.md says of everysec and no: the AOF is written to the OS before the reply, so SIGKILL loses nothing. */
-    @org.junit.jupiter.params.ParameterizedTest
-    @org.junit.jupiter.params.provider.ValueSource(strings = {"everysec", "no"})
-    void shouldKeepAcknowledgedWritesAcrossSigkillWithLazyFsyncPolicies(String fsync) throws IOException {
-        try (RedisServer server = RedisServer.builder().appendOnly(fsync).start()) {
+    /**
+     * What docs/redis.md says of {@code appendfsync no}: the AOF is written to the OS before the reply, so a SIGKILL of
+     * the server loses nothing. (Not so with {@code everysec}: while a background fsync is slow, Redis postpones
+     * writing the AOF for up to 2 s and replies meanwhile; here 98 of 100 acknowledged writes were lost that way.)
+     */
+    @Test
+    void shouldKeepAcknowledgedWritesAcrossSigkillWithAppendfsyncNo() throws IOException {
+        try (RedisServer server = RedisServer.builder().appendOnly("no").start()) {
             for (int i = 0; i < 100; i++) {
                 assertThat(command(server.port(), "RPUSH", "list", "v" + i)).isEqualTo(":" + (i + 1));
             }
