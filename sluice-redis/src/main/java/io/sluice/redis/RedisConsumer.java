@@ -69,6 +69,7 @@ final class RedisConsumer implements TransportConsumer {
     private static final Logger log = LoggerFactory.getLogger(RedisConsumer.class);
     private static final long RETRY_NANOS = TimeUnit.MILLISECONDS.toNanos(200);
     private static final int ACK_ATTEMPTS = 25;
+    private static final long RECHECK_MILLIS = 1000;
     /** Dead-letter reason of an entry delivered {@code redis.maxDeliveries} times without an outcome. */
     static final String REASON_REDELIVERED = "redelivered-without-outcome";
     private static final String SERVER_NOW = "local t = redis.call('TIME') "
@@ -129,6 +130,8 @@ final class RedisConsumer implements TransportConsumer {
     private final Map<String, Integer> partitionOf = new HashMap<>();
     private final Consumer<String> me;
     private final long claimIdleMillis;
+    /** Marks released entries as long idle (not in progress), so the next owner claims them at once. */
+    private final io.lettuce.core.XClaimArgs releasedArgs;
     private final int maxDeliveries;
     private final long blockMillis;
     private final long timeoutMillis;
@@ -142,6 +145,9 @@ final class RedisConsumer implements TransportConsumer {
     private final String[] recoverFrom;
     private final long[] recoverAtNanos;
     private final boolean[] inRead;
+    /** Moves each time a partition is opened or closed; a read's entries count only for the opening it was sent in. */
+    private final int[] openings;
+    private final int[] readOpenings;
     /** The id of the last entry of each partition taken into its buffer; reads of own pending entries start after it. */
     private final String[] lastSeen;
     /** A read of the partition failed: its reply may have held entries now pending under this member, unseen. */
@@ -174,6 +180,8 @@ final class RedisConsumer implements TransportConsumer {
                 Math.random()));
         this.me = Consumer.from(group, memberId);
         this.claimIdleMillis = settings.claimIdle().toMillis();
+        this.releasedArgs = new io.lettuce.core.XClaimArgs().justid().minIdleTime(0)
+                .idle(claimIdleMillis + TimeUnit.HOURS.toMillis(1));
         this.maxDeliveries = settings.maxDeliveries();
         this.blockMillis = Math.max(1, settings.blockTime().toMillis());
         this.timeoutMillis = settings.commandTimeout().toMillis();
@@ -186,6 +194,8 @@ final class RedisConsumer implements TransportConsumer {
         this.recoverFrom = new String[n];
         this.recoverAtNanos = new long[n];
         this.inRead = new boolean[n];
+        this.openings = new int[n];
+        this.readOpenings = new int[n];
         this.lastSeen = new String[n];
         this.resync = new boolean[n];
         this.nextDueNanos = new long[n];
@@ -260,6 +270,7 @@ final class RedisConsumer implements TransportConsumer {
     }
 
     private void openPartition(int p) {
+        openings[p]++;
         buffers[p].clear();
         lastSeen[p] = "0-0";
         resync[p] = false;
@@ -270,7 +281,8 @@ final class RedisConsumer implements TransportConsumer {
     }
 
     private void closePartition(int p) {
-        buffers[p].clear(); // fetched, not delivered: pending under this member, claimed by the next owner
+        openings[p]++;
+        releaseBuffered(p); // fetched, never delivered: pending under this member, for the next owner at once
         recovering[p] = false;
         nextDueNanos[p] = Long.MAX_VALUE;
     }
@@ -323,7 +335,7 @@ final class RedisConsumer implements TransportConsumer {
             if (entries != null) {
                 for (StreamMessage<String, byte[]> e : entries) {
                     Integer p = partitionOf.get(e.getStream());
-                    if (p != null && member.owns(p)) {
+                    if (p != null && member.owns(p) && readOpenings[p] == openings[p]) {
                         take(p, e);
                     }
                 }
@@ -479,8 +491,9 @@ final class RedisConsumer implements TransportConsumer {
             if (scheduled.get(i) == null) {
                 if (pm.getMsSinceLastDelivery() < claimIdleMillis) {
                     if (lastExamined == null) {
-                        return TimeUnit.MILLISECONDS.toNanos(Math.max(1,
-                                claimIdleMillis - pm.getMsSinceLastDelivery()));
+                        // Look again at least every second: its holder may release it (it then looks long idle).
+                        return TimeUnit.MILLISECONDS.toNanos(Math.min(RECHECK_MILLIS, Math.max(1,
+                                claimIdleMillis - pm.getMsSinceLastDelivery())));
                     }
                     break; // claim what comes before it first; it holds the partition after that
                 }
@@ -714,6 +727,7 @@ final class RedisConsumer implements TransportConsumer {
             int p = chosen[i];
             offsets[i] = XReadArgs.StreamOffset.lastConsumed(streams[p]);
             inRead[p] = true;
+            readOpenings[p] = openings[p];
         }
         readDone = false;
         RedisFuture<List<StreamMessage<String, byte[]>>> r = reader.xreadgroup(me,
@@ -774,9 +788,29 @@ final class RedisConsumer implements TransportConsumer {
         });
     }
 
+    /**
+     * The message stays pending under this member, marked as idle for longer than {@code claimIdle}
+     * ({@code XCLAIM ... IDLE n JUSTID}, which does not count a delivery), so the partition's next owner claims it
+     * at once instead of waiting for it as for a member that may still be working on it. Sent before the partition's
+     * lease is given up, on the same connection, so Redis applies it first.
+     */
     @Override
     public void release(Object ackHandle) {
-        // Stays pending under this member's name; the partition's next owner claims it once idle for claimIdle.
+        Delivery d = (Delivery) ackHandle;
+        redis.xclaim(streams[d.partition], me, releasedArgs, d.id);
+    }
+
+    private void releaseBuffered(int p) {
+        ArrayDeque<Delivery> buffer = buffers[p];
+        if (!buffer.isEmpty()) {
+            String[] ids = new String[buffer.size()];
+            int i = 0;
+            for (Delivery d : buffer) {
+                ids[i++] = d.id;
+            }
+            buffer.clear();
+            redis.xclaim(streams[p], me, releasedArgs, ids);
+        }
     }
 
     @Override

@@ -167,6 +167,33 @@ class RedisGroupFailoverTest {
         heir.close();
     }
 
+    @Test
+    void shouldHandTheUnfinishedMessagesOfAClosedMemberToTheNextAtOnceRatherThanAfterClaimIdle() {
+        // claimIdle of an hour: only a member's own release makes its unfinished messages claimable before that.
+        RedisSettings slowClaims = RedisTestServer.settings(RedisTestServer.get()).claimIdle(Duration.ofHours(1))
+                .build();
+        RedisTransport transport = new RedisTransport(slowClaims);
+        cleanup.add(transport);
+        io.sluice.Sluice sluice = io.sluice.Sluice.create(transport, io.sluice.config.SluiceConfig.of("redis"));
+        cleanup.add(sluice);
+        List<String> handled = new java.util.concurrent.CopyOnWriteArrayList<>();
+        java.util.concurrent.CountDownLatch started = new java.util.concurrent.CountDownLatch(8);
+        io.sluice.Subscription first = sluice.subscribe(topic, "g", m -> {
+            started.countDown();
+            Thread.sleep(TimeUnit.MINUTES.toMillis(10)); // never finishes: cancelled at close
+        }, io.sluice.config.ConsumerOptions.builder().maxInFlight(8).build());
+        for (int i = 0; i < 40; i++) {
+            sluice.publisher().publish(topic, Message.builder().key("key-" + i).payload("v" + i).build()).join();
+        }
+        await().atMost(WAIT).until(() -> started.getCount() == 0);
+        first.close(Duration.ofMillis(100));
+
+        sluice.subscribe(topic, "g", m -> handled.add(m.payloadAsString()),
+                io.sluice.config.ConsumerOptions.builder().build());
+        await().atMost(WAIT).until(() -> handled.size() >= 40);
+        assertThat(handled).hasSize(40).doesNotHaveDuplicates();
+    }
+
     private long pendingCount(RedisTransport t) throws Exception {
         long n = 0;
         for (String stream : t.names().streams(topic)) {
