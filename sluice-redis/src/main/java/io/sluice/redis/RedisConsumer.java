@@ -72,6 +72,13 @@ final class RedisConsumer implements TransportConsumer {
     private static final long RECHECK_MILLIS = 1000;
     /** Dead-letter reason of an entry delivered {@code redis.maxDeliveries} times without an outcome. */
     static final String REASON_REDELIVERED = "redelivered-without-outcome";
+    /** KEYS: stream. ARGV: group, consumers. Deletes those of the consumers that have no pending entry. */
+    private static final String DELETE_IF_NO_PENDING = "local n = 0 "
+            + "for i = 2, #ARGV do "
+            + "  if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[i]) == 0 then "
+            + "    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[i]) n = n + 1 "
+            + "  end "
+            + "end return n";
     private static final String SERVER_NOW = "local t = redis.call('TIME') "
             + "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) ";
     /** KEYS: schedule, attempts. ARGV: entry id, delay ms, attempts made. */
@@ -143,6 +150,8 @@ final class RedisConsumer implements TransportConsumer {
     private final ArrayDeque<Delivery>[] buffers;
     private final boolean[] recovering;
     private final String[] recoverFrom;
+    /** The previous owners whose pending entries recovery took, to delete from the group once they have none. */
+    private final java.util.Set<String>[] claimedFrom;
     private final long[] recoverAtNanos;
     private final boolean[] inRead;
     /** Moves each time a partition is opened or closed; a read's entries count only for the opening it was sent in. */
@@ -192,6 +201,10 @@ final class RedisConsumer implements TransportConsumer {
         }
         this.recovering = new boolean[n];
         this.recoverFrom = new String[n];
+        this.claimedFrom = new java.util.Set[n];
+        for (int p = 0; p < n; p++) {
+            claimedFrom[p] = new java.util.HashSet<>();
+        }
         this.recoverAtNanos = new long[n];
         this.inRead = new boolean[n];
         this.openings = new int[n];
@@ -475,6 +488,8 @@ final class RedisConsumer implements TransportConsumer {
                 .get(timeoutMillis, TimeUnit.MILLISECONDS);
         if (pending.isEmpty()) {
             recovering[p] = false; // everything left behind is claimed: new entries from here on
+            deleteConsumersWithoutPending(p, claimedFrom[p]);
+            claimedFrom[p].clear();
             return 0;
         }
         // Entries waiting for a delayed redelivery stay pending on purpose: skipped here, delivered when due.
@@ -499,6 +514,9 @@ final class RedisConsumer implements TransportConsumer {
                 }
                 toClaim.add(pm.getId());
                 deliveries.put(pm.getId(), pm.getRedeliveryCount());
+                if (!pm.getConsumer().equals(me.getName())) {
+                    claimedFrom[p].add(pm.getConsumer());
+                }
             }
             lastExamined = pm.getId();
         }
@@ -800,6 +818,24 @@ final class RedisConsumer implements TransportConsumer {
         redis.xclaim(streams[d.partition], me, releasedArgs, d.id);
     }
 
+    /**
+     * Deletes {@code consumers} from the group of partition {@code p}'s stream where they have no pending entry left
+     * (checked in the same script), so the consumer list does not grow with every member that ever ran. A consumer
+     * deleted this way that reads the stream again is created again by Redis.
+     */
+    private void deleteConsumersWithoutPending(int p, java.util.Collection<String> consumers) {
+        if (consumers.isEmpty()) {
+            return;
+        }
+        byte[][] args = new byte[consumers.size() + 1][];
+        args[0] = group.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        int i = 1;
+        for (String c : consumers) {
+            args[i++] = c.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        }
+        redis.eval(DELETE_IF_NO_PENDING, io.lettuce.core.ScriptOutputType.INTEGER, new String[] {streams[p]}, args);
+    }
+
     private void releaseBuffered(int p) {
         ArrayDeque<Delivery> buffer = buffers[p];
         if (!buffer.isEmpty()) {
@@ -821,6 +857,9 @@ final class RedisConsumer implements TransportConsumer {
         closed = true;
         try {
             member.leave();
+            for (int p = 0; p < streams.length; p++) {
+                deleteConsumersWithoutPending(p, List.of(me.getName()));
+            }
         } finally {
             readerConnection.closeAsync(); // an outstanding blocking read ends with the connection
             CompletableFuture<StatefulRedisConnection<String, byte[]>> connecting = readerConnecting;

@@ -119,7 +119,7 @@ class RedisGroupFailoverTest {
     }
 
     @Test
-    void shouldHandTheUnacknowledgedMessagesOfADeadMemberToTheNewOwnerInOrderBeforeNewOnes() {
+    void shouldHandTheUnacknowledgedMessagesOfADeadMemberToTheNewOwnerInOrderBeforeNewOnes() throws Exception {
         RedisTransport dying = transport();
         publish(dying, 8, 0, 5); // 40 messages over 8 keys
         TransportConsumer victim = consumer(dying, "victim");
@@ -164,7 +164,32 @@ class RedisGroupFailoverTest {
         offsets.values().forEach(o -> assertThat(o).isSorted());
         seqs.values().forEach(s -> assertThat(s).isSorted().doesNotHaveDuplicates());
         assertThat(seqs.values()).allSatisfy(s -> assertThat(s).endsWith(5, 6, 7));
+        await().atMost(WAIT).until(() -> consumers(survivor).size() == 1); // the heir only: the dead one deleted
+        assertThat(consumers(survivor)).allSatisfy(name -> assertThat(name).startsWith("heir-"));
         heir.close();
+        // The dead member's consumer was deleted once its entries were claimed, the heir's when it left.
+        await().atMost(WAIT).until(() -> consumers(survivor).isEmpty());
+    }
+
+    private static String text(Object reply) {
+        return reply instanceof byte[] b ? new String(b, java.nio.charset.StandardCharsets.UTF_8) : String.valueOf(reply);
+    }
+
+    /** The consumer names in the group's consumer lists of the topic's streams. */
+    @SuppressWarnings("unchecked")
+    private Set<String> consumers(RedisTransport t) throws Exception {
+        Set<String> names = new java.util.TreeSet<>();
+        for (String stream : t.names().streams(topic)) {
+            for (Object info : t.commands().xinfoConsumers(stream, "g").get()) {
+                List<Object> fields = (List<Object>) info;
+                for (int i = 0; i + 1 < fields.size(); i += 2) {
+                    if ("name".equals(text(fields.get(i)))) {
+                        names.add(text(fields.get(i + 1)));
+                    }
+                }
+            }
+        }
+        return names;
     }
 
     @Test
