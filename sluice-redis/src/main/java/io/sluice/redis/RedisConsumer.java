@@ -144,6 +144,8 @@ final class RedisConsumer implements TransportConsumer {
     private final long timeoutMillis;
     private final PollWaiter waiter = new PollWaiter();
     private final GroupMember member;
+    /** Set while {@link #member} is constructed (it joins through this store). */
+    private RedisMembership store;
     private final BooleanSupplier ready = this::readyToPoll;
 
     // Poll-thread state.
@@ -225,7 +227,7 @@ final class RedisConsumer implements TransportConsumer {
         }
         this.reader = readerConnection.async();
         try {
-            this.member = new GroupMember(onChange -> new RedisMembership(redis,
+            this.member = new GroupMember(onChange -> store = new RedisMembership(redis,
                     transport.names().members(topic, group), transport.names().leases(topic, group), memberId,
                     settings.sessionTimeout(), settings.heartbeatInterval(), settings.commandTimeout(),
                     transport.scheduler(), onChange),
@@ -307,6 +309,9 @@ final class RedisConsumer implements TransportConsumer {
         long deadline = System.nanoTime() + timeoutNanos;
         while (true) {
             absorbRead();
+            if (store.loseLeasesIfExpired()) {
+                member.requestRebalance(); // gives the partitions up as lost
+            }
             member.rebalance();
             if (maxRecords == 0) {
                 return;

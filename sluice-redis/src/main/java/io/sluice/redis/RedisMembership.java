@@ -104,6 +104,10 @@ final class RedisMembership implements MembershipStore {
     /** Lease writes under way; the partitions they won become held together when the last one completes. */
     private final java.util.concurrent.atomic.AtomicInteger acquiring = new java.util.concurrent.atomic.AtomicInteger();
     private volatile List<String> members = List.of();
+    /** Moves with every heartbeat reply applied: a lease write that failed is tried again only on a newer view. */
+    private final AtomicLong views = new AtomicLong();
+    /** The view in which the last lease write of each partition failed; -1: none. */
+    private final AtomicLongArray failedInView;
     private volatile String[] holders;
     private volatile long lastHeartbeatNanos;
     private volatile boolean left;
@@ -128,6 +132,10 @@ final class RedisMembership implements MembershipStore {
         this.onChange = onChange;
         this.state = new AtomicIntegerArray(leaseKeys.length);
         this.epochs = new AtomicLongArray(leaseKeys.length);
+        this.failedInView = new AtomicLongArray(leaseKeys.length);
+        for (int p = 0; p < leaseKeys.length; p++) {
+            failedInView.set(p, -1);
+        }
         String[] none = new String[leaseKeys.length];
         Arrays.fill(none, "");
         this.holders = none;
@@ -183,7 +191,13 @@ final class RedisMembership implements MembershipStore {
         for (int p = 0; p < seen.length; p++) {
             seen[p] = new String((byte[]) holderReply.get(p), StandardCharsets.UTF_8);
         }
+        views.incrementAndGet();
         boolean changed = false;
+        for (int p = 0; p < leaseKeys.length; p++) {
+            if (failedInView.getAndSet(p, -1) >= 0) {
+                changed = true; // a lease write refused in an older view: the group tries again in this one
+            }
+        }
         if (!ids.equals(members)) {
             members = Collections.unmodifiableList(ids);
             generation.incrementAndGet();
@@ -271,6 +285,10 @@ final class RedisMembership implements MembershipStore {
         if (!holder.isEmpty() && !holder.equals(memberId) && members.contains(holder)) {
             return false; // a live member holds it: the heartbeat that shows it released calls onChange
         }
+        long view = views.get();
+        if (failedInView.get(partition) == view) {
+            return false; // refused in this very view: wait for the next heartbeat rather than ask again at once
+        }
         if (!state.compareAndSet(partition, FREE, ACQUIRING)) {
             return false;
         }
@@ -281,6 +299,7 @@ final class RedisMembership implements MembershipStore {
                         epochs.incrementAndGet(partition);
                         state.compareAndSet(partition, ACQUIRING, ACQUIRED);
                     } else {
+                        failedInView.set(partition, view);
                         state.compareAndSet(partition, ACQUIRING, FREE);
                         if (failure != null) {
                             log.warn("member {} could not take the lease of {}: {}", memberId, leaseKeys[partition],
@@ -298,6 +317,29 @@ final class RedisMembership implements MembershipStore {
                     }
                 });
         return false;
+    }
+
+    /**
+     * Once no heartbeat succeeded for a session timeout (the leases may be another member's by now), counts the held
+     * leases as lost and moves the generation; true if it did. The poll loop asks on every turn, so a member whose
+     * heartbeat thread stalled gives its partitions up as lost even before a heartbeat tells it.
+     */
+    boolean loseLeasesIfExpired() {
+        if (System.nanoTime() - lastHeartbeatNanos < sessionNanos) {
+            return false;
+        }
+        boolean lost = false;
+        for (int p = 0; p < leaseKeys.length; p++) {
+            if (state.compareAndSet(p, HELD, FREE)) {
+                epochs.incrementAndGet(p);
+                lost = true;
+            }
+        }
+        if (lost) {
+            generation.incrementAndGet();
+            log.warn("member {} had no heartbeat for a session timeout: its leases count as lost", memberId);
+        }
+        return lost;
     }
 
     @Override

@@ -193,6 +193,37 @@ class RedisGroupFailoverTest {
     }
 
     @Test
+    void shouldGiveUpThePartitionsOfAMemberWhoseHeartbeatsStallWhileItKeepsPolling() throws Exception {
+        RedisTransport stalling = transport();
+        TransportConsumer stalled = consumer(stalling, "stalled");
+        List<Got> seenByStalled = new ArrayList<>();
+        await().atMost(WAIT).pollInSameThread().until(() -> {
+            poll(stalled, seenByStalled);
+            return owned.get("stalled").size() == 4;
+        });
+        stalling.scheduler().shutdownNow(); // its heartbeats stop; its poll thread goes on
+
+        RedisTransport healthy = transport();
+        TransportConsumer taker = consumer(healthy, "taker");
+        List<Got> seenByTaker = new ArrayList<>();
+        await().atMost(WAIT).pollInSameThread().until(() -> {
+            poll(stalled, seenByStalled);
+            poll(taker, seenByTaker);
+            return owned.get("stalled").isEmpty() && owned.get("taker").size() == 4;
+        });
+        publish(healthy, 8, 0, 5);
+        await().atMost(WAIT).pollInSameThread().until(() -> {
+            poll(stalled, seenByStalled);
+            poll(taker, seenByTaker);
+            return seenByTaker.size() == 40;
+        });
+        poll(stalled, seenByStalled);
+        assertThat(seenByStalled).as("read by the member that lost its leases").isEmpty();
+        taker.close();
+        stalled.close();
+    }
+
+    @Test
     void shouldHandTheUnfinishedMessagesOfAClosedMemberToTheNextAtOnceRatherThanAfterClaimIdle() {
         // claimIdle of an hour: only a member's own release makes its unfinished messages claimable before that.
         RedisSettings slowClaims = RedisTestServer.settings(RedisTestServer.get()).claimIdle(Duration.ofHours(1))
