@@ -47,11 +47,15 @@ import java.util.function.BooleanSupplier;
  * <li>Recovery first: entries still pending in the group (a previous owner fetched them and did not acknowledge them:
  * it died, was abandoned, or let the partition go before finishing) are claimed in id order with {@code XPENDING} +
  * {@code XCLAIM} once idle for {@code claimIdle}, and delivered before anything new. An entry not idle long enough
- * holds the partition's recovery (not the other partitions) until it is, so per-key order holds.</li>
+ * holds the partition's recovery (not the other partitions) until it is, so per-key order holds. (Not
+ * {@code XAUTOCLAIM}: it skips entries not idle enough and claims later ones, which would break that order.) Entries
+ * parked for a delayed redelivery are skipped; an entry delivered {@code maxDeliveries} times is dead-lettered.</li>
  * <li>Then new entries, with {@code XREADGROUP ... >} on a connection of this member's own, sent asynchronously with
  * {@code BLOCK blockTime} for all its fetchable partitions at once; its {@code COUNT} never asks for more than the
  * engine's room ({@code maxRecords}) in total. Fetched entries the sink cannot take yet wait in a per-partition
- * buffer; those of a partition that is lost are dropped (they stay pending, and the next owner claims them).</li>
+ * buffer; those of a partition that is let go are marked long idle, for the next owner to claim at once.</li>
+ * <li>Delayed redeliveries that fall due (the group's schedule of the partition) are moved back and delivered
+ * ({@link #redeliverLater}).</li>
  * </ol>
  * A read that fails (the connection dropped: its reply, if Redis had sent one, is lost, and the entries it held are
  * pending under this member) makes the partitions it covered read this member's own pending entries after the last
@@ -59,7 +63,8 @@ import java.util.function.BooleanSupplier;
  * reconnect by itself and is opened again by the poll loop.
  * A partition is not let go ({@link GroupMember.Partitions#canLetGo}) while a read that includes it is outstanding,
  * so no read outlives the lease it was sent under. Messages are acknowledged one by one ({@code XACK}, pipelined on
- * the shared connection) when the engine says their outcome is final; a released message simply stays pending.
+ * the shared connection) when the engine says their outcome is final; a released message stays pending, marked long
+ * idle ({@link #release}).
  *
  * <p>Thread ownership: owned by the subscription's poll thread, which makes every call except {@link #wakeup} (any
  * thread) and {@link #ack} (any thread: it only sends a command). The read's completion runs on a Lettuce thread and
