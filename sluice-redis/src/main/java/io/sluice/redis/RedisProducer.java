@@ -27,12 +27,15 @@ final class RedisProducer implements TransportProducer {
     private final StreamNames names;
     private final KeyPartitioner partitioner;
     private final XAddArgs trim;
+    private final long maxAgeMillis;
 
-    RedisProducer(RedisAsyncCommands<String, byte[]> redis, StreamNames names, int partitions, long maxLen) {
+    RedisProducer(RedisAsyncCommands<String, byte[]> redis, StreamNames names, int partitions, long maxLen,
+                  java.time.Duration maxAge) {
         this.redis = redis;
         this.names = names;
         this.partitioner = new KeyPartitioner(partitions);
         this.trim = maxLen > 0 ? new XAddArgs().maxlen(maxLen).approximateTrimming() : null;
+        this.maxAgeMillis = maxAge.toMillis();
     }
 
     @Override
@@ -40,7 +43,11 @@ final class RedisProducer implements TransportProducer {
         int p = partitioner.partitionFor(message);
         String stream = names.streams(topic)[p];
         Object[] fields = StreamEntries.fields(message);
-        CompletableFuture<String> id = (trim != null ? redis.xadd(stream, trim, fields) : redis.xadd(stream, fields))
+        XAddArgs args = trim;
+        if (maxAgeMillis > 0) { // entry ids start with their ms timestamp: MINID trims those older than maxAge
+            args = new XAddArgs().minId((System.currentTimeMillis() - maxAgeMillis) + "-0").approximateTrimming();
+        }
+        CompletableFuture<String> id = (args != null ? redis.xadd(stream, args, fields) : redis.xadd(stream, fields))
                 .toCompletableFuture();
         return id.handle((entryId, failure) -> {
             if (failure != null) {

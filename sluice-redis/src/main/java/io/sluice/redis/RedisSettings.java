@@ -25,6 +25,7 @@ import java.util.Set;
  *   partitions: 4                 # streams per topic; every client of a topic must agree
  *   keyPrefix: "sluice:"
  *   maxLen: 0                     # XADD MAXLEN ~ n; 0 keeps everything (trimming can remove unread messages)
+ *   maxAge: 0s                    # or XADD MINID ~ (now - maxAge); 0s keeps everything; not both
  *   claimIdle: 30s                # a dead member's pending messages are claimed once idle this long
  *   maxDeliveries: 10             # claimed after this many deliveries without an outcome: dead-lettered
  *   sessionTimeout: 10s           # a member that stops heartbeating is gone, and its leases free, after this
@@ -37,7 +38,7 @@ import java.util.Set;
  */
 public final class RedisSettings {
     private static final Set<String> KEYS = Set.of("uri", "host", "port", "database", "user", "password", "tls", "tlsCaFile",
-            "partitions", "keyPrefix", "maxLen", "claimIdle", "maxDeliveries", "sessionTimeout", "heartbeatInterval", "blockTime",
+            "partitions", "keyPrefix", "maxLen", "maxAge", "claimIdle", "maxDeliveries", "sessionTimeout", "heartbeatInterval", "blockTime",
             "commandTimeout");
 
     private final String host;
@@ -50,6 +51,7 @@ public final class RedisSettings {
     private final int partitions;
     private final String keyPrefix;
     private final long maxLen;
+    private final Duration maxAge;
     private final Duration claimIdle;
     private final int maxDeliveries;
     private final Duration sessionTimeout;
@@ -71,6 +73,11 @@ public final class RedisSettings {
         this.partitions = Checks.intBetween("redis.partitions", b.partitions, 1, 4096);
         this.keyPrefix = b.keyPrefix == null ? "" : b.keyPrefix;
         this.maxLen = Checks.longBetween("redis.maxLen", b.maxLen, 0, Long.MAX_VALUE);
+        this.maxAge = Checks.durationBetween("redis.maxAge", b.maxAge, Duration.ZERO, Duration.ofDays(3650));
+        if (maxLen > 0 && !maxAge.isZero()) {
+            throw new ConfigException("redis.maxAge", Durations.format(maxAge),
+                    "cannot be combined with redis.maxLen (" + maxLen + "): XADD trims by one of them");
+        }
         this.claimIdle = Checks.durationBetween("redis.claimIdle", b.claimIdle, Duration.ofMillis(1),
                 Duration.ofDays(7));
         this.maxDeliveries = Checks.intBetween("redis.maxDeliveries", b.maxDeliveries, 0, 1_000_000);
@@ -123,6 +130,7 @@ public final class RedisSettings {
         b.partitions = s.integer("partitions", b.partitions);
         b.keyPrefix = s.string("keyPrefix", b.keyPrefix);
         b.maxLen = s.longValue("maxLen", b.maxLen);
+        b.maxAge = s.duration("maxAge", b.maxAge);
         b.claimIdle = s.duration("claimIdle", b.claimIdle);
         b.maxDeliveries = s.integer("maxDeliveries", b.maxDeliveries);
         b.sessionTimeout = s.duration("sessionTimeout", b.sessionTimeout);
@@ -178,6 +186,11 @@ public final class RedisSettings {
         return maxLen;
     }
 
+    /** {@code XADD MINID ~} of entries older than this (publisher's clock); zero for no trimming by age. */
+    public Duration maxAge() {
+        return maxAge;
+    }
+
     public Duration claimIdle() {
         return claimIdle;
     }
@@ -210,7 +223,7 @@ public final class RedisSettings {
     public String toString() {
         return "RedisSettings{" + (tls ? "rediss://" : "redis://") + host + ":" + port + "/" + database
                 + (tlsCaFile != null ? ", tlsCaFile=" + tlsCaFile : "") + ", auth=" + (password == null ? "none" : (user == null ? "default" : user) + "(****)")
-                + ", partitions=" + partitions + ", keyPrefix=" + keyPrefix + ", maxLen=" + maxLen
+                + ", partitions=" + partitions + ", keyPrefix=" + keyPrefix + ", maxLen=" + maxLen + ", maxAge=" + Durations.format(maxAge)
                 + ", claimIdle=" + Durations.format(claimIdle) + ", maxDeliveries=" + maxDeliveries + ", sessionTimeout=" + Durations.format(sessionTimeout)
                 + ", heartbeatInterval=" + Durations.format(heartbeatInterval) + ", blockTime="
                 + Durations.format(blockTime) + ", commandTimeout=" + Durations.format(commandTimeout) + '}';
@@ -228,6 +241,7 @@ public final class RedisSettings {
         private int partitions = 4;
         private String keyPrefix = "sluice:";
         private long maxLen;
+        private Duration maxAge = Duration.ZERO;
         private Duration claimIdle = Duration.ofSeconds(30);
         private int maxDeliveries = 10;
         private Duration sessionTimeout = Duration.ofSeconds(10);
@@ -317,6 +331,11 @@ public final class RedisSettings {
 
         public Builder maxLen(long maxLen) {
             this.maxLen = maxLen;
+            return this;
+        }
+
+        public Builder maxAge(Duration maxAge) {
+            this.maxAge = maxAge;
             return this;
         }
 

@@ -68,7 +68,8 @@ public final class RedisTransport implements Transport {
         }
         this.commands = connection.async();
         this.names = new StreamNames(settings.keyPrefix(), settings.partitions());
-        this.producer = new RedisProducer(commands, names, settings.partitions(), settings.maxLen());
+        this.producer = new RedisProducer(commands, names, settings.partitions(), settings.maxLen(),
+                settings.maxAge());
         this.scheduler = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "sluice-redis-heartbeat");
             t.setDaemon(true);

@@ -65,6 +65,9 @@ class RedisSettingsTest {
                 .hasMessage("Invalid value 70000 for configuration redis.port: must be between 1 and 65535");
         assertThatThrownBy(() -> parse(Map.of("user", "app")))
                 .hasMessage("Invalid value 'app' for configuration redis.user: needs redis.password");
+        assertThatThrownBy(() -> parse(Map.of("maxLen", 1000, "maxAge", "1h")))
+                .hasMessage("Invalid value '1h' for configuration redis.maxAge: cannot be combined with redis.maxLen "
+                        + "(1000): XADD trims by one of them");
         assertThatThrownBy(() -> parse(Map.of("tlsCaFile", "/no/such/ca.pem")))
                 .hasMessage("Invalid value '/no/such/ca.pem' for configuration redis.tlsCaFile: must be a readable "
                         + "PEM file");
