@@ -75,6 +75,7 @@ final class RedisConsumer implements TransportConsumer {
     private static final long RETRY_NANOS = TimeUnit.MILLISECONDS.toNanos(200);
     private static final int ACK_ATTEMPTS = 25;
     private static final long RECHECK_MILLIS = 1000;
+    private static final long LAG_REFRESH_NANOS = TimeUnit.SECONDS.toNanos(1);
     /** Dead-letter reason of an entry delivered {@code redis.maxDeliveries} times without an outcome. */
     static final String REASON_REDELIVERED = "redelivered-without-outcome";
     /** KEYS: stream. ARGV: group, consumers. Deletes those of the consumers that have no pending entry. */
@@ -175,6 +176,10 @@ final class RedisConsumer implements TransportConsumer {
     private boolean letGoWaiting;
     private int nextPartition;
     private boolean closed;
+    private long lagRefreshedNanos = System.nanoTime() - LAG_REFRESH_NANOS;
+    /** Written by the lag refresh's completion (a Lettuce thread), read by the poll thread. */
+    private volatile boolean lagRefreshing;
+    private volatile Map<Integer, Long> lastLag = Map.of();
     /** Set by the read's completion on a Lettuce thread, before it signals the waiter. */
     private volatile boolean readDone;
     /** Set when a reconnect of the reader finished, before the waiter is signalled. */
@@ -785,6 +790,74 @@ final class RedisConsumer implements TransportConsumer {
     @Override
     public void commit(Map<Integer, Long> nextOffsets, boolean sync) {
         // Per-message acknowledgement: nothing to commit.
+    }
+
+    /**
+     * The group's lag on each owned partition stream ({@code XINFO GROUPS} "lag": entries not yet delivered to the
+     * group), as of the last refresh: asked in the background at most once a second, never waited for. A stream
+     * whose lag Redis cannot tell (after trimming or deleting entries) is left out.
+     */
+    @Override
+    public Map<Integer, Long> lag() {
+        long now = System.nanoTime();
+        if (!lagRefreshing && now - lagRefreshedNanos >= LAG_REFRESH_NANOS) {
+            lagRefreshing = true;
+            lagRefreshedNanos = now;
+            List<CompletableFuture<List<Object>>> infos = new ArrayList<>(streams.length);
+            List<Integer> asked = new ArrayList<>(streams.length);
+            for (int p = 0; p < streams.length; p++) {
+                if (member.owns(p)) {
+                    infos.add(redis.xinfoGroups(streams[p]).toCompletableFuture());
+                    asked.add(p);
+                }
+            }
+            CompletableFuture.allOf(infos.toArray(new CompletableFuture[0])).whenComplete((ok, failure) -> {
+                Map<Integer, Long> lags = new HashMap<>();
+                if (failure == null) {
+                    for (int i = 0; i < infos.size(); i++) {
+                        Long l = groupLag(infos.get(i).join());
+                        if (l != null) {
+                            lags.put(asked.get(i), l);
+                        }
+                    }
+                }
+                lastLag = Map.copyOf(lags);
+                lagRefreshing = false;
+            });
+        }
+        Map<Integer, Long> last = lastLag;
+        Map<Integer, Long> owned = new HashMap<>();
+        last.forEach((p, l) -> {
+            if (member.owns(p)) {
+                owned.put(p, l);
+            }
+        });
+        return owned;
+    }
+
+    @SuppressWarnings("unchecked")
+    private Long groupLag(List<Object> groups) {
+        for (Object g : groups) {
+            List<Object> fields = (List<Object>) g;
+            Object name = null;
+            Object lag = null;
+            for (int i = 0; i + 1 < fields.size(); i += 2) {
+                String field = text(fields.get(i));
+                if (field.equals("name")) {
+                    name = fields.get(i + 1);
+                } else if (field.equals("lag")) {
+                    lag = fields.get(i + 1);
+                }
+            }
+            if (name != null && group.equals(text(name))) {
+                return lag instanceof Long l ? l : null;
+            }
+        }
+        return null;
+    }
+
+    private static String text(Object reply) {
+        return reply instanceof byte[] b ? new String(b, java.nio.charset.StandardCharsets.UTF_8) : String.valueOf(reply);
     }
 
     @Override
