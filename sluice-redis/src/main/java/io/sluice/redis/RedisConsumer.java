@@ -85,6 +85,26 @@ final class RedisConsumer implements TransportConsumer {
             + "    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[i]) n = n + 1 "
             + "  end "
             + "end return n";
+    /**
+     * KEYS: the topic's publish schedule of a partition, its stream. ARGV: limit. Appends the due entries (each only
+     * if this script removed it from the schedule) and returns {appended, ms until the next one or -1}.
+     */
+    private static final String MOVE_PUBLISHED = "local t = redis.call('TIME') "
+            + "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) "
+            + "local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1])) "
+            + "local n = 0 "
+            + "for _, key in ipairs(due) do "
+            + "  if redis.call('ZREM', KEYS[1], key) == 1 then "
+            + "    local f = redis.call('HGETALL', key) "
+            + "    if #f > 0 then redis.call('XADD', KEYS[2], '*', unpack(f)) n = n + 1 end "
+            + "    redis.call('DEL', key) "
+            + "  end "
+            + "end "
+            + "local nxt = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES') "
+            + "local wait = -1 "
+            + "if #nxt > 0 then wait = math.max(0, tonumber(nxt[2]) - now) end "
+            + "return {n, wait}";
+    private static final long PUBLISH_CHECK_NANOS = TimeUnit.SECONDS.toNanos(1);
     private static final String SERVER_NOW = "local t = redis.call('TIME') "
             + "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) ";
     /** KEYS: schedule, attempts. ARGV: entry id, delay ms, attempts made. */
@@ -140,6 +160,9 @@ final class RedisConsumer implements TransportConsumer {
     private final String[] streams;
     private final String[] schedules;
     private final String[] scheduleAttempts;
+    private final String[] publishSchedules;
+    /** When to look at each owned partition's delayed publishes next (System.nanoTime). */
+    private final long[] publishCheckNanos;
     private final Map<String, Integer> partitionOf = new HashMap<>();
     private final Consumer<String> me;
     private final long claimIdleMillis;
@@ -194,6 +217,8 @@ final class RedisConsumer implements TransportConsumer {
         this.streams = transport.names().streams(topic);
         this.schedules = transport.names().schedules(topic, group);
         this.scheduleAttempts = transport.names().scheduleAttempts(topic, group);
+        this.publishSchedules = transport.names().publishSchedules(topic);
+        this.publishCheckNanos = new long[streams.length];
         for (int p = 0; p < streams.length; p++) {
             partitionOf.put(streams[p], p);
         }
@@ -327,6 +352,7 @@ final class RedisConsumer implements TransportConsumer {
                 return;
             }
             long wakeAt = Math.min(recover(maxRecords, deadline), moveDue(maxRecords, deadline));
+            wakeAt = Math.min(wakeAt, movePublished(deadline));
             int delivered = deliver(maxRecords, maxBytes, oversizedFirst, sink);
             if (waiter.consumeWakeup() | delivered > 0) {
                 return;
@@ -591,6 +617,48 @@ final class RedisConsumer implements TransportConsumer {
             if (nextDueNanos[p] != Long.MAX_VALUE) {
                 wakeAt = Math.min(wakeAt, nextDueNanos[p]);
             }
+        }
+        return wakeAt;
+    }
+
+    /**
+     * Appends the topic's due delayed publishes ({@link RedisTransport#publishLater}) of the partitions this member
+     * owns to their streams, at most once a second per partition unless one is known to fall due sooner. Members of
+     * every group do this; the script appends each once.
+     *
+     * @return when to look again
+     */
+    @SuppressWarnings("unchecked")
+    private long movePublished(long deadline) {
+        long wakeAt = Long.MAX_VALUE;
+        long now = System.nanoTime();
+        for (int p = 0; p < streams.length; p++) {
+            if (!member.owns(p)) {
+                continue;
+            }
+            if (now - publishCheckNanos[p] < 0) {
+                wakeAt = Math.min(wakeAt, publishCheckNanos[p]);
+                continue;
+            }
+            long next = now + PUBLISH_CHECK_NANOS;
+            try {
+                List<Object> reply = redis.<List<Object>>eval(MOVE_PUBLISHED, io.lettuce.core.ScriptOutputType.MULTI,
+                        new String[] {publishSchedules[p], streams[p]},
+                        "100".getBytes(java.nio.charset.StandardCharsets.US_ASCII))
+                        .get(timeoutMillis, TimeUnit.MILLISECONDS);
+                long waitMillis = (Long) reply.get(1);
+                if (waitMillis >= 0) {
+                    next = Math.min(next, System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(waitMillis));
+                }
+            } catch (ExecutionException | TimeoutException e) {
+                log.warn("moving due delayed publishes of {} failed: {}", streams[p], e instanceof ExecutionException
+                        ? e.getCause().toString() : e.toString());
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return deadline;
+            }
+            publishCheckNanos[p] = next;
+            wakeAt = Math.min(wakeAt, next);
         }
         return wakeAt;
     }

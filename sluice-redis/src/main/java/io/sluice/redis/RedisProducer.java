@@ -38,6 +38,11 @@ final class RedisProducer implements TransportProducer {
         this.maxAgeMillis = maxAge.toMillis();
     }
 
+    /** The partition {@code message} goes to. */
+    int partitionFor(Message message) {
+        return partitioner.partitionFor(message);
+    }
+
     @Override
     public CompletableFuture<Receipt> send(String topic, Message message) {
         int p = partitioner.partitionFor(message);

@@ -128,6 +128,46 @@ public final class RedisTransport implements Transport {
         return new RedisConsumer(this, spec, listener);
     }
 
+    /**
+     * Publishes {@code message} to {@code topic} after {@code delay}: it waits in the topic's schedule in Redis (a
+     * sorted set per partition scored by due time, server clock, and a hash holding the entry), and a member of any
+     * consumer group that owns the partition when it is due appends it to the stream, with the schedule removal in
+     * the same script: appended once, whichever and however many members try, and not lost if one dies. It is
+     * appended only while some group consumes the topic. Completes once Redis stored it in the schedule.
+     *
+     * @param message a message with its id set (the publisher's {@code Message.withDefaults}), so duplicates can be
+     *                told apart
+     */
+    public java.util.concurrent.CompletableFuture<Void> publishLater(String topic, io.sluice.Message message,
+                                                                     java.time.Duration delay) {
+        if (message.id() == null) {
+            throw new IllegalArgumentException("publishLater needs a message with an id");
+        }
+        if (delay.isNegative()) {
+            throw new IllegalArgumentException("publishLater delay must not be negative, was " + delay);
+        }
+        int p = producer.partitionFor(message);
+        String schedule = names.publishSchedules(topic)[p];
+        String entry = schedule + ":" + message.id();
+        Object[] fields = StreamEntries.fields(message);
+        byte[][] args = new byte[fields.length + 1][];
+        args[0] = Long.toString(Math.max(0, delay.toMillis())).getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+        for (int i = 0; i < fields.length; i++) {
+            args[i + 1] = fields[i] instanceof String n ? n.getBytes(java.nio.charset.StandardCharsets.UTF_8)
+                    : (byte[]) fields[i];
+        }
+        return commands.<Long>eval(SCHEDULE_PUBLISH, io.lettuce.core.ScriptOutputType.INTEGER,
+                new String[] {schedule, entry}, args).toCompletableFuture().thenApply(due -> null);
+    }
+
+    /** KEYS: schedule, entry hash. ARGV: delay ms, then the entry's fields and values. */
+    private static final String SCHEDULE_PUBLISH = "local t = redis.call('TIME') "
+            + "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) "
+            + "redis.call('DEL', KEYS[2]) "
+            + "redis.call('HSET', KEYS[2], unpack(ARGV, 2)) "
+            + "redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), KEYS[2]) "
+            + "return now + tonumber(ARGV[1])";
+
     RedisSettings settings() {
         return settings;
     }

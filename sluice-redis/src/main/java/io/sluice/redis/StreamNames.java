@@ -39,6 +39,15 @@ final class StreamNames {
         return prefix + topic + ":group:" + group + ":members";
     }
 
+    /** Per partition: the sorted set of the topic's delayed publishes (key of each message's hash, by due time). */
+    String[] publishSchedules(String topic) {
+        String[] names = new String[partitions];
+        for (int p = 0; p < partitions; p++) {
+            names[p] = prefix + topic + ":scheduled:" + p;
+        }
+        return names;
+    }
+
     /** Per partition: the sorted set of the group's delayed redeliveries (entry id scored by due time, ms). */
     String[] schedules(String topic, String group) {
         String[] names = new String[partitions];

@@ -138,6 +138,34 @@ class RedisDelayQueueTest {
         heir.close();
     }
 
+    @Test
+    void shouldPublishLaterOnceIntoTheStreamForEveryGroupWhoseMembersAllTryToMoveIt() throws Exception {
+        RedisTransport transport = transport();
+        Sluice sluice = Sluice.create(transport, SluiceConfig.of("redis"));
+        cleanup.add(sluice);
+        List<String> billing = new CopyOnWriteArrayList<>();
+        List<String> audit = new CopyOnWriteArrayList<>();
+        sluice.subscribe(topic, "billing", m -> billing.add(m.id() + " " + m.payloadAsString()));
+        sluice.subscribe(topic, "billing", m -> billing.add(m.id() + " " + m.payloadAsString()));
+        sluice.subscribe(topic, "audit", m -> audit.add(m.id() + " " + m.payloadAsString()));
+
+        Message reminder = Message.builder().id("reminder-1").key("invoice-9").payload("pay now").build()
+                .withDefaults(System.currentTimeMillis());
+        transport.publishLater(topic, reminder, Duration.ofMillis(300)).get(10, TimeUnit.SECONDS);
+        await().atMost(WAIT).until(() -> billing.size() == 1 && audit.size() == 1);
+
+        assertThat(billing).containsExactly("reminder-1 pay now");
+        assertThat(audit).containsExactly("reminder-1 pay now");
+        long length = 0;
+        for (String stream : transport.names().streams(topic)) {
+            length += transport.commands().xlen(stream).get();
+        }
+        assertThat(length).as("appended once, though members of two groups move due publishes").isEqualTo(1);
+        for (String schedule : transport.names().publishSchedules(topic)) {
+            assertThat(transport.commands().zcard(schedule).get()).isZero();
+        }
+    }
+
     private TransportConsumer consumer(RedisTransport t) {
         return t.consumer(new ConsumerSpec(topic, "g", "m", StartPosition.EARLIEST), new PartitionListener() {
             @Override
