@@ -15,9 +15,6 @@ import org.slf4j.LoggerFactory;
 import java.time.Duration;
 import java.util.Collection;
 import java.util.HashMap;
-import java.util.HashSet;
-import java.util.Set;
-import java.util.concurrent.CompletableFuture;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
@@ -45,8 +42,6 @@ final class CommitTracker {
     /** Commit bookkeeping of each partition assigned now; replaced on each assignment. */
     private final Map<TopicPartition, CommitState> commits = new HashMap<>();
     private long commitSeq;
-    /** The engine's background commits whose callbacks have not run yet. */
-    private final Set<CompletableFuture<Void>> unanswered = new HashSet<>();
     /** Failed commits flagged for retry since the last poll (some may be superseded since): a hint to look. */
     private int commitRetries;
 
@@ -92,44 +87,6 @@ final class CommitTracker {
 
     /** Records what the engine asks to commit on partitions held now, and commits it (waiting if {@code sync}). */
     void commit(Map<TopicPartition, Long> nextOffsets, boolean sync) {
-        Map<TopicPartition, OffsetAndMetadata> offsets = requested(nextOffsets);
-        if (offsets.isEmpty()) {
-            return;
-        }
-        if (!sync) {
-            commitAsync(offsets, null);
-            return;
-        }
-        commitSync(offsets);
-    }
-
-    /**
-     * The engine's background commit: {@code commitAsync}, and a future that completes when Kafka runs the callback
-     * (normally once the broker confirmed, exceptionally if it failed) or, at the latest, when the consumer closes.
-     * The engine sends a failed one again itself, so it is not also retried here.
-     */
-    CompletableFuture<Void> commitInBackground(Map<TopicPartition, Long> nextOffsets) {
-        Map<TopicPartition, OffsetAndMetadata> offsets = requested(nextOffsets);
-        if (offsets.isEmpty()) {
-            return CompletableFuture.completedFuture(null); // nothing held: nothing left for this member to commit
-        }
-        CompletableFuture<Void> done = new CompletableFuture<>();
-        unanswered.add(done);
-        commitAsync(offsets, done);
-        return done;
-    }
-
-    /** Fails the background commits whose callbacks never ran (the consumer closed): their outcome is unknown. */
-    void failUnanswered() {
-        for (CompletableFuture<Void> done : unanswered) {
-            done.completeExceptionally(new TransientTransportException("the Kafka consumer of group " + group
-                    + " closed before the commit was answered"));
-        }
-        unanswered.clear();
-    }
-
-    /** Raises the requested offsets of held partitions; the commit to send for them. */
-    private Map<TopicPartition, OffsetAndMetadata> requested(Map<TopicPartition, Long> nextOffsets) {
         Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>();
         for (Map.Entry<TopicPartition, Long> e : nextOffsets.entrySet()) {
             CommitState state = commits.get(e.getKey());
@@ -138,7 +95,14 @@ final class CommitTracker {
                 offsets.put(e.getKey(), new OffsetAndMetadata(e.getValue()));
             }
         }
-        return offsets;
+        if (offsets.isEmpty()) {
+            return;
+        }
+        if (!sync) {
+            commitAsync(offsets);
+            return;
+        }
+        commitSync(offsets);
     }
 
     /** Marks {@code offsets} as the newest commit of their partitions and returns their states, in step. */
@@ -155,25 +119,14 @@ final class CommitTracker {
         return states;
     }
 
-    /** Sends {@code offsets} asynchronously; {@code done}, if given, is the engine's and hears the outcome. */
-    private void commitAsync(Map<TopicPartition, OffsetAndMetadata> offsets, CompletableFuture<Void> done) {
+    private void commitAsync(Map<TopicPartition, OffsetAndMetadata> offsets) {
         long seq = ++commitSeq;
         Map<TopicPartition, CommitState> states = sending(offsets, seq);
         consumer.commitAsync(offsets, (committed, error) -> {
             if (error == null) {
                 confirmed(offsets, states);
-            } else if (done == null) {
-                onAsyncCommitFailed(offsets, states, seq, error);
             } else {
-                log.debug("Async commit of {} for group {} failed; the engine sends it again", offsets, group, error);
-            }
-            if (done != null) {
-                unanswered.remove(done);
-                if (error == null) {
-                    done.complete(null);
-                } else {
-                    done.completeExceptionally(error);
-                }
+                onAsyncCommitFailed(offsets, states, seq, error);
             }
         });
     }
@@ -223,7 +176,7 @@ final class CommitTracker {
         }
         commitRetries = 0;
         if (!retry.isEmpty()) {
-            commitAsync(retry, null);
+            commitAsync(retry);
         }
     }
 

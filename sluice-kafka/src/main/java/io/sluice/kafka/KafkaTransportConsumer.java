@@ -492,16 +492,6 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
         commits.commit(offsets, sync);
     }
 
-    /** Kafka's {@code commitAsync}; the future completes when its callback runs (on this thread) or on close. */
-    @Override
-    public CompletableFuture<Void> commitInBackground(Map<Integer, Long> nextOffsets) {
-        Map<TopicPartition, Long> offsets = new HashMap<>();
-        for (Map.Entry<Integer, Long> e : nextOffsets.entrySet()) {
-            offsets.put(topicPartition(e.getKey()), e.getValue());
-        }
-        return commits.commitInBackground(offsets);
-    }
-
     /** Partitions whose newest commit failed and is to be sent again on the next poll (for tests). */
     int commitsAwaitingRetry() {
         return commits.awaitingRetry();
@@ -674,7 +664,6 @@ final class KafkaTransportConsumer implements TransportConsumer, ConsumerRebalan
         } catch (KafkaException e) {
             log.warn("Closing the Kafka consumer of topic {} group {} failed", topic, group, e);
         }
-        commits.failUnanswered(); // callbacks Kafka did not run before closing: their outcome is unknown
         if (handOffs != null) {
             // The engine has drained: hand-offs not sent yet are failed, so nothing waits on them.
             for (Runnable pending : handOffs.shutdownNow()) {

@@ -280,50 +280,6 @@ class KafkaBrokerOutageTest {
     }
 
     @Test
-    void shouldAnswerEveryBackgroundCommitConfirmedFailedOrOnClose() throws Exception {
-        String topic = newTopic("outage-background-commit", 1);
-        fill(topic, 1, 50);
-        String group = topic + "-g";
-        try (KafkaTransport transport = new KafkaTransport(KafkaSettings.of(broker.bootstrapServers()))) {
-            KafkaTransportConsumer consumer = (KafkaTransportConsumer) transport.consumer(new ConsumerSpec(topic,
-                    group, "bare", StartPosition.EARLIEST), new Events());
-            CompletableFuture<Void> unanswered;
-            try {
-                List<Long> offsets = new ArrayList<>();
-                await().atMost(WAIT).until(() -> {
-                    consumer.poll(1000, Long.MAX_VALUE, true, TimeUnit.MILLISECONDS.toNanos(100),
-                            (m, p, offset, size, attempt, h) -> offsets.add(offset));
-                    return offsets.size() == 50;
-                });
-                CompletableFuture<Void> confirmed = consumer.commitInBackground(Map.of(0, 10L));
-                assertThat(confirmed).as("sent in the background: Kafka answers inside a later poll, not the call")
-                        .isNotDone();
-                await().atMost(WAIT).until(() -> {
-                    consumer.poll(0, 0, false, TimeUnit.MILLISECONDS.toNanos(50), (m, p, o, s, a, h) -> { });
-                    return confirmed.isDone();
-                });
-                assertThat(confirmed).as("answered once the broker confirmed").isCompleted();
-                assertThat(transport.committedOffset(topic, group, 0)).hasValue(10);
-
-                broker.stop();
-                CompletableFuture<Void> failed = consumer.commitInBackground(Map.of(0, 30L));
-                await().atMost(WAIT).until(() -> {
-                    consumer.poll(0, 0, false, TimeUnit.MILLISECONDS.toNanos(50), (m, p, o, s, a, h) -> { });
-                    return failed.isDone();
-                });
-                assertThat(failed).as("a commit the broker never took is not reported done").isCompletedExceptionally();
-                broker.resume();
-                unanswered = consumer.commitInBackground(Map.of(0, 40L));
-            } finally {
-                consumer.close();
-            }
-            assertThat(unanswered).as("every background commit is answered by close at the latest").isDone();
-            assertThat(transport.committedOffset(topic, group, 0)).as("the final commit covers what was not confirmed")
-                    .hasValue(40);
-        }
-    }
-
-    @Test
     void shouldCommitOnCloseWhatAFailedAsyncCommitLeftUnconfirmed() throws Exception {
         String topic = newTopic("outage-final-commit", 2);
         fill(topic, 2, 50);
