@@ -2,6 +2,7 @@ package io.sluice.brokers.nats;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.sluice.brokers.BrokerFixtures;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -12,7 +13,6 @@ import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
@@ -280,23 +280,10 @@ public final class NatsServer implements AutoCloseable {
             stopProcess(false);
             process = null;
             if (ownsDirectory) {
-                deleteTree(directory);
+                BrokerFixtures.deleteTree(directory);
             }
         } finally {
             lifecycle.unlock();
-        }
-    }
-
-    private static void deleteTree(Path root) {
-        if (!Files.exists(root)) {
-            return;
-        }
-        try (Stream<Path> walk = Files.walk(root)) {
-            for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
-        } catch (IOException e) {
-            log.warn("could not delete {}: {}", root, e.getMessage());
         }
     }
 

@@ -1,5 +1,6 @@
 package io.sluice.brokers.rabbitmq;
 
+import io.sluice.brokers.BrokerFixtures;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -12,12 +13,10 @@ import java.net.Socket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantLock;
-import java.util.stream.Stream;
 
 /**
  * A real RabbitMQ node (Debian's rabbitmq-server 3.10) on 127.0.0.1, for tests and benchmarks, run as root without
@@ -36,7 +35,6 @@ import java.util.stream.Stream;
  */
 public final class RabbitMqServer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(RabbitMqServer.class);
-    private static final ReentrantLock INSTALL_LOCK = new ReentrantLock();
     private static final Path BIN = Path.of("/usr/lib/rabbitmq/bin");
     private static final long READY_TIMEOUT_MILLIS = 90_000;
 
@@ -273,23 +271,10 @@ public final class RabbitMqServer implements AutoCloseable {
             stopLocked();
             process = null;
             if (ownsDirectory) {
-                deleteTree(directory);
+                BrokerFixtures.deleteTree(directory);
             }
         } finally {
             lifecycle.unlock();
-        }
-    }
-
-    private static void deleteTree(Path root) {
-        if (!Files.exists(root)) {
-            return;
-        }
-        try (Stream<Path> walk = Files.walk(root)) {
-            for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
-        } catch (IOException e) {
-            log.warn("could not delete {}: {}", root, e.getMessage());
         }
     }
 
@@ -297,30 +282,12 @@ public final class RabbitMqServer implements AutoCloseable {
 
     /** The path of the {@code rabbitmq-server} script, installing the Debian package first when it is missing. */
     public static String ensureInstalled() {
-        INSTALL_LOCK.lock();
-        try {
-            Path script = BIN.resolve("rabbitmq-server");
-            if (Files.isExecutable(script)) {
-                return script.toString();
-            }
-            log.info("rabbitmq-server not found; installing the Debian package rabbitmq-server with apt-get");
-            run(List.of("apt-get", "update"));
-            run(List.of("apt-get", "install", "-y", "--no-install-recommends", "rabbitmq-server"));
-            if (!Files.isExecutable(script)) {
-                throw new IllegalStateException("apt-get installed rabbitmq-server but " + script + " is missing");
-            }
-            return script.toString();
-        } finally {
-            INSTALL_LOCK.unlock();
+        Path script = BIN.resolve("rabbitmq-server");
+        BrokerFixtures.ensureDebianPackage("rabbitmq-server", () -> Files.isExecutable(script));
+        if (!Files.isExecutable(script)) {
+            throw new IllegalStateException("apt-get installed rabbitmq-server but " + script + " is missing");
         }
-    }
-
-    private static void run(List<String> command) {
-        Output out = runFor(command, 10, TimeUnit.MINUTES, null);
-        if (out.exitCode != 0) {
-            throw new IllegalStateException(String.join(" ", command) + " failed with exit code " + out.exitCode
-                    + " (is this machine's user root, with Debian package sources?):\n" + out.text);
-        }
+        return script.toString();
     }
 
     private record Output(int exitCode, String text) {

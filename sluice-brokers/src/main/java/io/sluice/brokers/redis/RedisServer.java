@@ -1,5 +1,6 @@
 package io.sluice.brokers.redis;
 
+import io.sluice.brokers.BrokerFixtures;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -14,12 +15,10 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantLock;
-import java.util.stream.Stream;
 
 /**
  * A real {@code redis-server} on 127.0.0.1, for tests and benchmarks: started with {@link ProcessBuilder} on a free
@@ -37,7 +36,6 @@ import java.util.stream.Stream;
  */
 public final class RedisServer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(RedisServer.class);
-    private static final ReentrantLock INSTALL_LOCK = new ReentrantLock();
     private static final long READY_TIMEOUT_MILLIS = 30_000;
 
     private final Builder settings;
@@ -295,23 +293,10 @@ public final class RedisServer implements AutoCloseable {
             stopProcess(false);
             process = null;
             if (ownsDirectory) {
-                deleteTree(directory);
+                BrokerFixtures.deleteTree(directory);
             }
         } finally {
             lifecycle.unlock();
-        }
-    }
-
-    private static void deleteTree(Path root) {
-        if (!Files.exists(root)) {
-            return;
-        }
-        try (Stream<Path> walk = Files.walk(root)) {
-            for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
-        } catch (IOException e) {
-            log.warn("could not delete {}: {}", root, e.getMessage());
         }
     }
 
@@ -319,21 +304,9 @@ public final class RedisServer implements AutoCloseable {
 
     /** The path of the redis-server binary, installing the Debian package first when it is missing. */
     public static String ensureInstalled() {
-        INSTALL_LOCK.lock();
-        try {
-            Optional<Path> found = findBinary();
-            if (found.isPresent()) {
-                return found.get().toString();
-            }
-            log.info("redis-server not found; installing the Debian package redis-server with apt-get");
-            runApt(List.of("apt-get", "update"));
-            runApt(List.of("apt-get", "install", "-y", "--no-install-recommends", "redis-server"));
-            return findBinary().orElseThrow(() -> new IllegalStateException(
-                    "apt-get installed redis-server but no redis-server binary is on the PATH or in /usr/bin"))
-                    .toString();
-        } finally {
-            INSTALL_LOCK.unlock();
-        }
+        BrokerFixtures.ensureDebianPackage("redis-server", () -> findBinary().isPresent());
+        return findBinary().orElseThrow(() -> new IllegalStateException(
+                "apt-get installed redis-server but no redis-server binary is on the PATH or in /usr/bin")).toString();
     }
 
     private static Optional<Path> findBinary() {
@@ -349,51 +322,6 @@ public final class RedisServer implements AutoCloseable {
         candidates.add(Path.of("/usr/bin/redis-server"));
         candidates.add(Path.of("/usr/sbin/redis-server"));
         return candidates.stream().filter(Files::isExecutable).findFirst();
-    }
-
-    /**
-     * Runs an apt-get command (at most 10 minutes), trying again for up to two minutes while another apt-get holds
-     * the dpkg lock (other test runs on a shared machine install their brokers too).
-     */
-    private static void runApt(List<String> command) {
-        long lockDeadline = System.currentTimeMillis() + 120_000;
-        while (true) {
-            Path output = null;
-            try {
-                output = Files.createTempFile("sluice-redis-apt-", ".log");
-                ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true)
-                        .redirectOutput(output.toFile());
-                pb.environment().put("DEBIAN_FRONTEND", "noninteractive");
-                Process p = pb.start();
-                if (!p.waitFor(10, TimeUnit.MINUTES)) {
-                    p.destroyForcibly();
-                    throw new IllegalStateException(String.join(" ", command) + " did not finish within 10 minutes");
-                }
-                String text = Files.readString(output);
-                if (p.exitValue() == 0) {
-                    return;
-                }
-                if (text.contains("Could not get lock") && System.currentTimeMillis() < lockDeadline) {
-                    pause(2000);
-                    continue;
-                }
-                throw new IllegalStateException(String.join(" ", command) + " failed with exit code " + p.exitValue()
-                        + " (is this machine's user root, with Debian package sources?):\n" + text);
-            } catch (IOException e) {
-                throw new UncheckedIOException("could not run " + String.join(" ", command), e);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IllegalStateException("interrupted while running " + String.join(" ", command), e);
-            } finally {
-                if (output != null) {
-                    try {
-                        Files.deleteIfExists(output);
-                    } catch (IOException ignored) {
-                        // a temporary file left behind
-                    }
-                }
-            }
-        }
     }
 
     private static void pause(long millis) {
